@@ -1,0 +1,1 @@
+"""Training runs, model versions and suggestions: added by the classifier issue."""

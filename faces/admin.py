@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from faces import services
+from faces.errors import DomainError
+from faces.models import Face, Photo, PhotoTombstone, Source
+
+
+def image_tag(url: str, size: int, alt: str = "") -> str:
+    return format_html(
+        '<img src="{}" alt="{}" loading="lazy" style="max-width:{}px;max-height:{}px;border-radius:3px">',
+        url,
+        alt,
+        size,
+        size,
+    )
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "locator",
+        "enabled",
+        "poll_interval_minutes",
+        "last_run_at",
+        "seen_count",
+        "new_count",
+        "duplicate_count",
+        "failed_count",
+        "short_error",
+    ]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "locator"]
+    readonly_fields = [
+        "last_run_at",
+        "last_success_at",
+        "last_error",
+        "seen_count",
+        "new_count",
+        "duplicate_count",
+        "failed_count",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="last error")
+    def short_error(self, obj: Source) -> str:
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+
+class TrashFilter(admin.SimpleListFilter):
+    title = "trash"
+    parameter_name = "trash"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("kept", "Not trashed"), ("trashed", "Trashed"), ("any", "Any")]
+
+    def choices(self, changelist: Any):  # type: ignore[no-untyped-def]
+        # Default to "Not trashed" rather than Django's "All": trashed photos are one click away.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "kept") == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value() or "kept"
+        if value == "kept":
+            return queryset.filter(trashed_at__isnull=True)
+        if value == "trashed":
+            return queryset.filter(trashed_at__isnull=False)
+        return queryset
+
+
+class FaceInline(admin.TabularInline):
+    model = Face
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["crop_thumbnail", "box_text", "detector", "score", "angle", "excluded", "exclusion_reason", "label_names"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # ``labels`` is the reverse name of labeling.FaceLabel.face.
+        return super().get_queryset(request).prefetch_related("labels__idol")
+
+    @admin.display(description="crop")
+    def crop_thumbnail(self, obj: Face) -> str:
+        return image_tag(obj.crop.url, 64, f"face {obj.pk}") if obj.crop else "-"
+
+    @admin.display(description="box (x, y, w, h)")
+    def box_text(self, obj: Face) -> str:
+        return ", ".join(str(v) for v in obj.box)
+
+    @admin.display(description="labels")
+    def label_names(self, obj: Face) -> str:
+        return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    list_display = ["thumb", "__str__", "status", "face_count", "source", "width", "height", "created_at", "trashed_at"]
+    list_display_links = ["thumb", "__str__"]
+    list_filter = [TrashFilter, "status", "source", "detector"]
+    list_select_related = ["source"]
+    search_fields = ["original_name", "source_url", "caption", "author", "=sha256"]
+    date_hierarchy = "created_at"
+    inlines = [FaceInline]
+    actions = ["trash_photos", "restore_photos"]
+    fields = [
+        "preview",
+        "original_name",
+        "source",
+        "source_url",
+        "source_item_id",
+        "author",
+        "caption",
+        "posted_at",
+        "status",
+        "error",
+        "detector",
+        "detection_info",
+        "detected_at",
+        "sha256",
+        "phash",
+        "width",
+        "height",
+        "format",
+        "file_size",
+        "created_at",
+        "updated_at",
+        "trashed_at",
+        "trashed_by",
+    ]
+    readonly_fields = [
+        "preview",
+        "source",
+        "source_url",
+        "source_item_id",
+        "status",
+        "error",
+        "detector",
+        "detection_info",
+        "detected_at",
+        "sha256",
+        "phash",
+        "width",
+        "height",
+        "format",
+        "file_size",
+        "created_at",
+        "updated_at",
+        "trashed_at",
+        "trashed_by",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The trash filter decides; the default manager would hide trashed photos for good.
+        return Photo.all_objects.annotate(n_faces=Count("faces")).select_related("source")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # photos come in through import, upload and crawling, which check them
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # trash instead: a trashed photo leaves a tombstone and can be restored
+
+    @admin.display(description="photo")
+    def thumb(self, obj: Photo) -> str:
+        return image_tag(obj.thumbnail.url, 96, str(obj)) if obj.thumbnail else "-"
+
+    @admin.display(description="faces", ordering="n_faces")
+    def face_count(self, obj: Photo) -> int:
+        return getattr(obj, "n_faces", 0)
+
+    @admin.display(description="photo")
+    def preview(self, obj: Photo) -> str:
+        if not obj.pk or not obj.image:
+            return "-"
+        faces = obj.faces.all()
+        rects = format_html_join(
+            "",
+            '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" stroke-width="{}">'
+            "<title>face {}</title></rect>",
+            ((f.x, f.y, f.w, f.h, "#e33" if f.excluded else "#2d2", max(2, obj.width // 300), f.pk) for f in faces),
+        )
+        return format_html(
+            '<div style="position:relative;display:inline-block;max-width:900px">'
+            '<img src="{}" style="display:block;max-width:900px;width:100%">'
+            '<svg viewBox="0 0 {} {}" preserveAspectRatio="none" '
+            'style="position:absolute;left:0;top:0;width:100%;height:100%">{}</svg></div>',
+            obj.image.url,
+            obj.width,
+            obj.height,
+            rects,
+        )
+
+    @admin.action(description="Move to the trash (keeps a tombstone; can be restored)")
+    def trash_photos(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.photo_trash, "trashed")
+
+    @admin.action(description="Restore from the trash")
+    def restore_photos(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.photo_restore, "restored")
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+        done = 0
+        for photo in queryset:
+            try:
+                service(photo=photo, user=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} photo(s) {verb}.", messages.SUCCESS)
+
+
+@admin.register(PhotoTombstone)
+class PhotoTombstoneAdmin(admin.ModelAdmin):
+    list_display = ["sha256", "source_url", "trashed_at", "photo_link"]
+    search_fields = ["=sha256", "source_url"]
+    readonly_fields = ["sha256", "phash", "source_url", "source", "source_item_id", "photo", "trashed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="photo")
+    def photo_link(self, obj: PhotoTombstone) -> str:
+        if obj.photo_id is None:
+            return "purged"
+        return format_html(
+            '<a href="{}">photo {}</a>', reverse("admin:faces_photo_change", args=[obj.photo_id]), obj.photo_id
+        )

@@ -1,0 +1,25 @@
+"""System checks: the folders we write to must be writable before anything starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.compatibility, deploy=False)
+def check_writable_folders(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors = []
+    for name in ("MEDIA_ROOT", "IDOLSITE_MODEL_DIR"):
+        path = Path(getattr(settings, name))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            errors.append(Error(f"{name} ({path}) cannot be created: {exc}", id="idolsite.E001"))
+            continue
+        if not os.access(path, os.W_OK):
+            errors.append(Error(f"{name} ({path}) is not writable", id="idolsite.E002"))
+    return errors

@@ -1,0 +1,236 @@
+"""Sources, photos, faces, and the tombstones of trashed photos."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Source(models.Model):
+    """Where photos come from. The crawler of each kind keeps its cursor in ``state``."""
+
+    class Kind(models.TextChoices):
+        RSS = "rss", "RSS / Atom feed"
+        PAGE = "page", "Web page"
+        MASTODON = "mastodon", "Mastodon account"
+        BLUESKY = "bluesky", "Bluesky account"
+        X = "x", "X (Twitter) account"
+        FOLDER = "folder", "Local folder"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    locator = models.CharField(
+        max_length=2000,
+        help_text="Feed or page URL, account handle (user@instance, handle.bsky.social, name) or folder path.",
+    )
+    enabled = models.BooleanField(default=True)
+    poll_interval_minutes = models.PositiveIntegerField(default=30)
+    options = models.JSONField(
+        default=dict, blank=True, help_text='Kind-specific options, e.g. {"skip_reposts": true}.'
+    )
+    state = models.JSONField(default=dict, blank=True, help_text="Cursor: since-id, ETag, Last-Modified, ...")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    seen_count = models.PositiveBigIntegerField(default=0)
+    new_count = models.PositiveBigIntegerField(default=0)
+    duplicate_count = models.PositiveBigIntegerField(default=0)
+    failed_count = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "locator"], name="source_unique_kind_locator"),
+            models.CheckConstraint(condition=Q(poll_interval_minutes__gte=1), name="source_poll_interval_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class PhotoQuerySet(models.QuerySet["Photo"]):
+    def pending_detection(self) -> PhotoQuerySet:
+        return self.filter(status=Photo.Status.NEW, trashed_at__isnull=True).order_by("created_at", "id")
+
+    def failed(self) -> PhotoQuerySet:
+        return self.filter(status=Photo.Status.FAILED)
+
+    def trashed(self) -> PhotoQuerySet:
+        return self.filter(trashed_at__isnull=False)
+
+
+class ActivePhotoManager(models.Manager.from_queryset(PhotoQuerySet)):  # type: ignore[misc]
+    """The default: trashed photos are hidden. ``Photo.all_objects`` sees them too."""
+
+    def get_queryset(self) -> PhotoQuerySet:
+        return super().get_queryset().filter(trashed_at__isnull=True)
+
+
+def photo_upload_to(instance: Photo, filename: str) -> str:
+    # Content-addressed: the name is the hash, so a file is never written twice.
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"photos/{instance.sha256[:2]}/{instance.sha256}.{ext}"
+
+
+def thumbnail_upload_to(instance: Photo, filename: str) -> str:
+    return f"thumbs/{instance.sha256[:2]}/{instance.sha256}.jpg"
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New (waiting for detection)"
+        DETECTED = "detected", "Detected"
+        FAILED = "failed", "Failed"
+
+    image = models.FileField(upload_to=photo_upload_to, max_length=255)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    phash = models.CharField(max_length=16, db_index=True, editable=False, help_text="64-bit difference hash (hex).")
+    width = models.PositiveIntegerField(editable=False)
+    height = models.PositiveIntegerField(editable=False)
+    format = models.CharField(max_length=8, editable=False)
+    file_size = models.PositiveBigIntegerField(editable=False)
+    original_name = models.CharField(max_length=255, blank=True)
+
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
+    source_url = models.URLField(max_length=2000, blank=True)
+    source_item_id = models.CharField(max_length=255, blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    caption = models.TextField(blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    error = models.TextField(blank=True)
+    detector = models.CharField(max_length=32, blank=True)
+    detection_info = models.JSONField(default=dict, blank=True, help_text="What detection skipped, and why.")
+    detected_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    trashed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    trashed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ActivePhotoManager()
+    all_objects = PhotoQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        base_manager_name = "all_objects"
+        constraints = [
+            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="photo_size_positive"),
+            models.UniqueConstraint(
+                fields=["source", "source_item_id"],
+                condition=~Q(source_item_id=""),
+                name="photo_unique_source_item",
+            ),
+        ]
+        indexes = [
+            # Read by faces.tasks (detection): the queue of photos waiting for detection.
+            models.Index(fields=["created_at"], condition=Q(status="new"), name="photo_pending_detection_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name or self.source_url or f"Photo {self.pk}"
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None
+
+
+class PhotoTombstone(models.Model):
+    """What remains of a trashed photo so that no import or crawl ever brings it back."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    phash = models.CharField(max_length=16, db_index=True)
+    source_url = models.URLField(max_length=2000, blank=True, db_index=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_item_id = models.CharField(max_length=255, blank=True)
+    photo = models.OneToOneField(
+        Photo,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tombstone",
+        help_text="The trashed photo while it is kept; empty once it was purged.",
+    )
+    trashed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Tombstone {self.sha256[:12]}"
+
+
+class FaceQuerySet(models.QuerySet["Face"]):
+    def visible(self) -> FaceQuerySet:
+        """Faces to show and label: not excluded, on a photo that is not trashed."""
+        return self.filter(excluded=False, photo__trashed_at__isnull=True)
+
+    def excluded(self) -> FaceQuerySet:
+        return self.filter(excluded=True)
+
+    # ``labels`` is the reverse name of labeling.FaceLabel.face: the lookup names the relation,
+    # so faces does not import labeling (dependencies point classifier -> labeling -> faces).
+    def labeled(self) -> FaceQuerySet:
+        return self.filter(labels__isnull=False).distinct()
+
+    def unlabeled(self) -> FaceQuerySet:
+        return self.visible().filter(labels__isnull=True)
+
+
+def crop_upload_to(instance: Face, filename: str) -> str:
+    return f"crops/{instance.photo.sha256[:2]}/{instance.photo.sha256[:16]}_{filename}"
+
+
+class Face(models.Model):
+    class ExclusionReason(models.TextChoices):
+        NOT_A_FACE = "not_face", "Not a face"
+        NOT_A_TARGET = "not_target", "Not a target (someone else)"
+        BAD_CROP = "bad_crop", "Bad crop"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
+    x = models.IntegerField()
+    y = models.IntegerField()
+    w = models.IntegerField()
+    h = models.IntegerField()
+    landmarks = models.JSONField(default=dict, blank=True, help_text="Points in photo pixels, e.g. left_eye: [x, y].")
+    angle = models.FloatField(default=0.0, help_text="Rotation in degrees that made the face upright.")
+    detector = models.CharField(max_length=32)
+    score = models.FloatField()
+    crop = models.FileField(upload_to=crop_upload_to, max_length=255)
+    excluded = models.BooleanField(default=False)
+    exclusion_reason = models.CharField(max_length=16, choices=ExclusionReason.choices, blank=True)
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(w__gt=0) & Q(h__gt=0), name="face_size_positive"),
+            models.CheckConstraint(condition=Q(x__gte=0) & Q(y__gte=0), name="face_origin_inside_photo"),
+            models.CheckConstraint(condition=Q(score__gte=0.0) & Q(score__lte=1.0), name="face_score_0_1"),
+            models.CheckConstraint(
+                condition=(Q(excluded=False) & Q(exclusion_reason="")) | (Q(excluded=True) & ~Q(exclusion_reason="")),
+                name="face_excluded_has_reason",
+            ),
+            # "face_box_inside_photo" (x + w <= photo.width, y + h <= photo.height) spans two
+            # tables, so it is a trigger: see migration 0002_face_box_inside_photo.
+        ]
+        indexes = [
+            # Read by the labeling grid: faces still to label, newest first.
+            models.Index(fields=["-id"], condition=Q(excluded=False), name="face_visible_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Face {self.pk} in photo {self.photo_id}"
+
+    @property
+    def box(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]

@@ -1,0 +1,209 @@
+"""Writes to photos and faces. Each is atomic: it raises a DomainError and changes nothing, or
+it does all of its work. Files written for a write that fails are removed again."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
+from faces.images import decode_image, dhash_hex, make_thumbnail, sha256_hex
+from faces.models import Face, Photo, PhotoTombstone, Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileTracker:
+    """Remembers the files a write created, to delete them if the write fails."""
+
+    names: list[str] = field(default_factory=list)
+
+    def save(self, name: str, content: bytes) -> str:
+        stored = default_storage.save(name, ContentFile(content))
+        self.names.append(stored)
+        return stored
+
+    def discard(self) -> None:
+        for name in self.names:
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)
+        self.names.clear()
+
+
+@contextlib.contextmanager
+def atomic_with_files() -> Iterator[FileTracker]:
+    """A transaction whose new files are deleted again if it fails.
+
+    Use it as the outermost transaction of a write: files cannot follow a rollback of an
+    enclosing transaction that happens after this block has finished.
+    """
+    tracker = FileTracker()
+    try:
+        with transaction.atomic():
+            yield tracker
+    except BaseException:
+        tracker.discard()
+        raise
+
+
+def photo_find_existing(*, sha256: str, source: Source | None = None, source_item_id: str = "") -> Photo | None:
+    if source is not None and source_item_id:
+        found = Photo.all_objects.filter(source=source, source_item_id=source_item_id).first()
+        if found:
+            return found
+    return Photo.all_objects.filter(sha256=sha256).first()
+
+
+def photo_create(
+    *,
+    data: bytes,
+    original_name: str = "",
+    source: Source | None = None,
+    source_url: str = "",
+    source_item_id: str = "",
+    author: str = "",
+    caption: str = "",
+    posted_at: datetime | None = None,
+    status: str = Photo.Status.NEW,
+    detector: str = "",
+    tracker: FileTracker | None = None,
+) -> Photo:
+    """Store a new photo from untrusted bytes.
+
+    Raises InvalidImage (not a usable image), DuplicatePhoto (same content or same source item)
+    or TrashedBefore (trashed once: its tombstone keeps it out). Writes the image and its
+    thumbnail; on any failure neither the files nor the row remain. A caller that adds more
+    to the same transaction (faces, labels) passes the ``tracker`` of its ``atomic_with_files``.
+    """
+    decoded = decode_image(data)
+    sha = sha256_hex(data)
+    existing = photo_find_existing(sha256=sha, source=source, source_item_id=source_item_id)
+    if existing is not None:
+        raise DuplicatePhoto(f"this photo is already stored as photo {existing.pk}", existing_id=existing.pk)
+    tombstone = PhotoTombstone.objects.filter(sha256=sha).first()
+    if tombstone is None and source_url:
+        tombstone = PhotoTombstone.objects.filter(source_url=source_url).first()
+    if tombstone is not None:
+        raise TrashedBefore(f"this photo was trashed on {tombstone.trashed_at:%Y-%m-%d} and is not imported again")
+
+    photo = Photo(
+        sha256=sha,
+        phash=dhash_hex(decoded.image),
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        file_size=len(data),
+        original_name=original_name[:255],
+        source=source,
+        source_url=source_url,
+        source_item_id=source_item_id,
+        author=author[:255],
+        caption=caption,
+        posted_at=posted_at,
+        status=status,
+        detector=detector,
+    )
+    try:
+        with contextlib.nullcontext(tracker) if tracker else atomic_with_files() as files, transaction.atomic():
+            photo.image.name = files.save(f"photos/{sha[:2]}/{sha}.{decoded.extension}", data)
+            photo.thumbnail.name = files.save(f"thumbs/{sha[:2]}/{sha}.jpg", make_thumbnail(decoded.image))
+            photo.save()
+    except IntegrityError:
+        existing = photo_find_existing(sha256=sha, source=source, source_item_id=source_item_id)
+        if existing is not None:  # another worker stored it a moment ago
+            raise DuplicatePhoto(
+                f"this photo is already stored as photo {existing.pk}", existing_id=existing.pk
+            ) from None
+        raise
+    return photo
+
+
+def face_create(
+    *,
+    photo: Photo,
+    box: tuple[int, int, int, int] | list[int],
+    crop_jpeg: bytes,
+    detector: str,
+    score: float,
+    landmarks: dict[str, Any] | None = None,
+    angle: float = 0.0,
+    tracker: FileTracker,
+) -> Face:
+    """Add one face to a photo. The crop file goes through ``tracker`` so the caller's
+    transaction can remove it again on failure."""
+    x, y, w, h = (int(v) for v in box)
+    if w <= 0 or h <= 0:
+        raise DomainError(f"face box {box} has no area")
+    if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise DomainError(f"face box {list(box)} is outside the photo ({photo.width}x{photo.height})")
+    if not 0.0 <= score <= 1.0:
+        raise DomainError(f"face score {score} is not between 0 and 1")
+    face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
+    face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
+    face.save()
+    return face
+
+
+@transaction.atomic
+def photo_trash(*, photo: Photo, user: AbstractBaseUser | None = None) -> Photo:
+    """Move a photo to the trash. It leaves a tombstone (hash and URL), so no crawl or import
+    brings it back; its faces leave the grid and training. ``photo_restore`` undoes it."""
+    photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
+    if photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is already in the trash", code="already_trashed")
+    now = timezone.now()
+    photo.trashed_at = now
+    photo.trashed_by = user if user is not None and user.is_authenticated else None
+    photo.save(update_fields=["trashed_at", "trashed_by", "updated_at"])
+    PhotoTombstone.objects.update_or_create(
+        sha256=photo.sha256,
+        defaults={
+            "phash": photo.phash,
+            "source_url": photo.source_url,
+            "source": photo.source,
+            "source_item_id": photo.source_item_id,
+            "photo": photo,
+            "trashed_at": now,
+        },
+    )
+    return photo
+
+
+@transaction.atomic
+def photo_restore(*, photo: Photo, user: AbstractBaseUser | None = None) -> Photo:
+    """Take a photo out of the trash; its tombstone goes away."""
+    photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
+    if not photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is not in the trash", code="not_trashed")
+    photo.trashed_at = None
+    photo.trashed_by = None
+    photo.save(update_fields=["trashed_at", "trashed_by", "updated_at"])
+    PhotoTombstone.objects.filter(sha256=photo.sha256).delete()
+    return photo
+
+
+def photo_purge(*, photo: Photo) -> None:
+    """Erase a trashed photo for good: its files and rows go, its tombstone stays.
+
+    The only hard delete of photos (``manage.py empty_trash``)."""
+    if not photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
+    names = [photo.image.name, photo.thumbnail.name, *(f.crop.name for f in photo.faces.all())]
+    with transaction.atomic():
+        PhotoTombstone.objects.filter(sha256=photo.sha256).update(photo=None)
+        photo.delete()
+    for name in names:
+        if name:
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)

@@ -1,0 +1,201 @@
+"""idolsite settings, read from environment variables (see README.md, "Settings").
+
+Nothing set: SQLite under ``var/``, django-q2's ORM broker, media and models under ``var/``,
+so a new user needs no server. Production: ``DATABASE_URL`` (PostgreSQL),
+``IDOLSITE_REDIS_URL`` (the Redis broker), ``SECRET_KEY``, ``ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from idolsite.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    parse_database_url,
+    sqlite_database,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("IDOLSITE_VAR_DIR", BASE_DIR / "var")
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    # Development: generate once and keep it, so sessions survive restarts.
+    path = VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "django_q",
+    "faces.apps.FacesConfig",
+    "labeling.apps.LabelingConfig",
+    "classifier.apps.ClassifierConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "idolsite.urls"
+WSGI_APPLICATION = "idolsite.wsgi.application"
+ASGI_APPLICATION = "idolsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite under var/ unless DATABASE_URL says otherwise.
+_database_url = env_str("DATABASE_URL")
+DATABASES = {
+    "default": (
+        parse_database_url(_database_url, base_dir=BASE_DIR)
+        if _database_url
+        else sqlite_database(VAR_DIR / "idolsite.sqlite3")
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Photos and crops are people's faces: served only to signed-in users (faces.views.media).
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env_path("IDOLSITE_MEDIA_ROOT", VAR_DIR / "media")
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Images: the largest accepted (bytes and pixels) and the size of stored crops and thumbnails.
+IDOLSITE_MAX_IMAGE_BYTES = env_int("IDOLSITE_MAX_IMAGE_BYTES", 40 * 1024 * 1024, minimum=1024)
+IDOLSITE_MAX_IMAGE_PIXELS = env_int("IDOLSITE_MAX_IMAGE_PIXELS", 64_000_000, minimum=10_000)
+IDOLSITE_CROP_SIZE = env_int("IDOLSITE_CROP_SIZE", 128, minimum=32, maximum=1024)
+IDOLSITE_THUMBNAIL_SIZE = env_int("IDOLSITE_THUMBNAIL_SIZE", 320, minimum=64, maximum=2048)
+
+# Classifier artifacts (.keras files and their JSON).
+IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
+IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minimum=2)
+IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimum=0.0, maximum=1.0)
+
+# Task queue (django-q2). Two clusters: "default" (crawling, detection, inference) and
+# "training" (one training at a time, on GPU machines at scale). IDOLSITE_REDIS_URL set: the
+# Redis broker; unset: the ORM broker on the default database, no server needed.
+IDOLSITE_REDIS_URL = env_str("IDOLSITE_REDIS_URL")
+TRAINING_CLUSTER = "training"
+Q_CLUSTER = {
+    "name": "idolsite",
+    "workers": env_int("IDOLSITE_WORKERS", 2, minimum=1),
+    "timeout": env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10),
+    "retry": env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10) + 60,
+    "max_attempts": 3,
+    "queue_limit": 50,
+    "bulk": 10,
+    "save_limit": 500,
+    "catch_up": False,
+    "label": "Task queue",
+    "ALT_CLUSTERS": {
+        TRAINING_CLUSTER: {
+            "workers": 1,
+            "timeout": env_int("IDOLSITE_TRAINING_TIMEOUT", 6 * 3600, minimum=60),
+            "retry": env_int("IDOLSITE_TRAINING_TIMEOUT", 6 * 3600, minimum=60) + 600,
+            "max_attempts": 1,
+            "recycle": 1,
+            "queue_limit": 2,
+        },
+    },
+}
+if IDOLSITE_REDIS_URL:
+    Q_CLUSTER["redis"] = IDOLSITE_REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1.0
+Q_CLUSTER["sync"] = env_bool("IDOLSITE_TASKS_SYNC", False)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path, re_path
+from django.views.generic import RedirectView
+
+from faces.views import media
+
+admin.site.site_header = "idolsite"
+admin.site.site_title = "idolsite"
+admin.site.index_title = "Photos, faces and labels"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    re_path(r"^media/(?P<path>.+)$", media, name="media"),
+]

@@ -1,0 +1,424 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from faces.admin import image_tag
+from faces.errors import DomainError
+from faces.models import Face
+from labeling import services
+from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
+from labeling.text import fold
+
+# --- faces ----------------------------------------------------------------------------------
+
+
+class LabeledFilter(admin.SimpleListFilter):
+    title = "labels"
+    parameter_name = "labeled"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Labeled"), ("no", "Unlabeled"), ("several", "Several labels")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        has_label = Exists(FaceLabel.objects.filter(face=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(has_label)
+        if self.value() == "no":
+            return queryset.filter(~has_label, excluded=False)
+        if self.value() == "several":
+            return queryset.annotate(n_labels=Count("labels")).filter(n_labels__gt=1)
+        return queryset
+
+
+class FaceLabelInline(admin.TabularInline):
+    model = FaceLabel
+    extra = 1
+    fields = ["idol", "how", "created_by", "created_at"]
+    readonly_fields = ["how", "created_by", "created_at"]
+    autocomplete_fields = ["idol"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "idol":
+            # Existing labels of graduated idols must stay valid; the autocomplete offers active ones.
+            kwargs["queryset"] = Idol.all_objects.all()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Face)
+class FaceAdmin(admin.ModelAdmin):
+    list_display = ["crop_thumbnail", "id", "photo_link", "label_names", "detector", "score", "excluded", "created_at"]
+    list_display_links = ["crop_thumbnail", "id"]
+    list_filter = [LabeledFilter, "excluded", "exclusion_reason", "detector"]
+    list_select_related = ["photo"]
+    raw_id_fields = ["photo"]
+    search_fields = ["=id", "labels__idol__name"]
+    inlines = [FaceLabelInline]
+    actions = ["exclude_not_face", "exclude_not_target", "include_again"]
+    fields = [
+        "crop_large",
+        "photo",
+        "x",
+        "y",
+        "w",
+        "h",
+        "landmarks",
+        "angle",
+        "detector",
+        "score",
+        "excluded",
+        "exclusion_reason",
+        "created_at",
+    ]
+    readonly_fields = [
+        "crop_large",
+        "photo",
+        "x",
+        "y",
+        "w",
+        "h",
+        "landmarks",
+        "angle",
+        "detector",
+        "score",
+        "excluded",
+        "exclusion_reason",
+        "created_at",
+    ]
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("labels__idol")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # faces come from detection (or from a box drawn on the photo page)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # exclude instead: the face is kept and never shown as a face again
+
+    @admin.display(description="crop")
+    def crop_thumbnail(self, obj: Face) -> str:
+        return image_tag(obj.crop.url, 64, f"face {obj.pk}") if obj.crop else "-"
+
+    @admin.display(description="crop")
+    def crop_large(self, obj: Face) -> str:
+        return image_tag(obj.crop.url, 192, f"face {obj.pk}") if obj.crop else "-"
+
+    @admin.display(description="photo", ordering="photo")
+    def photo_link(self, obj: Face) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:faces_photo_change", args=[obj.photo_id]), obj.photo)
+
+    @admin.display(description="labels")
+    def label_names(self, obj: Face) -> str:
+        return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not FaceLabel:
+            return super().save_formset(request, form, formset, change)
+        face = form.instance
+        try:
+            for inline_form in formset.forms:
+                if not inline_form.has_changed() and not (
+                    formset.can_delete and formset._should_delete_form(inline_form)
+                ):
+                    continue
+                old = inline_form.instance if inline_form.instance.pk else None
+                if old is not None and formset._should_delete_form(inline_form):
+                    services.face_unlabel(face=face, idol=Idol.all_objects.get(pk=old.idol_id), user=request.user)
+                    continue
+                idol = inline_form.cleaned_data.get("idol")
+                if idol is None:
+                    continue
+                if old is not None and old.idol_id != idol.pk:
+                    services.face_unlabel(
+                        face=face,
+                        idol=Idol.all_objects.get(pk=FaceLabel.objects.get(pk=old.pk).idol_id),
+                        user=request.user,
+                    )
+                services.face_label(face=face, idol=idol, user=request.user)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def _exclude(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
+        done = 0
+        for face in queryset:
+            try:
+                services.face_exclude(face=face, reason=reason, user=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"{done} face(s) excluded.", messages.SUCCESS)
+
+    @admin.action(description="Exclude: not a face")
+    def exclude_not_face(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._exclude(request, queryset, Face.ExclusionReason.NOT_A_FACE)
+
+    @admin.action(description="Exclude: not a target (someone else)")
+    def exclude_not_target(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._exclude(request, queryset, Face.ExclusionReason.NOT_A_TARGET)
+
+    @admin.action(description="Include again")
+    def include_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = 0
+        for face in queryset:
+            try:
+                services.face_include(face=face, user=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"{done} face(s) included again.", messages.SUCCESS)
+
+
+# --- idols ----------------------------------------------------------------------------------
+
+
+class IdolStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("deleted", "Graduated, retired or merged"), ("any", "Any")]
+
+    def choices(self, changelist: Any):  # type: ignore[no-untyped-def]
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "active") == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value() or "active"
+        if value == "active":
+            return queryset.filter(deleted_at__isnull=True)
+        if value == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+class IdolAliasInline(admin.TabularInline):
+    model = IdolAlias
+    extra = 0
+    fields = ["name", "kind", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["group"]
+    fields = ["group", "joined", "left", "notes"]
+
+
+def search_idols(queryset: QuerySet, term: str) -> QuerySet:
+    """Every word of the term in the folded name, reading, aliases, handles or groups."""
+    for word in fold(term).split():
+        queryset = queryset.filter(search_text__contains=word)
+    return queryset
+
+
+@admin.register(Idol)
+class IdolAdmin(admin.ModelAdmin):
+    list_display = ["name", "reading", "group_names", "label_count", "status", "updated_at"]
+    list_filter = [IdolStatusFilter, "deletion_reason", "memberships__group"]
+    search_fields = ["search_text"]  # see get_search_results: folded name, reading, alias, group, handle
+    search_help_text = "Name, reading (kana or romaji), old name or alias, group, or handle."
+    inlines = [IdolAliasInline, MembershipInline]
+    actions = ["graduate", "retire", "restore", "merge"]
+    fields = ["name", "reading", "handles", "notes", "deleted_at", "deletion_reason", "merged_into", "face_examples"]
+    readonly_fields = ["deleted_at", "deletion_reason", "merged_into", "face_examples"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return Idol.all_objects.annotate(n_labels=Count("labels", distinct=True)).prefetch_related("memberships__group")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        if request.path.endswith("/autocomplete/"):
+            queryset = queryset.filter(deleted_at__isnull=True)  # graduated idols leave the picker
+        return search_idols(queryset, search_term), False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # idols are never erased: graduate, retire or merge them
+
+    @admin.display(description="groups")
+    def group_names(self, obj: Idol) -> str:
+        return ", ".join(f"{m.group.name}{'' if m.left is None else ' (left)'}" for m in obj.memberships.all())
+
+    @admin.display(description="labels", ordering="n_labels")
+    def label_count(self, obj: Idol) -> int:
+        return getattr(obj, "n_labels", 0)
+
+    @admin.display(description="status")
+    def status(self, obj: Idol) -> str:
+        return obj.get_deletion_reason_display() if obj.is_deleted else "active"
+
+    @admin.display(description="faces")
+    def face_examples(self, obj: Idol) -> str:
+        if not obj.pk:
+            return "-"
+        labels = FaceLabel.objects.filter(idol=obj).select_related("face").order_by("-id")[:24]
+        url = reverse("admin:faces_face_changelist")
+        thumbs = format_html("").join(
+            format_html(
+                '<a href="{}">{}</a> ',
+                reverse("admin:faces_face_change", args=[lb.face_id]),
+                image_tag(lb.face.crop.url, 64),
+            )
+            for lb in labels
+        )
+        return format_html(
+            '{}<br><a href="{}?labels__idol__id__exact={}">all faces of {}</a>', thumbs, url, obj.pk, obj.name
+        )
+
+    def save_model(self, request: HttpRequest, obj: Idol, form: Any, change: bool) -> None:
+        try:
+            if not change:
+                created = services.idol_create(
+                    name=obj.name, reading=obj.reading, handles=obj.handles or {}, notes=obj.notes
+                )
+                obj.pk = created.pk
+                obj._state.adding = False
+                return
+            if "name" in form.changed_data:
+                new_name = obj.name
+                obj.name = form.initial["name"]
+                renamed = services.idol_rename(idol=obj, name=new_name, user=request.user)
+                obj.name = renamed.name
+            services.idol_update(idol=obj, reading=obj.reading, handles=obj.handles or {}, notes=obj.notes)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.idol_refresh_search_text(form.instance)
+
+    def _soft_delete(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
+        done = 0
+        for idol in queryset:
+            try:
+                services.idol_soft_delete(idol=idol, reason=reason, user=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} idol(s) marked {reason}; their labels are kept.", messages.SUCCESS)
+
+    @admin.action(description="Graduate (leaves training and the picker; labels kept)")
+    def graduate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._soft_delete(request, queryset, Idol.DeletionReason.GRADUATED)
+
+    @admin.action(description="Retire (leaves training and the picker; labels kept)")
+    def retire(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._soft_delete(request, queryset, Idol.DeletionReason.RETIRED)
+
+    @admin.action(description="Restore (back in training and the picker)")
+    def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = 0
+        for idol in queryset:
+            try:
+                services.idol_restore(idol=idol, user=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} idol(s) restored.", messages.SUCCESS)
+
+    @admin.action(description="Merge the selected idols into one")
+    def merge(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        idols = list(queryset.order_by("name"))
+        if len(idols) < 2:
+            self.message_user(request, "Select at least two idols to merge.", messages.WARNING)
+            return None
+        keep_id = request.POST.get("keep")
+        if "apply" in request.POST and keep_id:
+            keep = next((i for i in idols if str(i.pk) == keep_id), None)
+            if keep is None:
+                self.message_user(request, "Choose which idol to keep.", messages.ERROR)
+                return None
+            try:
+                for drop in idols:
+                    if drop.pk != keep.pk:
+                        services.idol_merge(keep=keep, drop=drop, user=request.user)
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(request, f"Merged {len(idols) - 1} idol(s) into {keep.name}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Merge idols",
+            "idols": idols,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/labeling/idol/merge.html", context)
+
+
+class GroupMembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["idol"]
+    fields = ["idol", "joined", "left", "notes"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "idol":
+            kwargs["queryset"] = Idol.all_objects.all()  # former members stay listed
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(IdolGroup)
+class IdolGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "reading", "member_count"]
+    search_fields = ["name", "reading"]
+    inlines = [GroupMembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_members=Count("memberships__idol", distinct=True))
+
+    @admin.display(description="members", ordering="n_members")
+    def member_count(self, obj: IdolGroup) -> int:
+        return getattr(obj, "n_members", 0)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.refresh_group_members(form.instance)
+
+
+@admin.register(LabelEvent)
+class LabelEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "action", "face_link", "idol", "how", "user", "exclusion_reason", "note"]
+    list_filter = ["action", "how", "user"]
+    list_select_related = ["idol", "user"]
+    date_hierarchy = "created_at"
+    actions = ["undo"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="face")
+    def face_link(self, obj: LabelEvent) -> str:
+        return format_html(
+            '<a href="{}">face {}</a>', reverse("admin:faces_face_change", args=[obj.face_id]), obj.face_id
+        )
+
+    @admin.action(description="Undo these actions (each whole action they belong to)", permissions=["view"])
+    def undo(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for batch in dict.fromkeys(queryset.values_list("batch", flat=True)):
+            try:
+                services.label_batch_undo(batch=batch, user=request.user)
+                self.message_user(request, f"Undid action {batch}.", messages.SUCCESS)
+            except DomainError as exc:
+                self.message_user(request, f"Action {batch}: {exc}", messages.WARNING)

@@ -1,0 +1,222 @@
+"""Idols, groups and memberships, face labels and the append-only history of labeling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from faces.models import Face
+
+
+class IdolGroup(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    reading = models.CharField(max_length=200, blank=True, help_text="Kana reading.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "group"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IdolQuerySet(models.QuerySet["Idol"]):
+    def active(self) -> IdolQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self) -> IdolQuerySet:
+        return self.filter(deleted_at__isnull=False)
+
+
+class ActiveIdolManager(models.Manager.from_queryset(IdolQuerySet)):  # type: ignore[misc]
+    """The default manager: idols who graduated, retired or were merged are hidden."""
+
+    def get_queryset(self) -> IdolQuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Idol(models.Model):
+    class DeletionReason(models.TextChoices):
+        GRADUATED = "graduated", "Graduated"
+        RETIRED = "retired", "Retired"
+        MERGED = "merged", "Merged into another idol"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=200)
+    reading = models.CharField(max_length=200, blank=True, help_text="Kana reading of the name.")
+    handles = models.JSONField(
+        default=dict, blank=True, help_text='Accounts by platform, e.g. {"x": "name", "instagram": "name"}.'
+    )
+    notes = models.TextField(blank=True)
+    search_text = models.TextField(
+        blank=True, editable=False, help_text="Folded name, reading, aliases, handles and groups, for search."
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deletion_reason = models.CharField(max_length=16, choices=DeletionReason.choices, blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ActiveIdolManager()
+    all_objects = IdolQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        base_manager_name = "all_objects"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(deleted_at__isnull=True) & Q(deletion_reason=""))
+                | (Q(deleted_at__isnull=False) & ~Q(deletion_reason="")),
+                name="idol_deleted_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(deletion_reason="merged"),
+                name="idol_merged_into_only_when_merged",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class IdolAlias(models.Model):
+    class Kind(models.TextChoices):
+        OLD_NAME = "old_name", "Old name"
+        NICKNAME = "nickname", "Nickname"
+        OTHER = "other", "Other spelling"
+
+    idol = models.ForeignKey(Idol, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "aliases"
+        constraints = [models.UniqueConstraint(fields=["idol", "name"], name="idolalias_unique_idol_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    idol = models.ForeignKey(Idol, on_delete=models.PROTECT, related_name="memberships")
+    group = models.ForeignKey(IdolGroup, on_delete=models.PROTECT, related_name="memberships")
+    joined = models.DateField(null=True, blank=True)
+    left = models.DateField(null=True, blank=True)
+    notes = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["joined", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(left__isnull=True) | Q(joined__isnull=True) | Q(left__gte=models.F("joined")),
+                name="membership_left_after_joined",
+            ),
+            models.UniqueConstraint(
+                fields=["idol", "group"], condition=Q(left__isnull=True), name="membership_one_open_per_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idol} in {self.group}"
+
+
+class How(models.TextChoices):
+    """How a label came to be (or went away)."""
+
+    MANUAL = "manual", "Manual"
+    SUGGESTION = "suggestion", "Accepted suggestion"
+    IMPORT = "import", "Import"
+    MERGE = "merge", "Idol merge"
+    UNDO = "undo", "Undo"
+    REDETECT = "redetect", "Carried over by re-detection"
+
+
+class FaceLabel(models.Model):
+    """Who is on a face. A face may carry several labels (two people in one crop)."""
+
+    How = How
+    LABEL_HOWS = (How.MANUAL, How.SUGGESTION, How.IMPORT)
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="labels")
+    idol = models.ForeignKey(Idol, on_delete=models.PROTECT, related_name="labels")
+    how = models.CharField(max_length=16, choices=How.choices, default=How.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["face", "idol"]
+        constraints = [models.UniqueConstraint(fields=["face", "idol"], name="facelabel_unique_face_idol")]
+        indexes = [models.Index(fields=["idol", "face"], name="facelabel_idol_face_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.face} = {self.idol}"
+
+
+class AppendOnlyQuerySet(models.QuerySet["LabelEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("label events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("label events are append-only")
+
+
+class LabelEvent(models.Model):
+    """One change to a face's labels or exclusion. Append-only: the history is never rewritten.
+
+    The face and idol keys carry no database constraint, so the history outlives a purged photo.
+    """
+
+    class Action(models.TextChoices):
+        LABEL_ADDED = "label_added", "Label added"
+        LABEL_REMOVED = "label_removed", "Label removed"
+        EXCLUDED = "excluded", "Face excluded"
+        INCLUDED = "included", "Face included again"
+
+    How = How
+
+    face = models.ForeignKey(Face, on_delete=models.DO_NOTHING, db_constraint=False, related_name="label_events")
+    idol = models.ForeignKey(
+        Idol, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="label_events"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    how = models.CharField(max_length=16, choices=How.choices)
+    exclusion_reason = models.CharField(max_length=16, choices=Face.ExclusionReason.choices, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="label_events"
+    )
+    batch = models.UUIDField(db_index=True, help_text="Events of one user action share a batch (undone together).")
+    undoes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="undone_by"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["face", "-id"], name="labelevent_face_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: face {self.face_id}, idol {self.idol_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("label events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("label events are append-only")
