@@ -136,14 +136,10 @@ def sha256_hex(data: bytes) -> str:
 
 def dhash_hex(image: Image.Image, size: int = 8) -> str:
     """A 64-bit difference hash: near-identical pictures (re-encoded, resized) share it."""
-    grey = image.convert("L").resize((size + 1, size), Image.Resampling.LANCZOS)
-    pixels = list(grey.getdata())
+    grey = _as_array(image.convert("L").resize((size + 1, size), Image.Resampling.LANCZOS)).astype("int16")
     bits = 0
-    for row in range(size):
-        for col in range(size):
-            left = pixels[row * (size + 1) + col]
-            right = pixels[row * (size + 1) + col + 1]
-            bits = (bits << 1) | (1 if left > right else 0)
+    for bit in (grey[:, :-1] > grey[:, 1:]).flatten():
+        bits = (bits << 1) | int(bit)
     return f"{bits:016x}"
 
 

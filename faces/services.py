@@ -197,6 +197,7 @@ def photo_purge(*, photo: Photo) -> None:
     """Erase a trashed photo for good: its files and rows go, its tombstone stays.
 
     The only hard delete of photos (``manage.py empty_trash``)."""
+    photo = Photo.all_objects.get(pk=photo.pk)
     if not photo.is_trashed:
         raise DomainError(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
     names = [photo.image.name, photo.thumbnail.name, *(f.crop.name for f in photo.faces.all())]
