@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from idolsite.env import (
     env_bool,
     env_float,
+    env_float_list,
     env_int,
     env_list,
     env_path,
@@ -139,6 +140,30 @@ IDOLSITE_MAX_IMAGE_PIXELS = env_int("IDOLSITE_MAX_IMAGE_PIXELS", 64_000_000, min
 IDOLSITE_CROP_SIZE = env_int("IDOLSITE_CROP_SIZE", 128, minimum=32, maximum=1024)
 IDOLSITE_THUMBNAIL_SIZE = env_int("IDOLSITE_THUMBNAIL_SIZE", 320, minimum=64, maximum=2048)
 
+# Face detection (faces.detection, faces.tasks.detect_photo). The backend is one of
+# faces.detectors.DETECTORS. Angles: the rotated copies searched, in degrees (counter-clockwise);
+# empty means the backend's own default (mtcnn and yunet find faces tilted up to ~45° unaided, so
+# they search upright only; haar searches -30, 0, 30). Photos are scaled down to
+# IDOLSITE_DETECT_MAX_SIDE pixels for detection (boxes are scaled back; crops come from the full
+# photo); faces smaller than IDOLSITE_MIN_FACE_SIZE photo pixels are skipped and counted.
+IDOLSITE_DETECTOR = env_str("IDOLSITE_DETECTOR", "mtcnn")
+IDOLSITE_DETECT_ANGLES = env_float_list("IDOLSITE_DETECT_ANGLES", [], minimum=-180.0, maximum=180.0)
+IDOLSITE_DETECT_MAX_SIDE = env_int("IDOLSITE_DETECT_MAX_SIDE", 1280, minimum=64)
+IDOLSITE_MIN_FACE_SIZE = env_int("IDOLSITE_MIN_FACE_SIZE", 32, minimum=1)
+IDOLSITE_CROP_MARGIN = env_float("IDOLSITE_CROP_MARGIN", 0.25, minimum=0.0, maximum=2.0)
+IDOLSITE_YUNET_MODEL = env_path("IDOLSITE_YUNET_MODEL", BASE_DIR / "var" / "models" / "face_detection_yunet.onnx")
+IDOLSITE_YUNET_SCORE = env_float("IDOLSITE_YUNET_SCORE", 0.7, minimum=0.0, maximum=1.0)
+# New photos (import, crawl, upload) go to detection on commit; tests turn it off where unwanted.
+IDOLSITE_AUTO_DETECT = env_bool("IDOLSITE_AUTO_DETECT", True)
+# A claim older than this (a worker killed mid-detection) may be taken over by another worker.
+IDOLSITE_DETECT_CLAIM_TIMEOUT = env_int("IDOLSITE_DETECT_CLAIM_TIMEOUT", 15 * 60, minimum=10)
+
+# The detection API (POST /api/detect/): the largest image accepted, and fetching {"url": ...}.
+# Hosts on this list may resolve to private or loopback addresses (an intranet image server).
+IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
+IDOLSITE_FETCH_TIMEOUT = env_float("IDOLSITE_FETCH_TIMEOUT", 10.0, minimum=0.1)
+IDOLSITE_FETCH_ALLOWED_HOSTS = env_list("IDOLSITE_FETCH_ALLOWED_HOSTS", [])
+
 # Classifier artifacts (.keras files and their JSON).
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
 IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minimum=2)
@@ -185,6 +210,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("IDOLSITE_THROTTLE_ANON", "30/minute"),
+        "user": env_str("IDOLSITE_THROTTLE_USER", "600/minute"),
+        # POST /api/detect/: a detection costs 0.1-2 s of CPU.
+        "detect": env_str("IDOLSITE_THROTTLE_DETECT", "60/minute"),
+    },
+    "EXCEPTION_HANDLER": "idolsite.api.exception_handler",
 }
 
 LOGGING = {
