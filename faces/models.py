@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -56,6 +58,13 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
     def pending_detection(self) -> PhotoQuerySet:
         return self.filter(status=Photo.Status.NEW, trashed_at__isnull=True).order_by("created_at", "id")
 
+    def claimable(self, *, now: datetime, timeout_seconds: int) -> PhotoQuerySet:
+        """Photos no worker is detecting: never claimed, or claimed so long ago that the worker
+        must have died (``IDOLSITE_DETECT_CLAIM_TIMEOUT``)."""
+        return self.filter(trashed_at__isnull=True).filter(
+            Q(detection_claimed_at__isnull=True) | Q(detection_claimed_at__lt=now - timedelta(seconds=timeout_seconds))
+        )
+
     def failed(self) -> PhotoQuerySet:
         return self.filter(status=Photo.Status.FAILED)
 
@@ -108,6 +117,10 @@ class Photo(models.Model):
     detector = models.CharField(max_length=32, blank=True)
     detection_info = models.JSONField(default=dict, blank=True, help_text="What detection skipped, and why.")
     detected_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker detecting the photo (a conditional UPDATE in faces.services), cleared when
+    # it is done; the token tells a worker whether its claim still holds when it writes.
+    detection_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    detection_claim = models.UUIDField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
