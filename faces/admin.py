@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -119,7 +120,7 @@ class PhotoAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "source_url", "caption", "author", "=sha256"]
     date_hierarchy = "created_at"
     inlines = [FaceInline]
-    actions = ["trash_photos", "restore_photos"]
+    actions = ["detect_again", "trash_photos", "restore_photos"]
     fields = [
         "preview",
         "original_name",
@@ -187,15 +188,45 @@ class PhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="photo")
     def preview(self, obj: Photo) -> str:
+        """The photo with each face's box (green, red when excluded), its eye landmarks, and its
+        score, angle and detector on hover and under the box."""
         if not obj.pk or not obj.image:
             return "-"
-        faces = obj.faces.all()
-        rects = format_html_join(
-            "",
-            '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" stroke-width="{}">'
-            "<title>face {}</title></rect>",
-            ((f.x, f.y, f.w, f.h, "#e33" if f.excluded else "#2d2", max(2, obj.width // 300), f.pk) for f in faces),
-        )
+        stroke = max(2, max(obj.width, obj.height) // 400)
+        font = max(10, max(obj.width, obj.height) // 50)
+        shapes = []
+        for f in obj.faces.all():
+            colour = "#e33" if f.excluded else "#2d2"
+            title = f"face {f.pk}: {f.detector}, score {f.score:.3f}, angle {f.angle:+.1f}°"
+            shapes.append(
+                format_html(
+                    '<g><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" '
+                    'stroke-width="{}"></rect><text x="{}" y="{}" fill="{}" font-size="{}" font-family="sans-serif" '
+                    'paint-order="stroke" stroke="#000" stroke-width="{}">{}</text>{}</g>',
+                    title,
+                    f.x,
+                    f.y,
+                    f.w,
+                    f.h,
+                    colour,
+                    stroke,
+                    f.x,
+                    f.y + f.h + font,
+                    colour,
+                    font,
+                    max(1, font // 6),
+                    f"{f.score:.2f} {f.angle:+.0f}°",
+                    format_html_join(
+                        "",
+                        '<circle cx="{}" cy="{}" r="{}" fill="{}"></circle>',
+                        (
+                            (point[0], point[1], stroke, colour)
+                            for name, point in (f.landmarks or {}).items()
+                            if name.endswith("eye") and isinstance(point, list | tuple) and len(point) == 2
+                        ),
+                    ),
+                )
+            )
         return format_html(
             '<div style="position:relative;display:inline-block;max-width:900px">'
             '<img src="{}" style="display:block;max-width:900px;width:100%">'
@@ -204,8 +235,17 @@ class PhotoAdmin(admin.ModelAdmin):
             obj.image.url,
             obj.width,
             obj.height,
-            rects,
+            format_html_join("", "{}", ((shape,) for shape in shapes)),
         )
+
+    @admin.action(description="Detect faces again (labels are carried over)")
+    def detect_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.filter(trashed_at__isnull=True).values_list("pk", flat=True))
+        for photo_id in ids:
+            transaction.on_commit(
+                lambda photo_id=photo_id: services.enqueue_detection(photo_id=photo_id, redetect=True)
+            )
+        self.message_user(request, f"{len(ids)} photo(s) queued for detection.", messages.SUCCESS)
 
     @admin.action(description="Move to the trash (keeps a tombstone; can be restored)")
     def trash_photos(self, request: HttpRequest, queryset: QuerySet) -> None:
