@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from faces.admin import image_tag
 from faces.errors import DomainError
@@ -144,6 +145,8 @@ class FaceAdmin(admin.ModelAdmin):
                 services.face_label(face=face, idol=idol, user=request.user)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
+        # What the admin's change message reads; the services above did the saving.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def _exclude(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
         done = 0
@@ -235,13 +238,17 @@ class IdolAdmin(admin.ModelAdmin):
     readonly_fields = ["deleted_at", "deletion_reason", "merged_into", "face_examples"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return Idol.all_objects.annotate(n_labels=Count("labels", distinct=True)).prefetch_related("memberships__group")
+        return (
+            Idol.all_objects.annotate(n_labels=Count("labels", distinct=True))
+            .prefetch_related("memberships__group")
+            .order_by("name", "id")
+        )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        if not search_term.strip():
-            return queryset, False
         if request.path.endswith("/autocomplete/"):
             queryset = queryset.filter(deleted_at__isnull=True)  # graduated idols leave the picker
+        if not search_term.strip():
+            return queryset, False
         return search_idols(queryset, search_term), False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -265,7 +272,7 @@ class IdolAdmin(admin.ModelAdmin):
             return "-"
         labels = FaceLabel.objects.filter(idol=obj).select_related("face").order_by("-id")[:24]
         url = reverse("admin:faces_face_changelist")
-        thumbs = format_html("").join(
+        thumbs = mark_safe("").join(
             format_html(
                 '<a href="{}">{}</a> ',
                 reverse("admin:faces_face_change", args=[lb.face_id]),
