@@ -196,7 +196,9 @@ def test_membership_rules():
     with pytest.raises(DomainError, match="already a member"):
         services.membership_add(idol=idol, group=group)
     with pytest.raises(DomainError, match="before joined"):
-        services.membership_add(idol=idol, group=make_group(), joined=datetime.date(2024, 1, 2), left=datetime.date(2024, 1, 1))
+        services.membership_add(
+            idol=idol, group=make_group(), joined=datetime.date(2024, 1, 2), left=datetime.date(2024, 1, 1)
+        )
     with pytest.raises(IntegrityError), transaction.atomic():
         Membership.objects.create(idol=idol, group=group)  # a second open membership
 
@@ -226,7 +228,13 @@ def test_search_text_folds_kana_and_width():
 
 def test_merge_moves_everything_and_loses_nothing(user):
     keep = make_idol("Saki", reading="さき", handles={"x": "saki"})
-    drop = make_idol("Saki (dup)", reading="サキ", aliases=["Sakky"], handles={"x": "saki_alt", "instagram": "saki.ig"}, notes="from import")
+    drop = make_idol(
+        "Saki (dup)",
+        reading="サキ",
+        aliases=["Sakky"],
+        handles={"x": "saki_alt", "instagram": "saki.ig"},
+        notes="from import",
+    )
     group = make_group()
     services.membership_add(idol=drop, group=group, joined=datetime.date(2021, 5, 1))
     shared_face, own_face = make_face(), make_face()

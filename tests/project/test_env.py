@@ -39,7 +39,13 @@ def test_database_urls():
     base = Path("/srv/app")
     pg = parse_database_url("postgres://u:p%40ss@db.example:6543/idols?sslmode=require", base_dir=base)
     assert pg["ENGINE"] == "django.db.backends.postgresql"
-    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == ("idols", "u", "p@ss", "db.example", "6543")
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "idols",
+        "u",
+        "p@ss",
+        "db.example",
+        "6543",
+    )
     assert pg["OPTIONS"] == {"sslmode": "require"}
     rel = parse_database_url("sqlite:///var/x.sqlite3", base_dir=base)
     assert rel["NAME"] == "/srv/app/var/x.sqlite3"

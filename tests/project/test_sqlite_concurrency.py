@@ -44,7 +44,14 @@ def test_parallel_writers_never_see_database_is_locked(tmp_path):
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, f"w{i}"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, f"w{i}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(4)
     ]
     results = [w.communicate(timeout=180) for w in writers]
@@ -52,7 +59,16 @@ def test_parallel_writers_never_see_database_is_locked(tmp_path):
         assert writer.returncode == 0, err[-2000:]
         assert out.strip() == "ok"
     check = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from labeling.models import Idol; print(Idol.all_objects.count())"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from labeling.models import Idol; print(Idol.all_objects.count())",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert check.stdout.strip() == "240"
