@@ -30,15 +30,10 @@ def data():
     return {"idol": idol, "graduated": graduated, "face": face, "group": group}
 
 
-def _admin_urls():
-    for model, model_admin in admin.site._registry.items():
-        yield model, model_admin
-
-
 def test_every_admin_list_and_change_page_answers_200(client, admin_user, data):
     client.force_login(admin_user)
     checked = 0
-    for model, model_admin in _admin_urls():
+    for model, model_admin in admin.site._registry.items():
         opts = model._meta
         changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
         response = client.get(changelist)
