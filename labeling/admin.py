@@ -7,8 +7,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
 
 from faces.admin import image_tag
 from faces.errors import DomainError
@@ -272,13 +271,10 @@ class IdolAdmin(admin.ModelAdmin):
             return "-"
         labels = FaceLabel.objects.filter(idol=obj).select_related("face").order_by("-id")[:24]
         url = reverse("admin:faces_face_changelist")
-        thumbs = mark_safe("").join(
-            format_html(
-                '<a href="{}">{}</a> ',
-                reverse("admin:faces_face_change", args=[lb.face_id]),
-                image_tag(lb.face.crop.url, 64),
-            )
-            for lb in labels
+        thumbs = format_html_join(
+            " ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:faces_face_change", args=[lb.face_id]), image_tag(lb.face.crop.url, 64)) for lb in labels),
         )
         return format_html(
             '{}<br><a href="{}?labels__idol__id__exact={}">all faces of {}</a>', thumbs, url, obj.pk, obj.name

@@ -181,3 +181,10 @@ def test_media_needs_sign_in(client, admin_user, data):
     response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert client.get("/media/../../etc/passwd").status_code in (400, 404)
+
+
+def test_idol_page_shows_face_thumbnails_as_images(client, admin_user, data):
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:labeling_idol_change", args=[data["idol"].pk])).content.decode()
+    assert f'<img src="{data["face"].crop.url}"' in html
+    assert "&lt;img" not in html
