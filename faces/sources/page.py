@@ -1,0 +1,33 @@
+"""An HTML page: its og:image and its ``<img>`` (the largest of each srcset)."""
+
+from __future__ import annotations
+
+from faces.http import FetchError
+from faces.sources.base import Item, Listing, SourceKind, images_in_html
+
+
+class PageKind(SourceKind):
+    kind = "page"
+
+    def list_new(self) -> Listing:
+        state = self.source.state or {}
+        response = self.fetcher.get(
+            self.source.locator,
+            headers={"Accept": "text/html,application/xhtml+xml"},
+            etag=state.get("etag", ""),
+            last_modified=state.get("last_modified", ""),
+            max_bytes=10 * 1024 * 1024,
+        )
+        if response.not_modified:
+            return Listing(items=[], state={})
+        if response.content_type and "html" not in response.content_type:
+            raise FetchError(f"{self.source.locator}: not an HTML page (content type {response.content_type})")
+        urls = images_in_html(response.text, response.url)
+        items = [Item(item_id=url[:255], url=url, page_url=response.url) for url in urls]
+        return Listing(
+            items=items,
+            state={
+                "etag": response.headers.get("etag", ""),
+                "last_modified": response.headers.get("last-modified", ""),
+            },
+        )
