@@ -56,3 +56,22 @@ def test_ensure_admin_creates_one_admin_once(settings, tmp_path):
     call_command("ensure_admin", stdout=out)
     assert "password:" not in out.getvalue()
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+def test_empty_trash_erases_only_old_trash_and_keeps_tombstones():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from faces.models import PhotoTombstone
+
+    old, recent, kept = (services.photo_create(data=image_bytes(seed=s)) for s in (41, 42, 43))
+    services.photo_trash(photo=old)
+    services.photo_trash(photo=recent)
+    Photo.all_objects.filter(pk=old.pk).update(trashed_at=timezone.now() - timedelta(days=40))
+    out = io.StringIO()
+    call_command("empty_trash", "--dry-run", stdout=out)
+    assert "1 photo(s)" in out.getvalue() and Photo.all_objects.count() == 3
+    call_command("empty_trash", stdout=io.StringIO())
+    assert set(Photo.all_objects.values_list("pk", flat=True)) == {recent.pk, kept.pk}
+    assert PhotoTombstone.objects.filter(sha256=old.sha256, photo=None).exists()
