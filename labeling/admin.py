@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -211,8 +213,39 @@ class IdolAliasInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class MembershipFormSet(BaseInlineFormSet):
+    """One open membership per idol and group: checked here with a message, since the
+    inline's parent key is left out of the form's own constraint checks."""
+
+    def clean(self) -> None:
+        super().clean()
+        open_pairs: set[tuple[int, int]] = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or not form.cleaned_data or self._should_delete_form(form):
+                continue
+            if form.cleaned_data.get("left") is not None:
+                continue
+            idol = self.instance if self.fk.name == "idol" else form.cleaned_data.get("idol")
+            group = self.instance if self.fk.name == "group" else form.cleaned_data.get("group")
+            if idol is None or group is None or idol.pk is None or group.pk is None:
+                continue
+            pair = (idol.pk, group.pk)
+            if pair in open_pairs:
+                raise ValidationError(
+                    f"{idol} can have only one open membership in {group}; set 'left' on the older one."
+                )
+            open_pairs.add(pair)
+            others = Membership.objects.filter(idol_id=pair[0], group_id=pair[1], left__isnull=True)
+            if form.instance.pk:
+                others = others.exclude(pk=form.instance.pk)
+            editing = {f.instance.pk for f in self.forms if f.instance.pk}
+            if others.exclude(pk__in=editing).exists():
+                raise ValidationError(f"{idol} already has an open membership in {group}.")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["group"]
     fields = ["group", "joined", "left", "notes"]
@@ -366,6 +399,7 @@ class IdolAdmin(admin.ModelAdmin):
 
 class GroupMembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["idol"]
     fields = ["idol", "joined", "left", "notes"]

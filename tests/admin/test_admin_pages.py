@@ -188,3 +188,25 @@ def test_idol_page_shows_face_thumbnails_as_images(client, admin_user, data):
     html = client.get(reverse("admin:labeling_idol_change", args=[data["idol"].pk])).content.decode()
     assert f'<img src="{data["face"].crop.url}"' in html
     assert "&lt;img" not in html
+
+
+def test_admin_refuses_a_second_open_membership_with_a_message(client, admin_user, data):
+    client.force_login(admin_user)
+    group, idol = data["group"], data["idol"]
+    url = reverse("admin:labeling_idolgroup_change", args=[group.pk])
+    existing = idol.memberships.get()
+    form = {
+        "name": group.name,
+        "reading": "",
+        "notes": "",
+        "memberships-TOTAL_FORMS": "2",
+        "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": str(existing.pk),
+        "memberships-0-group": str(group.pk),
+        "memberships-0-idol": str(idol.pk),
+        "memberships-1-group": str(group.pk),
+        "memberships-1-idol": str(idol.pk),
+    }
+    response = client.post(url, form)
+    assert response.status_code == 200  # the form again, with the error; not a 500
+    assert idol.memberships.count() == 1
