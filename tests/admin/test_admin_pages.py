@@ -210,3 +210,27 @@ def test_admin_refuses_a_second_open_membership_with_a_message(client, admin_use
     response = client.post(url, form)
     assert response.status_code == 200  # the form again, with the error; not a 500
     assert idol.memberships.count() == 1
+
+
+def test_admin_adds_an_idol_with_an_alias_and_a_group(client, admin_user, data):
+    client.force_login(admin_user)
+    form = {
+        "name": "Hina",
+        "reading": "ひな",
+        "handles": '{"x": "hina_x"}',
+        "notes": "",
+        "aliases-TOTAL_FORMS": "1",
+        "aliases-INITIAL_FORMS": "0",
+        "aliases-0-name": "Hinatan",
+        "aliases-0-kind": "nickname",
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-0-group": str(data["group"].pk),
+        "memberships-0-joined": "2024-04-01",
+    }
+    response = client.post(reverse("admin:labeling_idol_add"), form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    idol = Idol.objects.get(name="Hina")
+    assert list(idol.aliases.values_list("name", flat=True)) == ["Hinatan"]
+    assert idol.memberships.get().group == data["group"]
+    assert "hinatan" in idol.search_text and "sakura gakuin" in idol.search_text and "hina_x" in idol.search_text
