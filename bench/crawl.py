@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.projectenv import project_env  # noqa: E402
 from tests.webserver import Answer, LocalWebServer  # noqa: E402
 
 
@@ -85,20 +86,9 @@ def main() -> None:
     reposts = [reencode(photos[i]) for i in rng.sample(range(len(photos)), min(args.reposts, len(photos)))]
 
     work = Path(tempfile.mkdtemp(prefix="idolsite-bench-crawl-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work}/bench.sqlite3",
-        "IDOLSITE_MEDIA_ROOT": str(work / "media"),
-        "IDOLSITE_MODEL_DIR": str(work / "models"),
-        "SECRET_KEY": "bench",
-        "DJANGO_SETTINGS_MODULE": "idolsite.settings",
-        "IDOLSITE_FETCH_ALLOWED_HOSTS": "127.0.0.1",
-        "IDOLSITE_FETCH_HOST_DELAY": "0",
-        "IDOLSITE_WORKERS": "2",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("IDOLSITE_REDIS_URL", None)
+    env = project_env(
+        work, IDOLSITE_FETCH_ALLOWED_HOSTS="127.0.0.1", IDOLSITE_FETCH_HOST_DELAY="0", IDOLSITE_WORKERS="2"
+    )
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 if TYPE_CHECKING:
-    from faces.http import Fetcher
+    from faces.http import Fetcher, Response
     from faces.models import Source
 
 
@@ -50,6 +50,22 @@ class SourceKind:
 
     def download(self, item: Item) -> bytes:
         return self.fetcher.get_image(item.url).body
+
+    def get_if_changed(self, accept: str) -> Response:
+        """The locator's document, conditional on the ETag and Last-Modified kept in the state."""
+        state = self.source.state or {}
+        return self.fetcher.get(
+            self.source.locator,
+            headers={"Accept": accept},
+            etag=state.get("etag", ""),
+            last_modified=state.get("last_modified", ""),
+            max_bytes=10 * 1024 * 1024,
+        )
+
+    @staticmethod
+    def validators(response: Response) -> dict[str, str]:
+        """The state that makes the next request conditional."""
+        return {"etag": response.headers.get("etag", ""), "last_modified": response.headers.get("last-modified", "")}
 
     @property
     def max_pages(self) -> int:

@@ -10,14 +10,7 @@ class PageKind(SourceKind):
     kind = "page"
 
     def list_new(self) -> Listing:
-        state = self.source.state or {}
-        response = self.fetcher.get(
-            self.source.locator,
-            headers={"Accept": "text/html,application/xhtml+xml"},
-            etag=state.get("etag", ""),
-            last_modified=state.get("last_modified", ""),
-            max_bytes=10 * 1024 * 1024,
-        )
+        response = self.get_if_changed("text/html,application/xhtml+xml")
         if response.not_modified:
             return Listing(items=[], state={})
         if response.content_type and "html" not in response.content_type:

@@ -15,14 +15,7 @@ class RssKind(SourceKind):
     def list_new(self) -> Listing:
         import feedparser
 
-        state = self.source.state or {}
-        response = self.fetcher.get(
-            self.source.locator,
-            headers={"Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml"},
-            etag=state.get("etag", ""),
-            last_modified=state.get("last_modified", ""),
-            max_bytes=10 * 1024 * 1024,
-        )
+        response = self.get_if_changed("application/rss+xml, application/atom+xml, application/xml, text/xml")
         if response.not_modified:
             return Listing(items=[], state={})
         feed = feedparser.parse(response.body)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.projectenv import ROOT, project_env
 
 WRITER = """
 import os, sys, uuid
@@ -33,15 +32,7 @@ print("ok")
 
 @pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="about the SQLite default")
 def test_parallel_writers_never_see_database_is_locked(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/concurrent.sqlite3",
-        "IDOLSITE_MEDIA_ROOT": str(tmp_path / "media"),
-        "IDOLSITE_MODEL_DIR": str(tmp_path / "models"),
-        "DJANGO_SETTINGS_MODULE": "idolsite.settings",
-        "SECRET_KEY": "concurrency-test",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = project_env(tmp_path)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     writers = [
         subprocess.Popen(

@@ -13,23 +13,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.projectenv import ROOT, project_env
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/queue.sqlite3",
-        "IDOLSITE_MEDIA_ROOT": str(tmp_path / "media"),
-        "IDOLSITE_MODEL_DIR": str(tmp_path / "models"),
-        "DJANGO_SETTINGS_MODULE": "idolsite.settings",
-        "SECRET_KEY": "queue-test",
-        "PYTHONPATH": str(ROOT),
-        "IDOLSITE_TASKS_SYNC": "0",
-        **extra,
-    }
-    env.pop("IDOLSITE_REDIS_URL", None) if "IDOLSITE_REDIS_URL" not in extra else None
-    return env
+    return project_env(tmp_path, **extra)
 
 
 def _python(code: str, env: dict[str, str]) -> str:
