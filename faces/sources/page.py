@@ -17,10 +17,4 @@ class PageKind(SourceKind):
             raise FetchError(f"{self.source.locator}: not an HTML page (content type {response.content_type})")
         urls = images_in_html(response.text, response.url)
         items = [Item(item_id=url[:255], url=url, page_url=response.url) for url in urls]
-        return Listing(
-            items=items,
-            state={
-                "etag": response.headers.get("etag", ""),
-                "last_modified": response.headers.get("last-modified", ""),
-            },
-        )
+        return Listing(items=items, state=self.validators(response))

@@ -55,10 +55,4 @@ class RssKind(SourceKind):
                         posted_at=posted_at,
                     )
                 )
-        return Listing(
-            items=items,
-            state={
-                "etag": response.headers.get("etag", ""),
-                "last_modified": response.headers.get("last-modified", ""),
-            },
-        )
+        return Listing(items=items, state=self.validators(response))
