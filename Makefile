@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt

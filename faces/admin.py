@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from faces import services
 from faces.errors import DomainError
-from faces.models import Face, Photo, PhotoTombstone, Source
+from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
 
 
 def image_tag(url: str, size: int, alt: str = "") -> str:
@@ -52,6 +52,14 @@ class SourceAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    @admin.action(description="Crawl now (in the task queue)")
+    def crawl_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from django_q.tasks import async_task
+
+        for source in queryset:
+            async_task("faces.tasks.crawl_source", source.pk, task_name=f"crawl {source.name}"[:100])
+        self.message_user(request, f"{queryset.count()} source(s) queued for crawling.", messages.SUCCESS)
 
     @admin.display(description="last error")
     def short_error(self, obj: Source) -> str:
@@ -111,6 +119,18 @@ class FaceInline(admin.TabularInline):
         return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
 
 
+class SightingInline(admin.TabularInline):
+    model = PhotoSighting
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "also seen at (reposts and repeats)"
+    fields = ["source", "source_item_id", "source_url", "how", "seen_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Photo)
 class PhotoAdmin(admin.ModelAdmin):
     list_display = ["thumb", "__str__", "status", "face_count", "source", "width", "height", "created_at", "trashed_at"]
@@ -119,7 +139,7 @@ class PhotoAdmin(admin.ModelAdmin):
     list_select_related = ["source"]
     search_fields = ["original_name", "source_url", "caption", "author", "=sha256"]
     date_hierarchy = "created_at"
-    inlines = [FaceInline]
+    inlines = [FaceInline, SightingInline]
     actions = ["detect_again", "trash_photos", "restore_photos"]
     fields = [
         "preview",

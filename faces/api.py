@@ -10,8 +10,8 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from faces.detection import analyze_bytes
-from faces.errors import InvalidImage
-from faces.fetch import fetch_image
+from faces.errors import DomainError, InvalidImage
+from faces.http import Fetcher, FetchError
 from faces.serializers import DetectInputSerializer, DetectOutputSerializer
 
 # Multipart framing around the file: a request longer than the limit plus this is refused unread.
@@ -37,7 +37,7 @@ class DetectView(APIView):
         serializer = DetectInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if "url" in serializer.validated_data:
-            data = fetch_image(serializer.validated_data["url"], max_bytes=max_bytes)
+            data = fetch(serializer.validated_data["url"], max_bytes=max_bytes)
         else:
             upload = serializer.validated_data["image"]
             if upload.size > max_bytes:
@@ -46,3 +46,12 @@ class DetectView(APIView):
         crops = request.query_params.get("crops", "") in ("1", "true", "yes")
         analysis = analyze_bytes(data, max_bytes=max_bytes, crops=crops)
         return Response(DetectOutputSerializer(analysis, context={"crops": crops}).data)
+
+
+def fetch(url: str, *, max_bytes: int) -> bytes:
+    """The image at a caller's URL through faces.http (SSRF guard on every hop, timeouts, size
+    cap while streaming); no retries: the caller is waiting and may retry."""
+    try:
+        return Fetcher(max_bytes=max_bytes, retries=0).get_image(url).body
+    except FetchError as exc:
+        raise DomainError(f"the URL cannot be used: {exc}", code="fetch_failed", field="url") from None

@@ -40,6 +40,9 @@ class Source(models.Model):
     new_count = models.PositiveBigIntegerField(default=0)
     duplicate_count = models.PositiveBigIntegerField(default=0)
     failed_count = models.PositiveBigIntegerField(default=0)
+    crawl_claimed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set while a worker crawls it, so no other does."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -176,6 +179,32 @@ class PhotoTombstone(models.Model):
 
     def __str__(self) -> str:
         return f"Tombstone {self.sha256[:12]}"
+
+
+class PhotoSighting(models.Model):
+    """Another place a stored photo was seen: the same item again, or a re-encoded repost.
+
+    Crawling links a repost to the first photo instead of storing it twice."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="sightings")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings")
+    source_item_id = models.CharField(max_length=255, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True, db_index=True)
+    how = models.CharField(max_length=16, help_text="What matched: url, sha256 or phash.")
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_item_id"],
+                condition=~Q(source_item_id=""),
+                name="photosighting_unique_source_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Photo {self.photo_id} seen at {self.source_url or self.source_item_id}"
 
 
 class FaceQuerySet(models.QuerySet["Face"]):

@@ -158,11 +158,9 @@ IDOLSITE_AUTO_DETECT = env_bool("IDOLSITE_AUTO_DETECT", True)
 # A claim older than this (a worker killed mid-detection) may be taken over by another worker.
 IDOLSITE_DETECT_CLAIM_TIMEOUT = env_int("IDOLSITE_DETECT_CLAIM_TIMEOUT", 15 * 60, minimum=10)
 
-# The detection API (POST /api/detect/): the largest image accepted, and fetching {"url": ...}.
-# Hosts on this list may resolve to private or loopback addresses (an intranet image server).
+# The detection API (POST /api/detect/): the largest image accepted, uploaded or fetched from a
+# URL (through faces.http, see the IDOLSITE_FETCH_* settings below).
 IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
-IDOLSITE_FETCH_TIMEOUT = env_float("IDOLSITE_FETCH_TIMEOUT", 10.0, minimum=0.1)
-IDOLSITE_FETCH_ALLOWED_HOSTS = env_list("IDOLSITE_FETCH_ALLOWED_HOSTS", [])
 
 # Classifier artifacts (.keras files and their JSON).
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
@@ -235,3 +233,16 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Fetching images and crawling sources (faces.http): timeouts, retries, politeness, SSRF guard.
+IDOLSITE_FETCH_CONNECT_TIMEOUT = env_float("IDOLSITE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+IDOLSITE_FETCH_READ_TIMEOUT = env_float("IDOLSITE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)
+IDOLSITE_FETCH_RETRIES = env_int("IDOLSITE_FETCH_RETRIES", 3, minimum=0, maximum=10)
+IDOLSITE_FETCH_BACKOFF = env_float("IDOLSITE_FETCH_BACKOFF", 1.0, minimum=0.0)
+IDOLSITE_FETCH_HOST_DELAY = env_float("IDOLSITE_FETCH_HOST_DELAY", 1.0, minimum=0.0)
+# Hosts that may resolve to internal addresses (intranets, tests); everything else internal is refused.
+IDOLSITE_FETCH_ALLOWED_HOSTS = env_list("IDOLSITE_FETCH_ALLOWED_HOSTS", [])
+IDOLSITE_PHASH_MAX_DISTANCE = env_int("IDOLSITE_PHASH_MAX_DISTANCE", 4, minimum=0, maximum=16)
+IDOLSITE_X_BEARER_TOKEN = env_str("IDOLSITE_X_BEARER_TOKEN")
+IDOLSITE_X_API_BASE = env_str("IDOLSITE_X_API_BASE", "https://api.x.com")
+IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.api.bsky.app")

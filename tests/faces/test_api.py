@@ -152,7 +152,7 @@ def test_urls_to_private_addresses_are_refused(api, scripted, url):
     response = api.post(URL, {"url": url}, format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["error"] == "forbidden_url" and "non-public address" in body["detail"]
+    assert body["error"] == "fetch_failed" and "internal address" in body["detail"]
     assert "url" in body["fields"]
 
 
@@ -184,6 +184,7 @@ def image_server(settings):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     settings.IDOLSITE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.IDOLSITE_FETCH_HOST_DELAY = 0
     yield f"http://127.0.0.1:{server.server_port}", _Images.routes
     server.shutdown()
     server.server_close()
@@ -208,9 +209,9 @@ def test_fetch_errors_answer_400(api, scripted, image_server, settings):
     settings.IDOLSITE_API_MAX_IMAGE_BYTES = 3000
     expected = {
         "/missing": ("fetch_failed", "HTTP 404"),
-        "/page": ("invalid_image", "HTML"),
-        "/big": ("too_large", "too large"),
-        "/to-metadata": ("forbidden_url", "non-public"),
+        "/page": ("fetch_failed", "not an image (content type text/html)"),
+        "/big": ("fetch_failed", "too large"),
+        "/to-metadata": ("fetch_failed", "internal address"),
     }
     for path, (code, words) in expected.items():
         response = api.post(URL, {"url": base + path}, format="json")

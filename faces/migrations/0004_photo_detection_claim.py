@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("faces", "0002_face_box_inside_photo"),
+        ("faces", "0003_crawling"),
     ]
 
     operations = [
