@@ -40,5 +40,10 @@ test-postgres: install
 		echo "WARNING: PostgreSQL does not answer at $(PG_TEST_URL): the PostgreSQL run is skipped." >&2; \
 	fi
 
+# Face detectors on ../shared/data/photos: accuracy, pipeline ms and overhead; last line is JSON.
+BENCH_ARGS ?=
+bench-detect: install
+	$(BIN)/python bench/detect.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var/static

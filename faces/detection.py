@@ -60,6 +60,7 @@ class Analysis:
     detector: str
     angles: list[float]
     scale: float
+    min_face_size: int
     faces: list[FoundFace] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     ms: float = 0.0
@@ -67,14 +68,14 @@ class Analysis:
     @property
     def info(self) -> dict[str, Any]:
         """What a photo records about its detection (``Photo.detection_info``)."""
-        reasons = {"too_small": f"smaller than {settings.IDOLSITE_MIN_FACE_SIZE} px"}
+        reasons = {"too_small": f"smaller than {self.min_face_size} px"}
         return {
             "faces": len(self.faces),
             "skipped": dict(self.skipped),
             "skipped_why": {k: reasons.get(k, k) for k in self.skipped},
             "angles": self.angles,
             "scale": round(self.scale, 4),
-            "min_face_size": settings.IDOLSITE_MIN_FACE_SIZE,
+            "min_face_size": self.min_face_size,
             "ms": round(self.ms, 1),
         }
 
@@ -124,7 +125,9 @@ def analyze_image(
     photo = np.asarray(image)
     height, width = photo.shape[:2]
     small, scale = downscale(photo, max_side)
-    analysis = Analysis(width=width, height=height, detector=backend.name, angles=angles, scale=scale)
+    analysis = Analysis(
+        width=width, height=height, detector=backend.name, angles=angles, scale=scale, min_face_size=min_face_size
+    )
 
     found: list[tuple[FoundFace, float]] = []  # with the angle of the copy it was found on
     for angle in angles:
