@@ -226,6 +226,9 @@ class Face(models.Model):
         indexes = [
             # Read by the labeling grid: faces still to label, newest first.
             models.Index(fields=["-id"], condition=Q(excluded=False), name="face_visible_idx"),
+            # Read by the labeling grid sorted by detector score (keyset on score, id): the
+            # doubtful faces first, or the surest.
+            models.Index(fields=["score", "id"], condition=Q(excluded=False), name="face_visible_score_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from faces.views import media
@@ -11,5 +11,6 @@ admin.site.index_title = "Photos, faces and labels"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("label/", include("labeling.urls")),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
 ]
