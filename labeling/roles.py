@@ -172,7 +172,11 @@ def assign_role(user: Any, role: str) -> None:
             delattr(user, cache)
 
 
-def _post_migrate(sender: Any, *, apps: Any, using: str = "default", **kwargs: Any) -> None:
+def _post_migrate(sender: Any, *, apps: Any = None, using: str = "default", **kwargs: Any) -> None:
+    if apps is None:  # flush (tests that use transactions) sends no apps
+        from django.apps import apps as global_apps
+
+        apps = global_apps
     try:
         apps.get_model("auth", "Group")
     except LookupError:  # auth is not migrated yet (a partial migrate)
