@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Transform, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from faces.models import Face, Photo
@@ -58,6 +59,27 @@ def _labels_prefetch() -> Prefetch:
     return Prefetch("labels", queryset=FaceLabel.objects.select_related("idol").order_by("id"))
 
 
+class Unindexed(Transform):
+    """A column the filter reads but SQLite must not pick an index for: without statistics its
+    planner takes any index on a filtered column and sorts every matching face, where walking
+    the grid's order and stopping after one page is far cheaper. ``+column`` is SQLite's way
+    to say so; PostgreSQL plans with statistics and sees the plain column."""
+
+    lookup_name = "unindexed"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.lhs)
+        return sql, list(params)
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.lhs)
+        return f"+{sql}", list(params)
+
+    @property
+    def output_field(self) -> Any:
+        return self.lhs.output_field
+
+
 def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
     """Every face the filters select, in the order of their sort, labels not yet fetched."""
     # Not Face.objects.visible(): its join to the photo lets SQLite's planner start from the
@@ -75,16 +97,28 @@ def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
         members = Membership.objects.filter(group_id=filters.group).values("idol_id")
         faces = faces.filter(pk__in=FaceLabel.objects.filter(idol_id__in=members).values("face_id"))
     if filters.source is not None:
-        faces = faces.filter(photo_id__in=Photo.all_objects.filter(source_id=filters.source).values("pk"))
+        photos = Photo.all_objects.filter(source_id=filters.source).values("pk")
+        faces = faces.alias(photo_unindexed=Unindexed(F("photo_id"))).filter(photo_unindexed__in=photos)
+    by_id = filters.sort in ("newest", "oldest")
+    faces = faces.alias(
+        created_unindexed=Unindexed(F("created_at")),
+        score_filter=Unindexed(F("score")) if by_id else F("score"),
+    )
     tz = timezone.get_current_timezone()
     if filters.date_from is not None:
-        faces = faces.filter(created_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=tz))
+        start = datetime.combine(filters.date_from, time.min, tzinfo=tz)
+        # Faces get ids in the order they are added: the first face added on that day bounds
+        # the ids to walk (found on the created_at index); the date itself is still checked.
+        first = Face.objects.filter(created_at__gte=start).order_by("created_at", "id").values("pk")[:1]
+        faces = faces.filter(pk__gte=Coalesce(Subquery(first), Value(0)), created_unindexed__gte=start)
     if filters.date_to is not None:
-        faces = faces.filter(created_at__lte=datetime.combine(filters.date_to, time.max, tzinfo=tz))
+        end = datetime.combine(filters.date_to, time.max, tzinfo=tz)
+        last = Face.objects.filter(created_at__lte=end).order_by("-created_at", "-id").values("pk")[:1]
+        faces = faces.filter(pk__lte=Coalesce(Subquery(last), Value(0)), created_unindexed__lte=end)
     if filters.score_min is not None:
-        faces = faces.filter(score__gte=filters.score_min)
+        faces = faces.filter(score_filter__gte=filters.score_min)
     if filters.score_max is not None:
-        faces = faces.filter(score__lte=filters.score_max)
+        faces = faces.filter(score_filter__lte=filters.score_max)
     return faces.order_by(*SORTS[filters.sort])
 
 
@@ -176,7 +210,7 @@ class IdolHit:
         }
 
 
-def _rank(term: str, words: list[str], own: tuple[str, ...], lines: list[str]) -> tuple[int, str]:
+def _rank(term: str, words: list[str], own: tuple[str, ...], lines: tuple[str, ...]) -> tuple[int, str]:
     """0: the name or reading starts with the term; 1: a word of the name or reading does
     (the given name), or an alias, handle or group starts with it; 2: a word inside any of
     those does; 3: it is only a substring."""
@@ -194,6 +228,48 @@ def _rank(term: str, words: list[str], own: tuple[str, ...], lines: list[str]) -
     return 3, next((line for line in lines if first in line and line not in own), "")
 
 
+@dataclass(frozen=True)
+class _Entry:
+    id: int
+    name: str
+    reading: str
+    status: str
+    text: str
+    lines: tuple[str, ...]
+    own: tuple[str, ...]
+    order: str
+    groups: tuple[str, ...]
+
+
+_snapshot: dict[str, Any] = {"version": None, "entries": ()}
+
+
+def _idol_entries() -> tuple[_Entry, ...]:
+    """Every idol the typeahead may offer, kept in this process and read again only when the
+    idol table changed: any write to an idol's names, aliases, handles or groups moves its
+    ``updated_at`` (``idol_refresh_search_text``), and new idols move the count and the last id.
+    One small aggregate query a search; the matching itself is plain Python over ~1,000 rows."""
+    version = tuple(Idol.all_objects.aggregate(m=Max("updated_at"), n=Count("id"), x=Max("id")).values())
+    if _snapshot["version"] == version:
+        return _snapshot["entries"]
+    entries = []
+    rows = Idol.all_objects.exclude(deletion_reason=Idol.DeletionReason.MERGED).values_list(
+        "pk", "name", "reading", "search_text", "deletion_reason"
+    )
+    groups: dict[int, list[str]] = {}
+    for idol_id, group_name in (
+        Membership.objects.filter(left__isnull=True).order_by("joined", "id").values_list("idol_id", "group__name")
+    ):
+        groups.setdefault(idol_id, []).append(group_name)
+    for pk, name, reading, text, reason in rows:
+        own = (fold(name), fold(reading)) if reading else (fold(name),)
+        lines = tuple(text.split("\n"))
+        status = reason or "active"
+        entries.append(_Entry(pk, name, reading, status, text, lines, own, own[-1], tuple(groups.get(pk, ()))))
+    _snapshot.update(version=version, entries=tuple(entries))
+    return _snapshot["entries"]
+
+
 def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -> list[IdolHit]:
     """The typeahead: idols whose name, reading, alias (old names too), handle or group
     contains every word of the query, kana, width and case folded (``はるか``, ``ハルカ`` and
@@ -201,26 +277,32 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     before graduated ones at the same rank; graduated and retired idols only with
     ``include_deleted``, merged ones never (their names are aliases of the idol they joined).
 
-    Three queries: the matching idols (one scan of ~1,000 short rows), their groups, their
-    face counts."""
+    Two queries: the idol table's version (see ``_idol_entries``) and the hits' face counts."""
     term = fold(query)
     words = term.split()
     if not words:
         return []
-    idols = Idol.all_objects.exclude(deletion_reason=Idol.DeletionReason.MERGED)
-    if not include_deleted:
-        idols = idols.filter(deleted_at__isnull=True)
-    for word in words:
-        idols = idols.filter(search_text__contains=word)
-    hits = []
-    for pk, name, reading, text, reason in idols.values_list("pk", "name", "reading", "search_text", "deletion_reason"):
-        own = (fold(name), fold(reading)) if reading else (fold(name),)
-        rank, matched = _rank(term, words, own, text.split("\n"))
-        hits.append(IdolHit(id=pk, name=name, reading=reading, status=reason or "active", rank=rank, matched=matched))
-    hits.sort(key=lambda h: (h.rank, h.status != "active", fold(h.reading or h.name), h.id))
-    hits = hits[:limit]
+    ranked = []
+    for entry in _idol_entries():
+        if entry.status != "active" and not include_deleted:
+            continue
+        if all(word in entry.text for word in words):
+            rank, matched = _rank(term, words, entry.own, entry.lines)
+            ranked.append((rank, entry.status != "active", entry.order, entry.id, entry, matched))
+    ranked.sort(key=lambda r: r[:4])
+    hits = [
+        IdolHit(
+            id=e.id, name=e.name, reading=e.reading, status=e.status, rank=rank, matched=matched, groups=list(e.groups)
+        )
+        for rank, _, _, _, e, matched in ranked[:limit]
+    ]
     if not hits:
         return hits
+    by_id = {h.id: h for h in hits}
+    counts = FaceLabel.objects.filter(idol_id__in=by_id).order_by().values_list("idol_id").annotate(n=Count("id"))
+    for idol_id, count in counts:
+        by_id[idol_id].faces = count
+    return hits
     by_id = {h.id: h for h in hits}
     for idol_id, group_name in (
         Membership.objects.filter(idol_id__in=by_id, left__isnull=True)

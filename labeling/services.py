@@ -371,7 +371,8 @@ def idol_refresh_search_text(idol: Idol) -> None:
         handles=idol.handles,
         groups=[part for pair in groups for part in pair],
     )
-    Idol.all_objects.filter(pk=idol.pk).update(search_text=text)
+    # updated_at moves too: the typeahead's cache of the idol list watches it.
+    Idol.all_objects.filter(pk=idol.pk).update(search_text=text, updated_at=timezone.now())
     idol.search_text = text
 
 
@@ -627,6 +628,7 @@ def membership_end(*, membership: Membership, left: date | None = None) -> Membe
         raise DomainError("left is before joined", code="invalid", field="left")
     membership.left = left
     membership.save(update_fields=["left"])
+    idol_refresh_search_text(membership.idol)  # the typeahead shows current groups
     return membership
 
 
