@@ -345,7 +345,8 @@ def idol_detail(idol_id: int) -> IdolSummary:
         .prefetch_related("aliases", Prefetch("memberships", queryset=Membership.objects.select_related("group")))
         .get(pk=idol_id)
     )
-    by_how = dict(FaceLabel.objects.filter(idol=idol).values("how").annotate(n=Count("id")).values_list("how", "n"))
+    counts = FaceLabel.objects.filter(idol=idol).order_by().values_list("how").annotate(n=Count("id"))
+    by_how = {FaceLabel.How(how).label.lower(): n for how, n in counts}
     merged_from = list(Idol.all_objects.filter(merged_into=idol).order_by("name"))
     return IdolSummary(idol=idol, faces=sum(by_how.values()), by_how=by_how, merged_from=merged_from)
 
