@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ test-postgres: install
 BENCH_ARGS ?=
 bench-detect: install
 	$(BIN)/python bench/detect.py $(BENCH_ARGS)
+
+# The Chromium tests alone (they also run within test-sqlite; they skip without /usr/bin/chromium).
+test-browser: install
+	env -u DATABASE_URL $(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+# Labeling pages at 200,000 faces on SQLite and PostgreSQL: BENCH_ARGS="--faces 20000" for a quick run.
+bench-labeling: install
+	$(BIN)/python bench/labeling.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

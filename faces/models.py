@@ -268,6 +268,11 @@ class Face(models.Model):
         indexes = [
             # Read by the labeling grid: faces still to label, newest first.
             models.Index(fields=["-id"], condition=Q(excluded=False), name="face_visible_idx"),
+            # Read by the labeling grid sorted by detector score (keyset on score, id): the
+            # doubtful faces first, or the surest.
+            models.Index(fields=["score", "id"], condition=Q(excluded=False), name="face_visible_score_idx"),
+            # Read by the labeling grid's "excluded" filter: the few excluded faces, newest first.
+            models.Index(fields=["-id"], condition=Q(excluded=True), name="face_excluded_idx"),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
-from faces.images import decode_image, dhash_hex, make_thumbnail, sha256_hex
+from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Face, Photo, PhotoTombstone, Source
 from faces.signals import faces_redetected
 
@@ -164,6 +164,47 @@ def face_create(
     face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
     face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
     face.save()
+    return face
+
+
+MANUAL_DETECTOR = "manual"
+MIN_MANUAL_FACE_SIDE = 8
+
+
+def face_add_manual(
+    *, photo: Photo, box: tuple[int, int, int, int] | list[int], user: AbstractBaseUser | None = None
+) -> Face:
+    """A face the detector missed, boxed by hand on the photo page: it becomes a Face
+    (detector ``manual``, score 1.0) with its crop cut from the EXIF-oriented photo.
+
+    Raises DomainError for a box that is not four whole numbers, is smaller than
+    ``MIN_MANUAL_FACE_SIDE`` pixels or leaves the photo, and for a photo in the trash; then
+    neither a row nor a file remains."""
+    try:
+        x, y, w, h = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise DomainError(f"a box is four whole numbers x, y, w, h, not {box!r}", code="invalid", field="box") from None
+    if w < MIN_MANUAL_FACE_SIDE or h < MIN_MANUAL_FACE_SIDE:
+        raise DomainError(
+            f"the box is {w}x{h} pixels; a face needs at least {MIN_MANUAL_FACE_SIDE}x{MIN_MANUAL_FACE_SIDE}",
+            code="invalid",
+            field="box",
+        )
+    photo = Photo.all_objects.get(pk=photo.pk)
+    if photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is in the trash", code="photo_trashed")
+    if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise DomainError(
+            f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"
+        )
+    with photo.image.open("rb") as handle:
+        decoded = decode_image(handle.read())
+    crop = crop_square(decoded.image, (x, y, w, h))
+    with atomic_with_files() as files:
+        face = face_create(
+            photo=photo, box=(x, y, w, h), crop_jpeg=crop, detector=MANUAL_DETECTOR, score=1.0, tracker=files
+        )
+    log.info("face %s drawn by hand on photo %s by %s", face.pk, photo.pk, getattr(user, "pk", None))
     return face
 
 

@@ -113,7 +113,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The labeling pages' sign-in: labelers are not staff, so the admin's login would refuse them.
+LOGIN_URL = "labeling:login"
+LOGIN_REDIRECT_URL = "labeling:grid"
+LOGOUT_REDIRECT_URL = "labeling:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
