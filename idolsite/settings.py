@@ -199,6 +199,14 @@ Q_CLUSTER = {
 }
 if IDOLSITE_REDIS_URL:
     Q_CLUSTER["redis"] = IDOLSITE_REDIS_URL
+    # One cache for every web and worker process: API throttles count across all of them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": IDOLSITE_REDIS_URL,
+            "KEY_PREFIX": "idolsite",
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1.0
