@@ -74,6 +74,12 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
     def trashed(self) -> PhotoQuerySet:
         return self.filter(trashed_at__isnull=False)
 
+    def with_faces(self) -> PhotoQuerySet:
+        """Each photo with its source and every face (excluded ones too), left to right, with
+        their labels and idols: three queries, whatever the number of faces."""
+        faces = Face.objects.order_by("x", "id").prefetch_related("labels__idol")
+        return self.select_related("source").prefetch_related(models.Prefetch("faces", queryset=faces))
+
 
 class ActivePhotoManager(models.Manager.from_queryset(PhotoQuerySet)):  # type: ignore[misc]
     """The default: trashed photos are hidden. ``Photo.all_objects`` sees them too."""

@@ -1,36 +1,92 @@
-"""The project's API exception handler: every error answers the same shape,
-``{"error": code, "detail": message, "fields": {field: [messages]}}``.
+"""What every API endpoint shares: the error shape and the exception handler, cursor
+pagination, id fields and the schema's error responses (roles: idolsite/permissions.py).
 
-Domain errors (faces.errors.DomainError and its kinds) are the client's mistake: 400."""
+Every error answers the same shape, ``{"error": code, "detail": message, "fields": {field:
+[messages]}}`` (a duplicate photo adds ``"existing": id``). Domain errors (faces.errors
+.DomainError and its kinds) answer by their code: ``not_found`` 404, ``forbidden`` 403, a
+state conflict (``CONFLICT_CODES``: already trashed, already excluded, a duplicate, ...) 409,
+anything else 400.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions, status
+import django_filters
+from django import forms
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from faces.detectors import DetectorUnavailable
-from faces.errors import DomainError
+from faces.errors import DomainError, DuplicatePhoto
+
+# Largest primary key the databases store (a signed 64-bit integer): larger numbers are refused
+# as invalid input, never sent to the database (SQLite raises OverflowError on them).
+MAX_ID = 2**63 - 1
+
+# Domain error codes that mean "the request is fine, but the current state refuses it": 409.
+CONFLICT_CODES = frozenset(
+    {
+        "duplicate",  # the photo is stored already (with "existing"), a group name taken
+        "trashed_before",  # the photo was trashed once; its tombstone keeps it out
+        "already_trashed",
+        "not_trashed",
+        "photo_trashed",
+        "already_excluded",
+        "not_excluded",
+        "face_excluded",
+        "not_labeled",
+        "already_deleted",
+        "not_deleted",
+        "merged_idol",
+        "unchanged",
+        "already_undone",
+        "not_undoable",
+        "conflict",
+        "in_use",
+        "source_disabled",
+    }
+)
+_STATUS_BY_CODE = {"not_found": 404, "forbidden": 403}
 
 
 def error_body(code: str, detail: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": code, "detail": detail, "fields": fields or {}}
 
 
+def domain_error_status(exc: DomainError) -> int:
+    if exc.code in CONFLICT_CODES:
+        return status.HTTP_409_CONFLICT
+    return _STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else {}
-        return Response(error_body(exc.code, exc.message, fields), status=status.HTTP_400_BAD_REQUEST)
+        body = error_body(exc.code, exc.message, fields)
+        if isinstance(exc, DuplicatePhoto) and exc.existing_id is not None:
+            body["existing"] = exc.existing_id
+        return Response(body, status=domain_error_status(exc))
     if isinstance(exc, DetectorUnavailable):
         return Response(error_body("detector_unavailable", str(exc)), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ObjectDoesNotExist):  # a row gone between the view's lookup and the service's
+        return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DjangoValidationError):  # a model's own validation, raised by a service
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 page and the error log
     if isinstance(exc, exceptions.ValidationError):
         data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        fields = {name: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])] for name, msgs in data.items()}
+        fields = {name: _messages(msgs) for name, msgs in data.items()}
         first = next((m[0] for m in fields.values() if m), "invalid input")
         response.data = error_body("invalid", str(first), fields)
     elif isinstance(exc, exceptions.APIException):
@@ -38,3 +94,163 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = codes if isinstance(codes, str) else exc.default_code
         response.data = error_body(str(code), str(exc.detail))
     return response
+
+
+def _messages(value: Any) -> list[str]:
+    """Messages of one field, flattened: nested serializers and lists of items give
+    ``"key: message"`` strings."""
+    if isinstance(value, dict):
+        return [f"{key}: {m}" for key, inner in value.items() for m in _messages(inner)]
+    if isinstance(value, list):
+        return [m for item in value for m in _messages(item)]
+    return [str(value)]
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """Django's 404 for URLs no view matched (``handler404``): the API's error shape under
+    ``/api/``, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "no such endpoint or object"), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error_view(request: HttpRequest) -> Any:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "the server failed; the error is logged"), status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (for the schema)."""
+
+    error = serializers.CharField(help_text="A stable code: invalid, not_found, duplicate, throttled, ...")
+    detail = serializers.CharField(help_text="A message for people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Messages by input field."
+    )
+    existing = serializers.IntegerField(required=False, help_text="Duplicate photo: the id of the stored one.")
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+
+class CursorPage(CursorPagination):
+    """Cursor pagination for the big lists: ``?cursor=`` from ``next``, ``?size=`` up to 500.
+    A cursor is opaque; a forged or stale one answers 400."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "size"
+    page_size_query_description = "Results per page (1-500, default 50)."
+    max_page_size = 500
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list | None:
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({"cursor": ["invalid cursor"]}) from None
+        if cursor is not None and cursor.position is not None:
+            field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+            try:
+                value = field.to_python(cursor.position)
+            except DjangoValidationError:
+                raise exceptions.ValidationError({"cursor": ["invalid cursor"]}) from None
+            if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+                raise exceptions.ValidationError({"cursor": ["invalid cursor"]})
+        return cursor
+
+
+class NameCursorPage(CursorPage):
+    ordering = ("name", "id")
+
+
+# --- fields ---------------------------------------------------------------------------------
+
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """A reference to a row by id, checked to be a whole number in the database's range before
+    it is looked up (a huge number is "not found", never a database error)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdigit()):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            value = int(data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not 1 <= value <= MAX_ID or (isinstance(data, float) and data != value):
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(value)
+
+
+def object_or_404(queryset: QuerySet, pk: Any) -> Any:
+    """The row with this id, or 404 (ids out of the database's range too)."""
+    try:
+        value = int(pk)
+    except (TypeError, ValueError):
+        raise exceptions.NotFound("not found") from None
+    if not 1 <= value <= MAX_ID:
+        raise exceptions.NotFound("not found")
+    found = queryset.filter(pk=value).first()
+    if found is None:
+        raise exceptions.NotFound(f"no {queryset.model._meta.verbose_name} with id {value}")
+    return found
+
+
+class IdLookupMixin:
+    """Viewsets: ``/<id>/`` is a whole number in the database's range, else 404."""
+
+    lookup_value_regex = "[0-9]+"
+
+    def get_object(self) -> Any:
+        obj = object_or_404(self.get_queryset(), self.kwargs[self.lookup_field])  # type: ignore[attr-defined]
+        self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
+        return obj
+
+
+def check_no_nul(value: Any, field: str) -> Any:
+    """JSON values end in PostgreSQL's jsonb, which refuses the NUL character anywhere."""
+    text = repr(value)
+    if "\\x00" in text or "\x00" in text:
+        raise serializers.ValidationError(f"{field} must not contain the NUL character")
+    return value
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A filter by id: a whole number in the database's range (larger ones are refused as
+    invalid input, never sent to the database)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+
+class ApiSchema(AutoSchema):
+    """drf-spectacular's schema, with the error shape documented on every operation: 401, 403
+    and 429 everywhere; 400 where input is read; 404 on a path with an id; 409 on writes."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        codes = ["400", "401", "403", "429"]
+        if "{" in self.path:
+            codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes.append("409")
+        for code in codes:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+        return dict(sorted(responses.items()))

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "faces.apps.FacesConfig",
     "labeling.apps.LabelingConfig",
@@ -217,7 +219,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every API view says which role each of its actions needs (idolsite.api.RolePermission).
+    "DEFAULT_PERMISSION_CLASSES": ["idolsite.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -228,8 +231,40 @@ REST_FRAMEWORK = {
         "user": env_str("IDOLSITE_THROTTLE_USER", "600/minute"),
         # POST /api/detect/: a detection costs 0.1-2 s of CPU.
         "detect": env_str("IDOLSITE_THROTTLE_DETECT", "60/minute"),
+        # POST /api/photos/: each upload stores files and queues a detection.
+        "upload": env_str("IDOLSITE_THROTTLE_UPLOAD", "120/hour"),
+        # POST /api/recognize/ (the classifier's, when it lands): detection plus inference.
+        "recognize": env_str("IDOLSITE_THROTTLE_RECOGNIZE", "60/minute"),
     },
     "EXCEPTION_HANDLER": "idolsite.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "idolsite.api.ApiSchema",
+}
+
+# The OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ and Redoc at /api/redoc/,
+# their JavaScript served from drf-spectacular-sidecar (no CDN: works offline).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "idolsite API",
+    "DESCRIPTION": (
+        "Photos, faces, idols, labels and sources. Authenticate with `Authorization: Token <key>` "
+        "(POST /api/auth/token/) or a session. Errors: `{error, detail, fields}`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PhotoStatusEnum": "faces.models.Photo.Status",
+        "SourceKindEnum": "faces.models.Source.Kind",
+        "ExclusionReasonEnum": "faces.models.Face.ExclusionReason",
+        "LabelHowEnum": "labeling.models.How",
+        "LabelActionEnum": "labeling.models.LabelEvent.Action",
+        "DeletionReasonEnum": "labeling.models.Idol.DeletionReason",
+        "AliasKindEnum": "labeling.models.IdolAlias.Kind",
+    },
 }
 
 LOGGING = {

@@ -11,7 +11,11 @@ admin.site.index_title = "Photos, faces and labels"
 urlpatterns = [
     path("", RedirectView.as_view(url="/label/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("api/", include("faces.urls")),
+    path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
 ]
+
+# Under /api/, a URL no view matches and a server error answer the API's error shape.
+handler404 = "idolsite.api.not_found_view"
+handler500 = "idolsite.api.server_error_view"

@@ -4,9 +4,11 @@ Three roles, each a Django Group holding model permissions, so the same checks w
 pages, the API and the admin:
 
 - ``viewer``: reads every page.
-- ``labeler``: also labels, excludes, draws boxes and creates an idol inline from the picker.
+- ``labeler``: also labels, excludes, draws boxes, uploads photos (API) and creates an idol
+  inline from the picker.
   Not staff: labelers never need the Django admin.
-- ``admin``: also graduates, restores, renames and merges idols, and edits groups and sources.
+- ``admin``: also graduates, restores, renames, merges and edits idols, edits groups,
+  memberships and sources, trashes and restores photos.
 
 Superusers count as admin. The groups are kept in step by ``sync_roles`` after every
 ``migrate`` (a ``post_migrate`` receiver, like Django's own permissions) and by
@@ -43,6 +45,7 @@ _LABEL = [
     "labeling.delete_facelabel",
     "labeling.add_labelevent",
     "faces.add_face",  # a box drawn by hand
+    "faces.add_photo",  # an upload through the API (POST /api/photos/)
     "faces.change_face",  # exclude / include
     "labeling.add_idol",  # inline creation from the picker
 ]
@@ -53,6 +56,7 @@ _ADMIN = [
     "labeling.delete_idolalias",
     "labeling.add_idolgroup",
     "labeling.change_idolgroup",
+    "labeling.delete_idolgroup",
     "labeling.add_membership",
     "labeling.change_membership",
     "labeling.delete_membership",

@@ -4,6 +4,7 @@ the page size (pinned in tests/labeling/test_pages*.py)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -29,6 +30,7 @@ SORTS = {
 }
 DEFAULT_PAGE_SIZE = 120
 MAX_PAGE_SIZE = 500
+MAX_ID = 2**63 - 1
 
 
 class BadCursor(ValueError):
@@ -139,6 +141,8 @@ def _after_cursor(faces: QuerySet[Face], cursor: str, sort: str) -> QuerySet[Fac
             score, pk = 0.0, int(cursor)
     except ValueError:
         raise BadCursor(f"bad cursor {cursor!r}") from None
+    if not (0 <= pk <= MAX_ID and math.isfinite(score)):  # beyond what the database compares
+        raise BadCursor(f"bad cursor {cursor!r}")
     if sort == "newest":
         return faces.filter(pk__lt=pk)
     if sort == "oldest":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -493,9 +494,16 @@ def idol_create(
 
 @transaction.atomic
 def idol_update(
-    *, idol: Idol, reading: str | None = None, handles: dict | None = None, notes: str | None = None
+    *,
+    idol: Idol,
+    reading: str | None = None,
+    handles: dict | None = None,
+    notes: str | None = None,
+    aliases: Iterable[str] | None = None,
 ) -> Idol:
-    """Change an idol's details other than the name (see ``idol_rename``)."""
+    """Change an idol's details other than the name (see ``idol_rename``). ``aliases``, when
+    given, become her aliases: names kept keep their kind (old names stay old names), new ones
+    are added, the others go."""
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if reading is not None:
         idol.reading = " ".join(reading.split())
@@ -504,6 +512,14 @@ def idol_update(
     if notes is not None:
         idol.notes = notes
     idol.save()
+    if aliases is not None:
+        names = [_clean_name(a, "alias") for a in aliases]
+        wanted = [n for n in dict.fromkeys(names) if n != idol.name]
+        IdolAlias.objects.filter(idol=idol).exclude(name__in=wanted).delete()
+        have = set(IdolAlias.objects.filter(idol=idol).values_list("name", flat=True))
+        IdolAlias.objects.bulk_create(
+            [IdolAlias(idol=idol, name=n, kind=IdolAlias.Kind.OTHER) for n in wanted if n not in have]
+        )
     idol_refresh_search_text(idol)
     return idol
 
@@ -679,6 +695,43 @@ def group_create(*, name: str, reading: str = "", notes: str = "") -> IdolGroup:
 
 
 @transaction.atomic
+def group_update(
+    *, group: IdolGroup, name: str | None = None, reading: str | None = None, notes: str | None = None
+) -> IdolGroup:
+    """Change a group; a new name or reading reaches its members' search text."""
+    group = IdolGroup.objects.select_for_update().get(pk=group.pk)
+    renamed = False
+    if name is not None:
+        name = _clean_name(name)
+        if IdolGroup.objects.filter(name=name).exclude(pk=group.pk).exists():
+            raise DomainError(f"a group named {name} exists already", code="duplicate", field="name")
+        renamed = name != group.name
+        group.name = name
+    if reading is not None:
+        renamed = renamed or reading != group.reading
+        group.reading = reading
+    if notes is not None:
+        group.notes = notes
+    group.save()
+    if renamed:
+        refresh_group_members(group)
+    return group
+
+
+@transaction.atomic
+def group_delete(*, group: IdolGroup) -> None:
+    """Delete a group nobody was ever a member of (memberships are history: end them instead)."""
+    if Membership.objects.filter(group=group).exists():
+        raise DomainError(
+            f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use"
+        )
+    group.delete()
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
 def membership_add(
     *, idol: Idol, group: IdolGroup, joined: date | None = None, left: date | None = None, notes: str = ""
 ) -> Membership:
@@ -703,6 +756,40 @@ def membership_end(*, membership: Membership, left: date | None = None) -> Membe
     membership.save(update_fields=["left"])
     idol_refresh_search_text(membership.idol)  # the typeahead shows current groups
     return membership
+
+
+@transaction.atomic
+def membership_update(
+    *, membership: Membership, joined: date | None = _UNSET, left: date | None = _UNSET, notes: str | None = None
+) -> Membership:
+    """Correct a membership's dates or notes (``None`` clears a date; left out: unchanged)."""
+    membership = Membership.objects.select_for_update().select_related("idol", "group").get(pk=membership.pk)
+    if joined is not _UNSET:
+        membership.joined = joined
+    if left is not _UNSET:
+        membership.left = left
+    if notes is not None:
+        membership.notes = notes[:500]
+    if membership.joined and membership.left and membership.left < membership.joined:
+        raise DomainError("left is before joined", code="invalid", field="left")
+    if (
+        membership.left is None
+        and Membership.objects.filter(idol=membership.idol, group=membership.group, left__isnull=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    ):
+        raise DomainError(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
+    membership.save()
+    idol_refresh_search_text(membership.idol)
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership) -> None:
+    """Remove a membership entered by mistake (one that ended is ended, not deleted)."""
+    idol = membership.idol
+    membership.delete()
+    idol_refresh_search_text(idol)
 
 
 def refresh_group_members(group: IdolGroup) -> None:

@@ -32,6 +32,15 @@ def _fresh_throttles():
 
 
 @pytest.fixture
+def user(user):
+    """Detection needs the viewer role (faces.view_photo), as every API endpoint needs one."""
+    from labeling.roles import assign_role
+
+    assign_role(user, "viewer")
+    return user
+
+
+@pytest.fixture
 def api(user):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")

@@ -1,0 +1,222 @@
+"""Input and output of labeling's REST API (labeling/api/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from faces.models import Face
+from faces.serializers import FaceSerializer
+from idolsite.api import MAX_ID, IdField, check_no_nul
+from labeling.models import Idol, IdolAlias, IdolGroup, LabelEvent, Membership
+
+SOFT_DELETE_REASONS = [
+    (Idol.DeletionReason.GRADUATED, "Graduated"),
+    (Idol.DeletionReason.RETIRED, "Retired"),
+    (Idol.DeletionReason.OTHER, "Other"),
+]
+
+
+def face_ids(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=1000, **kwargs
+    )
+
+
+class Handles(serializers.DictField):
+    """Accounts by platform: ``{"x": "name", "instagram": "name"}``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.CharField(max_length=200, allow_blank=True), **kwargs)
+
+
+# --- faces and labels -----------------------------------------------------------------------
+
+
+class LabelInputSerializer(serializers.Serializer):
+    idol = IdField(queryset=Idol.all_objects.all())
+
+
+class ExcludeInputSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=Face.ExclusionReason.choices, default=Face.ExclusionReason.NOT_A_FACE)
+
+
+class BulkLabelSerializer(serializers.Serializer):
+    faces = face_ids(help_text="Face ids (up to 1,000).")
+    idol = IdField(queryset=Idol.all_objects.all())
+
+
+class BulkExcludeSerializer(serializers.Serializer):
+    faces = face_ids(help_text="Face ids (up to 1,000).")
+    reason = serializers.ChoiceField(choices=Face.ExclusionReason.choices, default=Face.ExclusionReason.NOT_A_FACE)
+
+
+class BulkFacesSerializer(serializers.Serializer):
+    faces = face_ids(help_text="Face ids (up to 1,000).")
+
+
+class ActionResultSerializer(serializers.Serializer):
+    """What a labeling action did: its batch (``POST /api/label-events/undo/`` undoes it) and
+    the faces as they are now."""
+
+    batch = serializers.UUIDField()
+    faces = FaceSerializer(many=True)
+
+
+# --- idols ----------------------------------------------------------------------------------
+
+
+class IdolHitSerializer(serializers.Serializer):
+    """An idol in a list or the typeahead: ``matched`` names the alias, handle or group that
+    matched when it was not the name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    reading = serializers.CharField()
+    status = serializers.ChoiceField(choices=["active", *Idol.DeletionReason.values])
+    matched = serializers.CharField()
+    groups = serializers.ListField(child=serializers.CharField(), help_text="Current groups.")
+    faces = serializers.IntegerField(help_text="Faces labeled with her.")
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IdolAlias
+        fields = ["name", "kind"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    idol_name = serializers.CharField(source="idol.name", read_only=True)
+    group_name = serializers.CharField(source="group.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "idol", "idol_name", "group", "group_name", "joined", "left", "notes"]
+        read_only_fields = fields
+
+
+class IdolSerializer(serializers.Serializer):
+    """One idol (from ``labeling.selectors.idol_detail``)."""
+
+    id = serializers.IntegerField(source="idol.pk")
+    name = serializers.CharField(source="idol.name")
+    reading = serializers.CharField(source="idol.reading")
+    handles = serializers.DictField(source="idol.handles", child=serializers.CharField())
+    notes = serializers.CharField(source="idol.notes")
+    status = serializers.SerializerMethodField()
+    deleted_at = serializers.DateTimeField(source="idol.deleted_at", allow_null=True)
+    merged_into = serializers.IntegerField(source="idol.merged_into_id", allow_null=True)
+    merged_from = serializers.SerializerMethodField()
+    aliases = AliasSerializer(source="idol.aliases.all", many=True)
+    memberships = MembershipSerializer(source="idol.memberships.all", many=True)
+    faces = serializers.IntegerField(help_text="Faces labeled with her.")
+    by_how = serializers.DictField(child=serializers.IntegerField(), help_text="Labels by origin.")
+    created_at = serializers.DateTimeField(source="idol.created_at")
+    updated_at = serializers.DateTimeField(source="idol.updated_at")
+
+    def get_status(self, summary: Any) -> str:
+        return summary.idol.deletion_reason or "active"
+
+    def get_merged_from(self, summary: Any) -> list[int]:
+        return [idol.pk for idol in summary.merged_from]
+
+
+class IdolCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    reading = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    aliases = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+    handles = Handles(required=False, default=dict)
+    notes = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+    group = IdField(queryset=IdolGroup.objects.all(), required=False, allow_null=True, default=None)
+    joined = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate_handles(self, value: dict[str, Any]) -> dict[str, Any]:
+        return check_no_nul(value, "handles")
+
+
+class IdolUpdateSerializer(serializers.Serializer):
+    """Every field optional: only those sent change. ``aliases`` replaces the list."""
+
+    reading = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    handles = Handles(required=False)
+    notes = serializers.CharField(max_length=10000, required=False, allow_blank=True)
+    aliases = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=200)
+
+    def validate_handles(self, value: dict[str, Any]) -> dict[str, Any]:
+        return check_no_nul(value, "handles")
+
+
+class GraduateSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=SOFT_DELETE_REASONS, default=Idol.DeletionReason.GRADUATED)
+
+
+class RenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    reading = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class MergeSerializer(serializers.Serializer):
+    into = IdField(queryset=Idol.all_objects.all(), help_text="The idol who stays; this one joins her.")
+
+
+# --- groups and memberships -----------------------------------------------------------------
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IdolGroup
+        fields = ["id", "name", "reading", "notes", "created_at"]
+        read_only_fields = fields
+
+
+class GroupWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    reading = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=10000, required=False, allow_blank=True)
+
+
+class MembershipCreateSerializer(serializers.Serializer):
+    idol = IdField(queryset=Idol.all_objects.all())
+    group = IdField(queryset=IdolGroup.objects.all())
+    joined = serializers.DateField(required=False, allow_null=True, default=None)
+    left = serializers.DateField(required=False, allow_null=True, default=None)
+    notes = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class MembershipUpdateSerializer(serializers.Serializer):
+    joined = serializers.DateField(required=False, allow_null=True)
+    left = serializers.DateField(required=False, allow_null=True, help_text="A date ends the membership.")
+    notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- the label history ----------------------------------------------------------------------
+
+
+class LabelEventSerializer(serializers.ModelSerializer):
+    username = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LabelEvent
+        fields = [
+            "id",
+            "batch",
+            "face",
+            "idol",
+            "action",
+            "how",
+            "exclusion_reason",
+            "user",
+            "username",
+            "undoes",
+            "note",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_username(self, event: LabelEvent) -> str:
+        return event.user.get_username() if event.user else ""
+
+
+class UndoSerializer(serializers.Serializer):
+    batch = serializers.UUIDField(help_text="The batch of the action to undo.")
