@@ -96,7 +96,7 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     required = {
         "list": roles.can_view,
         "retrieve": roles.can_view,
-        "label": roles.can_label,
+        "labels": roles.can_label,
         "unlabel": roles.can_label,
         "exclude": roles.can_label,
         "include": roles.can_label,

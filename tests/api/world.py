@@ -1,0 +1,63 @@
+"""A small world of rows for API tests: a source, photos, faces, idols, groups, labels."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from faces import services as face_services
+from faces.models import Face, Photo, Source
+from labeling import services
+from labeling.models import Idol, IdolGroup, Membership
+from tests.factories import image_bytes, make_face, make_group, make_idol, make_photo
+
+
+@dataclass
+class World:
+    user: Any  # who did the labeling below
+    source: Source
+    photo: Photo
+    trashed_photo: Photo
+    labeled: Face  # labeled with ``idol`` by ``user`` in ``batch``
+    unlabeled: Face
+    excluded: Face
+    idol: Idol
+    graduated: Idol
+    other: Idol
+    group: IdolGroup
+    empty_group: IdolGroup
+    membership: Membership
+    batch: uuid.UUID
+
+
+def build_world(user: Any) -> World:
+    source = Source.objects.create(kind=Source.Kind.FOLDER, name="Drop", locator="/srv/drop")
+    photo = make_photo(data=image_bytes(320, 240), source=source)
+    trashed_photo = face_services.photo_trash(photo=make_photo(data=image_bytes(200, 100)))
+    labeled = make_face(photo, box=(10, 10, 50, 60))
+    unlabeled = make_face(photo, box=(100, 10, 50, 60))
+    excluded = make_face(photo, box=(200, 10, 50, 60), score=0.4)
+    services.face_exclude(face=excluded, reason=Face.ExclusionReason.NOT_A_FACE, user=user)
+    group = make_group("Sakura Gakuin")
+    idol = make_idol("Suzuka Nakamoto", reading="なかもと すずか", group=group)
+    graduated = services.idol_soft_delete(idol=make_idol("Graduated One"), user=user)
+    other = make_idol("Other Person")
+    batch = uuid.uuid4()
+    services.face_label(face=labeled, idol=idol, user=user, batch=batch)
+    return World(
+        user=user,
+        source=source,
+        photo=photo,
+        trashed_photo=trashed_photo,
+        labeled=labeled,
+        unlabeled=unlabeled,
+        excluded=excluded,
+        idol=idol,
+        graduated=graduated,
+        other=other,
+        group=group,
+        empty_group=make_group("Empty"),
+        membership=Membership.objects.get(idol=idol, group=group),
+        batch=batch,
+    )
