@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from faces.models import Face, Photo, Source
-from idolsite.api import IdFilter
+from idolsite.api import FlagFilter, IdFilter
 
 
 class PhotoFilter(django_filters.FilterSet):
@@ -15,7 +15,7 @@ class PhotoFilter(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=Photo.Status.choices)
     source = IdFilter(field_name="source_id")
-    trashed = django_filters.BooleanFilter(
+    trashed = FlagFilter(
         method="filter_trashed", help_text="1: only the trash; 0 (default): none of it."
     )
     added_after = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -53,7 +53,7 @@ class PhotoFilter(django_filters.FilterSet):
 
 class SourceFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Source.Kind.choices)
-    enabled = django_filters.BooleanFilter()
+    enabled = FlagFilter()
 
     class Meta:
         model = Source

@@ -148,6 +148,14 @@ class CursorPage(CursorPagination):
     page_size_query_description = "Results per page (1-500, default 50)."
     max_page_size = 500
 
+    def get_page_size(self, request: Request) -> int:
+        size = request.query_params.get(self.page_size_query_param)
+        if size is None:
+            return self.page_size
+        if not (size.isdigit() and 1 <= int(size) <= self.max_page_size):
+            raise exceptions.ValidationError({"size": [f"a whole number from 1 to {self.max_page_size}"]})
+        return int(size)
+
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list | None:
         self._model = queryset.model
         return super().paginate_queryset(queryset, request, view)
@@ -233,6 +241,14 @@ class IdFilter(django_filters.NumberFilter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class FlagFilter(django_filters.BooleanFilter):
+    """A yes/no filter: ``1``, ``true``, ``0`` or ``false``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", django_filters.widgets.BooleanWidget)
         super().__init__(*args, **kwargs)
 
 

@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from faces.models import Face
-from idolsite.api import IdFilter
+from idolsite.api import FlagFilter, IdFilter
 from labeling.models import How, Idol, LabelEvent, Membership
 from labeling.selectors import SORTS, STATUSES, GridFilters
 
@@ -61,7 +61,7 @@ class IdolFilter(django_filters.FilterSet):
         max_length=100,
         help_text="The typeahead: ranked matches of name, reading, alias, handle, group.",
     )
-    deleted = django_filters.BooleanFilter(method="_given", help_text="1: graduated and retired idols too.")
+    deleted = FlagFilter(method="_given", help_text="1: graduated and retired idols too.")
     group = IdFilter(method="filter_group", help_text="Idols who were ever in this group.")
 
     class Meta:
@@ -78,7 +78,7 @@ class IdolFilter(django_filters.FilterSet):
 class MembershipFilter(django_filters.FilterSet):
     idol = IdFilter(field_name="idol_id")
     group = IdFilter(field_name="group_id")
-    current = django_filters.BooleanFilter(field_name="left", lookup_expr="isnull", help_text="1: not ended.")
+    current = FlagFilter(field_name="left", lookup_expr="isnull", help_text="1: not ended.")
 
     class Meta:
         model = Membership
