@@ -15,9 +15,7 @@ class PhotoFilter(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=Photo.Status.choices)
     source = IdFilter(field_name="source_id")
-    trashed = FlagFilter(
-        method="filter_trashed", help_text="1: only the trash; 0 (default): none of it."
-    )
+    trashed = FlagFilter(method="filter_trashed", help_text="1: only the trash; 0 (default): none of it.")
     added_after = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
     added_before = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="lte")
     idol = IdFilter(method="filter_idol", help_text="Photos with a face labeled with this idol.")

@@ -82,6 +82,9 @@ class FaceSerializer(serializers.ModelSerializer):
     landmarks = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()), read_only=True)
     crop = serializers.SerializerMethodField()
     labels = FaceLabelSerializer(many=True, read_only=True)
+    exclusion_reason = serializers.ChoiceField(
+        choices=Face.ExclusionReason.choices, allow_blank=True, read_only=True, help_text="Empty unless excluded."
+    )
 
     class Meta:
         model = Face
@@ -110,6 +113,7 @@ class PhotoSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     thumbnail = serializers.SerializerMethodField()
     face_count = serializers.SerializerMethodField()
+    source_url = serializers.CharField(read_only=True, help_text="Where it was found; empty for uploads.")
 
     class Meta:
         model = Photo

@@ -195,6 +195,7 @@ class MembershipUpdateSerializer(serializers.Serializer):
 
 class LabelEventSerializer(serializers.ModelSerializer):
     username = serializers.SerializerMethodField()
+    exclusion_reason = serializers.ChoiceField(choices=Face.ExclusionReason.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = LabelEvent

@@ -28,9 +28,7 @@ def test_obtain_use_list_and_revoke_a_token(person):
     token = response.json()["token"]
     assert client.post("/api/auth/token/", {"username": "mai", "password": "pw-mai-123"}).json()["token"] == token
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert client.get("/api/auth/token/").json() == [
-        {"prefix": token[:8], "created": response.json()["created"]}
-    ]
+    assert client.get("/api/auth/token/").json() == [{"prefix": token[:8], "created": response.json()["created"]}]
     assert client.delete("/api/auth/token/").status_code == 204
     assert not Token.objects.filter(user=person).exists()
     response = client.get("/api/photos/")
