@@ -103,7 +103,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(wsgi_app, wo
         except (Exception, BaseExceptionGroup) as exc:  # one failing operation must not hide the others
             failures.append(f"{operation.label}: {exc}")
     seconds = time.monotonic() - started
-    sys.stdout.write(f"\nschemathesis: {operations} operations, {examples} examples, {seconds:.0f} s, {dict(sorted(statuses.items()))}\n")
+    sys.stdout.write(
+        f"\nschemathesis: {operations} operations, {examples} examples, {seconds:.0f} s, {dict(sorted(statuses.items()))}\n"
+    )
     assert operations >= 40
     assert sum(n for code, n in statuses.items() if code < 300) > examples // 5  # not all refused
     assert not failures, "\n\n".join(failures)
