@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from faces.models import Face, Photo, Source
-from idolsite.api import FlagFilter, IdFilter
+from idolsite.api import DateTimeFilter, FlagFilter, IdFilter
 
 
 class PhotoFilter(django_filters.FilterSet):
@@ -16,8 +16,8 @@ class PhotoFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Photo.Status.choices)
     source = IdFilter(field_name="source_id")
     trashed = FlagFilter(method="filter_trashed", help_text="1: only the trash; 0 (default): none of it.")
-    added_after = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
-    added_before = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="lte")
+    added_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    added_before = DateTimeFilter(field_name="created_at", lookup_expr="lte")
     idol = IdFilter(method="filter_idol", help_text="Photos with a face labeled with this idol.")
     q = django_filters.CharFilter(
         method="filter_text", max_length=200, help_text="In the file name, caption or author."

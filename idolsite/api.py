@@ -10,6 +10,7 @@ anything else 400.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import django_filters
@@ -242,6 +243,26 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time, converted to UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO
+    8601 text can carry, and a time near year 1 or 9999 may leave the calendar in UTC."""
+
+    def to_python(self, value: Any) -> Any:
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            if result.tzinfo is None:
+                result = result.replace(tzinfo=UTC)
+            return result.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise DjangoValidationError("the date and time is out of range", code="invalid") from None
+
+
+class DateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class FlagFilter(django_filters.BooleanFilter):

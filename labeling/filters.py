@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from faces.models import Face
-from idolsite.api import FlagFilter, IdFilter
+from idolsite.api import DateTimeFilter, FlagFilter, IdFilter
 from labeling.models import How, Idol, LabelEvent, Membership
 from labeling.selectors import SORTS, STATUSES, GridFilters
 
@@ -92,8 +92,8 @@ class LabelEventFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=LabelEvent.Action.choices)
     how = django_filters.ChoiceFilter(choices=How.choices)
     batch = django_filters.UUIDFilter()
-    since = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.DateTimeFilter(field_name="created_at", lookup_expr="lte")
+    since = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = LabelEvent

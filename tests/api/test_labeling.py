@@ -197,3 +197,14 @@ def test_labelers_undo_their_own_actions_admins_anyones(labeler_api, admin_api, 
 def test_unused_group_factory_is_deletable(admin_api):
     group = make_group()
     assert admin_api.delete(f"/api/groups/{group.pk}/").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "value", ["1124-06-27T19:46:26.42+21:05", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"]
+)
+def test_times_out_of_the_databases_range_are_refused_or_normalised(viewer_api, world, value):
+    from urllib.parse import quote
+
+    response = viewer_api.get(f"/api/label-events/?since={quote(value)}")
+    assert response.status_code in (200, 400), response.content
+    assert viewer_api.get(f"/api/photos/?added_before={quote(value)}").status_code in (200, 400)
