@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from faces.views import media
@@ -12,4 +12,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
+    path("", include("classifier.urls")),  # classifier/... pages and /api/recognize/
 ]

@@ -1,0 +1,56 @@
+"""``POST /api/recognize/``: who is on this image? For a "who is this?" bot."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from classifier import recognition
+from classifier.models import ModelVersion
+from classifier.serializers import FaceOutput, RecognizeInput
+from faces.errors import DomainError
+
+
+class RecognizeView(APIView):
+    """Send an image (multipart field ``image``) or its address (``url``). Answers each face's
+    box and its top idols with probabilities; ``unknown`` when the best is under the threshold.
+    409 when no model is active yet, 400 for a bad image or URL."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "recognize"
+
+    def post(self, request: Request) -> Response:
+        given = RecognizeInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        version = ModelVersion.objects.active()
+        if version is None:
+            return _error(status.HTTP_409_CONFLICT, "no active model: train one first", "no_model")
+        try:
+            if given.validated_data.get("url"):
+                data = recognition.fetch_image(given.validated_data["url"])
+            else:
+                data = given.validated_data["image"].read()
+            faces = recognition.recognize(data, top=given.validated_data["top"])
+        except recognition.NoActiveModel as exc:
+            return _error(status.HTTP_409_CONFLICT, str(exc), exc.code)
+        except recognition.DetectionUnavailable as exc:
+            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), exc.code)
+        except DomainError as exc:
+            return _error(status.HTTP_400_BAD_REQUEST, str(exc), exc.code)
+        return Response(
+            {
+                "model": {"id": version.pk, "val_top1": version.val_top1, "created_at": version.created_at},
+                "threshold": settings.IDOLSITE_UNKNOWN_THRESHOLD,
+                "faces": FaceOutput(faces, many=True).data,
+            }
+        )
+
+
+def _error(code: int, message: str, kind: str) -> Response:
+    return Response({"detail": message, "code": kind}, status=code)

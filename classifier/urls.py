@@ -1,0 +1,13 @@
+from django.urls import path
+
+from classifier import views
+from classifier.api import RecognizeView
+
+app_name = "classifier"
+
+urlpatterns = [
+    path("classifier/runs/", views.run_list, name="run_list"),
+    path("classifier/runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("classifier/models/<int:pk>/<str:name>", views.version_image, name="version_image"),
+    path("api/recognize/", RecognizeView.as_view(), name="recognize"),
+]
