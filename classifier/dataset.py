@@ -70,7 +70,7 @@ class LabeledSet:
         """Changes when any face enters, leaves or changes class, or a class appears or goes."""
         payload = {
             "classes": self.class_idol_ids,
-            "faces": sorted(zip(self.face_ids, self.labels, strict=True)),
+            "faces": sorted((int(f), int(label)) for f, label in zip(self.face_ids, self.labels, strict=True)),
             "validation_fraction": VALIDATION_FRACTION,
         }
         return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()

@@ -132,7 +132,7 @@ class Classifier:
         if self._two_headed is None:
             keras = keras_module()
             self._two_headed = keras.Model(
-                self.model.inputs, [self.model.output, self.model.get_layer("embedding").output]
+                self.model.input, [self.model.output, self.model.get_layer("embedding").output]
             )
         probabilities, embeddings = predict(self._two_headed, pixels, batch_size=batch_size)
         return probabilities, embeddings
