@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-train clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-postgres: install
 	else \
 		echo "WARNING: PostgreSQL does not answer at $(PG_TEST_URL): the PostgreSQL run is skipped." >&2; \
 	fi
+
+# The classifier benchmark: fresh database, import ../shared/data/faces, train on the CPU.
+bench-train: install
+	$(BIN)/python bench/train_eval.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
+from classifier import services
 from classifier.evaluation import IMAGES
 from classifier.models import ModelVersion, TrainingRun
+from faces.errors import DomainError
 from faces.models import Face
 
 
@@ -49,6 +53,21 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "refresh": not run.is_finished,
         },
     )
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("only staff can cancel a training")
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        services.training_cancel(run=run, user=request.user)
+    except DomainError as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.success(request, f"{run} will stop at its next check (a few seconds); nothing is written.")
+    return redirect("classifier:run_detail", pk=pk)
 
 
 @require_GET

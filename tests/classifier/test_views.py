@@ -58,3 +58,16 @@ def test_progress_is_a_share_of_all_epochs():
     run = TrainingRun(status="running", epoch=2, epochs=4, step=5, steps=10)
     assert run.progress == pytest.approx(0.375)
     assert TrainingRun(status="succeeded").progress == 1.0
+
+
+def test_staff_cancel_from_the_run_page(client, user, admin_user):
+    run = TrainingRun.objects.create(status="running", heartbeat_at=None)
+    client.force_login(user)
+    assert client.post(reverse("classifier:run_cancel", args=[run.pk])).status_code == 403
+    client.force_login(admin_user)
+    page = client.get(reverse("classifier:run_detail", args=[run.pk]))
+    assert b"Cancel this run" in page.content
+    response = client.post(reverse("classifier:run_cancel", args=[run.pk]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.cancel_requested and run.status == TrainingRun.Status.RUNNING  # stops at its next check
