@@ -31,6 +31,7 @@ SQLITE_BACKWARD = [
     "DROP TRIGGER IF EXISTS face_box_inside_photo_update",
 ]
 
+# Django passes these through the driver's parameter formatting: "%%" is a literal "%".
 POSTGRES_FORWARD = [
     """
     CREATE OR REPLACE FUNCTION face_box_inside_photo() RETURNS trigger AS $$
@@ -40,7 +41,7 @@ POSTGRES_FORWARD = [
     BEGIN
         SELECT width, height INTO photo_width, photo_height FROM faces_photo WHERE id = NEW.photo_id;
         IF NEW.x + NEW.w > photo_width OR NEW.y + NEW.h > photo_height THEN
-            RAISE EXCEPTION 'face box (%, %, %, %) is outside photo % (% x %)',
+            RAISE EXCEPTION 'face box (%%, %%, %%, %%) is outside photo %% (%% x %%)',
                 NEW.x, NEW.y, NEW.w, NEW.h, NEW.photo_id, photo_width, photo_height
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'face_box_inside_photo';
         END IF;
