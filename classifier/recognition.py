@@ -1,12 +1,13 @@
 """Who is this? Detect the faces of an image, crop them and ask the active model.
 
-The seam with face detection (issue 3) is :func:`detect_faces`: it calls
-``faces.detection.detect_faces(image)``, imported when first used, which must take a decoded
-RGB ``PIL.Image.Image`` and return an iterable of faces, each either a ``(box, crop)`` pair or
-an object with ``box`` and ``crop`` attributes, where ``box`` is ``(x, y, w, h)`` in the image's
-pixels and ``crop`` is the aligned face crop as a ``PIL.Image.Image``, a uint8 ``H x W x 3``
-array or JPEG/PNG bytes (square, any size: it is resized to the model's input like the stored
-crops the model was trained on).
+The seam with face detection (issue 3) is :func:`detect_faces`. It imports ``faces.detection``
+when first used and calls ``detect_faces(image)`` there, or, when the module has none,
+``analyze_image(image).faces`` (the pipeline on main). Either takes a decoded RGB
+``PIL.Image.Image`` and gives an iterable of faces, each a ``(box, crop)`` pair or an object
+with ``box`` and ``crop`` attributes: ``box`` is ``(x, y, w, h)`` in the image's pixels and
+``crop`` the aligned face crop as a ``PIL.Image.Image``, a uint8 ``H x W x 3`` array or
+JPEG/PNG bytes (square, any size: it is resized to the model's input like the stored crops the
+model was trained on). No ``faces.detection``: :class:`DetectionUnavailable` (the API's 503).
 
 :func:`predict_crops` is the part without detection, for the recognizer and for suggestions
 (issue 7).
@@ -109,18 +110,26 @@ def predict_crops(
 
 
 def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:
-    """The detection step: ``faces.detection.detect_faces(image)`` as ``(box, crop)`` pairs."""
+    """The detection step as ``(box, crop)`` pairs: ``faces.detection.detect_faces(image)`` when
+    the module has it, else ``faces.detection.analyze_image(image).faces`` (issue 3's pipeline:
+    each face has ``box`` and an aligned JPEG ``crop``)."""
     try:
-        from faces.detection import detect_faces as detect
+        from faces import detection
     except ImportError as exc:
         raise DetectionUnavailable(
-            "face detection is not available on this server (faces.detection.detect_faces is missing)"
+            "face detection is not available on this server (faces.detection is missing)"
         ) from exc
-    found = []
-    for face in detect(image):
+    if hasattr(detection, "detect_faces"):
+        found = detection.detect_faces(image)
+    elif hasattr(detection, "analyze_image"):
+        found = detection.analyze_image(image).faces
+    else:
+        raise DetectionUnavailable("faces.detection has neither detect_faces nor analyze_image")
+    pairs = []
+    for face in found:
         box, crop = (face.box, face.crop) if hasattr(face, "box") else face
-        found.append((tuple(int(v) for v in box), crop))
-    return found
+        pairs.append((tuple(int(v) for v in box), crop))
+    return pairs
 
 
 def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:

@@ -120,3 +120,14 @@ def test_predict_crops_accepts_images_arrays_and_bytes(active_tiny_model):
     assert results[0].top == results[1].top
     assert results[0].embedding.shape == (8,)
     assert recognition.predict_crops([]) == []
+
+
+def test_the_seam_falls_back_to_the_pipelines_analyze_image(active_tiny_model, monkeypatch):
+    from tests.factories import image_bytes as jpeg
+
+    module = types.ModuleType("faces.detection")
+    found = types.SimpleNamespace(faces=[types.SimpleNamespace(box=(5, 6, 7, 8), crop=jpeg(128, 128))])
+    module.analyze_image = lambda image: found
+    monkeypatch.setitem(sys.modules, "faces.detection", module)
+    faces = recognition.recognize(Image.new("RGB", (300, 200)))
+    assert [f.box for f in faces] == [(5, 6, 7, 8)] and len(faces[0].top) == 2
