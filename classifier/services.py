@@ -57,7 +57,15 @@ def training_request(
 def _enqueue(run_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task("classifier.tasks.train", run_id, cluster=settings.TRAINING_CLUSTER, task_name=f"train-{run_id}")
+    # The training cluster's timeout also in sync mode (which would apply the default one).
+    timeout = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get(settings.TRAINING_CLUSTER, {}).get("timeout")
+    async_task(
+        "classifier.tasks.train",
+        run_id,
+        cluster=settings.TRAINING_CLUSTER,
+        task_name=f"train-{run_id}",
+        **({"timeout": timeout} if timeout else {}),
+    )
 
 
 @transaction.atomic

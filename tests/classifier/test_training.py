@@ -40,7 +40,12 @@ def test_request_enqueues_on_the_training_cluster(
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append((a, k)))
     with django_capture_on_commit_callbacks(execute=True):
         run = services.training_request(reason="test", epochs=3)
-    assert calls == [(("classifier.tasks.train", run.pk), {"cluster": "training", "task_name": f"train-{run.pk}"})]
+    assert calls == [
+        (
+            ("classifier.tasks.train", run.pk),
+            {"cluster": "training", "task_name": f"train-{run.pk}", "timeout": 6 * 3600},
+        )
+    ]
     assert run.options == {"force": False, "epochs": 3}
     # One training at a time: asking again returns the queued run.
     assert services.training_request(reason="again") == run
