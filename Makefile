@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test-browser: install
 # Labeling pages at 200,000 faces on SQLite and PostgreSQL: BENCH_ARGS="--faces 20000" for a quick run.
 bench-labeling: install
 	$(BIN)/python bench/labeling.py $(BENCH_ARGS)
+
+# The classifier benchmark: fresh database, import ../shared/data/faces, train on the CPU.
+bench-train: install
+	$(BIN)/python bench/train_eval.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -1,1 +1,140 @@
-"""Training runs, model versions and suggestions: added by the classifier issue."""
+"""Training runs (a user-visible job with progress) and the model versions they produce."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class TrainingRunQuerySet(models.QuerySet["TrainingRun"]):
+    def unfinished(self) -> TrainingRunQuerySet:
+        return self.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING])
+
+    def stale(self, *, seconds: int) -> TrainingRunQuerySet:
+        """Running runs whose worker stopped beating: killed, out of memory, machine gone."""
+        limit = timezone.now() - timezone.timedelta(seconds=seconds)
+        return self.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=limit)
+
+
+class TrainingRun(models.Model):
+    """One training: queued by a user, the schedule or ``manage.py train``; run by
+    ``classifier.tasks.train`` on the training cluster."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=200, blank=True, help_text="Who or what asked for it.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    options = models.JSONField(default=dict, blank=True, help_text='E.g. {"epochs": 10, "force": true}.')
+    cancel_requested = models.BooleanField(default=False)
+
+    # Progress, written by the worker as it goes.
+    phase = models.CharField(max_length=32, blank=True, help_text="loading, training, evaluating, saving")
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    steps = models.PositiveIntegerField(default=0, help_text="Steps per epoch.")
+    loss = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    # The data it saw and what came out.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    n_train = models.PositiveIntegerField(default=0)
+    n_validation = models.PositiveIntegerField(default=0)
+    n_classes = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    history = models.JSONField(default=dict, blank=True, help_text="Per-epoch loss and accuracy.")
+    error = models.TextField(blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One training at a time, held by the database (classifier.tasks.train claims it).
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="trainingrun_one_running"),
+            models.CheckConstraint(
+                condition=Q(step__lte=models.F("steps")) | Q(steps=0), name="trainingrun_step_le_steps"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Training run {self.pk} ({self.get_status_display().lower()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def progress(self) -> float:
+        """0..1 over the whole run (epochs and steps), for the progress bars."""
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        if not self.epochs:
+            return 0.0
+        done = max(self.epoch - 1, 0) + (self.step / self.steps if self.steps else 0.0)
+        return min(max(done / self.epochs, 0.0), 1.0)
+
+
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def active(self) -> ModelVersion | None:
+        return self.filter(is_active=True).first()
+
+
+class ModelVersion(models.Model):
+    """A trained model on disk: ``<IDOLSITE_MODEL_DIR>/<directory>/model.keras`` and ``model.json``."""
+
+    run = models.OneToOneField(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
+    )
+    directory = models.CharField(max_length=200, unique=True, help_text="Relative to IDOLSITE_MODEL_DIR.")
+    format_version = models.PositiveIntegerField()
+    class_idol_ids = models.JSONField(help_text="The idol id of each output; null for the 'other' class.")
+    input_size = models.PositiveIntegerField()
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    val_top1 = models.FloatField(help_text="Top-1 accuracy on the validation split.")
+    is_active = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False, help_text="Pinned by an admin: new models do not replace it.")
+    set_aside = models.BooleanField(default=False, help_text="Its files were corrupt or of another format.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The recognizer reads the active model (classifier.recognition.load_active).
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="modelversion_one_active"),
+            models.CheckConstraint(condition=Q(pinned=False) | Q(is_active=True), name="modelversion_pinned_is_active"),
+            models.CheckConstraint(condition=Q(val_top1__gte=0.0) & Q(val_top1__lte=1.0), name="modelversion_top1_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Model {self.pk} ({self.val_top1:.1%})"
+
+    @property
+    def n_classes_for_api(self) -> int:
+        return len(self.class_idol_ids or [])
+
+    @property
+    def path(self):  # -> Path
+        return settings.IDOLSITE_MODEL_DIR / self.directory

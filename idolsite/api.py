@@ -50,6 +50,10 @@ CONFLICT_CODES = frozenset(
         "merged_idol",
         "unchanged",
         "already_undone",
+        "no_model",  # recognize before any model is active
+        "finished",  # cancelling a training that has ended
+        "active",  # deleting the active model
+        "set_aside",  # activating a model whose files were corrupt
         "not_undoable",
         "conflict",
         "in_use",

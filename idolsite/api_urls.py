@@ -13,6 +13,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("", include("faces.api_urls")),
     path("", include("labeling.api_urls")),
+    path("", include("classifier.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -171,6 +171,11 @@ IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
 IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minimum=2)
 IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimum=0.0, maximum=1.0)
+# Training: epochs of the product recipe; a running run silent for this long lost its worker;
+# the schedule retrains once this many label changes arrived since the active model.
+IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 80, minimum=1, maximum=1000)
+IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 900, minimum=60)
+IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
 
 # Task queue (django-q2). Two clusters: "default" (crawling, detection, inference) and
 # "training" (one training at a time, on GPU machines at scale). IDOLSITE_REDIS_URL set: the

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
+    path("", include("classifier.urls")),  # the classifier pages
 ]
 
 # Under /api/, a URL no view matches and a server error answer the API's error shape.

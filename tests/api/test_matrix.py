@@ -142,6 +142,15 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
         "viewer", 200, kwargs=lambda w: {"pk": w.labeled.label_events.first().pk}
     ),
     ("api:labelevent-undo", "post"): Endpoint("labeler", 200, body=_own_batch),
+    # the classifier: recognition (409 until a model is active), training runs, model versions
+    ("api:recognize", "post"): Endpoint("viewer", 409, body=_image, multipart=True),
+    ("api:trainingrun-list", "get"): Endpoint("viewer", 200),
+    ("api:trainingrun-list", "post"): Endpoint("admin", 202, body=lambda w, user: {"epochs": 3}),
+    ("api:trainingrun-detail", "get"): Endpoint("viewer", 200, kwargs=_pk("run")),
+    ("api:trainingrun-cancel", "post"): Endpoint("admin", 200, kwargs=_pk("run")),
+    ("api:modelversion-list", "get"): Endpoint("viewer", 200),
+    ("api:modelversion-detail", "get"): Endpoint("viewer", 200, kwargs=_pk("version")),
+    ("api:modelversion-activate", "post"): Endpoint("admin", 200, kwargs=_pk("version")),
 }
 
 

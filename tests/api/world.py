@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from classifier.models import ModelVersion, TrainingRun
 from faces import services as face_services
 from faces.models import Face, Photo, Source
 from labeling import services
@@ -29,6 +30,8 @@ class World:
     empty_group: IdolGroup
     membership: Membership
     batch: uuid.UUID
+    run: TrainingRun  # queued: starting another answers this one
+    version: ModelVersion  # registered, not active
 
 
 def build_world(user: Any) -> World:
@@ -60,4 +63,13 @@ def build_world(user: Any) -> World:
         empty_group=make_group("Empty"),
         membership=Membership.objects.get(idol=idol, group=group),
         batch=batch,
+        run=TrainingRun.objects.create(reason="world"),
+        version=ModelVersion.objects.create(
+            directory="v-world",
+            format_version=1,
+            class_idol_ids=[idol.pk, other.pk],
+            input_size=64,
+            fingerprint="0" * 64,
+            val_top1=0.5,
+        ),
     )

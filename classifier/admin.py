@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+
+from classifier import services
+from classifier.models import ModelVersion, TrainingRun
+from faces.errors import DomainError
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "status",
+        "progress_bar",
+        "top1",
+        "n_train",
+        "n_validation",
+        "n_classes",
+        "reason",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["requested_by"]
+    actions = ["cancel", "train_now"]
+    readonly_fields = [
+        "status",
+        "progress_bar",
+        "evaluation_link",
+        "reason",
+        "requested_by",
+        "options",
+        "cancel_requested",
+        "phase",
+        "epoch",
+        "epochs",
+        "step",
+        "steps",
+        "loss",
+        "val_accuracy",
+        "eta_seconds",
+        "heartbeat_at",
+        "fingerprint",
+        "n_train",
+        "n_validation",
+        "n_classes",
+        "note",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["metrics", "history"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, run: TrainingRun) -> str:
+        return render_to_string("classifier/_progress.html", {"run": run})
+
+    @admin.display(description="top-1")
+    def top1(self, run: TrainingRun) -> str:
+        value = (run.metrics or {}).get("top1")
+        return "—" if value is None else f"{value:.3f}"
+
+    @admin.display(description="evaluation")
+    def evaluation_link(self, run: TrainingRun) -> str:
+        return format_html('<a href="{}">evaluation page</a>', reverse("classifier:run_detail", args=[run.pk]))
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for run in queryset:
+            try:
+                services.training_cancel(run=run, user=request.user)
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+
+    @admin.action(description="Train a new model now (one at a time)")
+    def train_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run = services.training_request(reason="admin", user=request.user, force=True)
+        self.message_user(request, f"{run} queued on the training cluster.", messages.SUCCESS)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["id", "val_top1", "is_active", "pinned", "set_aside", "n_classes", "run_link", "created_at"]
+    list_filter = ["is_active", "pinned", "set_aside"]
+    list_select_related = ["run"]
+    actions = ["activate_and_pin", "unpin"]
+    readonly_fields = [
+        "directory",
+        "format_version",
+        "class_idol_ids",
+        "input_size",
+        "fingerprint",
+        "metrics",
+        "val_top1",
+        "is_active",
+        "pinned",
+        "set_aside",
+        "run_link",
+        "created_at",
+        "images",
+    ]
+    exclude = ["run"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="classes")
+    def n_classes(self, version: ModelVersion) -> int:
+        return len(version.class_idol_ids or [])
+
+    @admin.display(description="run")
+    def run_link(self, version: ModelVersion) -> str:
+        if version.run_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("classifier:run_detail", args=[version.run_id]), version.run_id
+        )
+
+    @admin.display(description="evaluation")
+    def images(self, version: ModelVersion) -> str:
+        return format_html(
+            '<img src="{}" style="max-width:640px" alt="confusion matrix"><br><img src="{}" style="max-width:640px" alt="learning curves">',
+            reverse("classifier:version_image", args=[version.pk, "confusion.png"]),
+            reverse("classifier:version_image", args=[version.pk, "curves.png"]),
+        )
+
+    @admin.action(description="Activate and pin (new models will not replace it)")
+    def activate_and_pin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one model to activate.", messages.ERROR)
+            return
+        try:
+            version = services.model_version_activate(version=queryset.get(), pin=True, user=request.user)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"{version} is active and pinned.", messages.SUCCESS)
+
+    @admin.action(description="Unpin (a better new model may replace it)")
+    def unpin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for version in queryset:
+            services.model_version_unpin(version=version, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
+        try:
+            services.model_version_delete(version=obj, user=request.user)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for version in queryset:
+            self.delete_model(request, version)

@@ -1,0 +1,253 @@
+"""The classifier: one class that trains, saves, loads and predicts (PL ``documents/classifier.py``).
+
+On disk a model is a folder under ``IDOLSITE_MODEL_DIR`` holding ``model.keras`` and
+``model.json`` (format version, the idol id of each class, input size, data fingerprint,
+library versions, metrics). Both are written to temporary names and renamed, the JSON last, so a
+killed worker never leaves a half-written model: a folder without its JSON is not a model. A
+file of another format version, or a corrupt one, is set aside and the next run retrains.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from classifier.training import Progress, Recipe
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from classifier.dataset import LabeledSet
+    from classifier.models import ModelVersion
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+META_FILE = "model.json"
+
+
+class IncompatibleModel(Exception):
+    """The files are not a model this code can use: corrupt, incomplete or of another format."""
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """``write(tmp_path)`` then rename over ``path``: readers see the old file or the new one."""
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    write(tmp)
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+class Classifier:
+    def __init__(self, recipe: Recipe | None = None) -> None:
+        self.recipe = recipe or Recipe()
+        self.model: Any = None
+        self.class_idol_ids: list[int | None] = []
+        self.class_names: list[str] = []
+        self.fingerprint = ""
+        self.metrics: dict[str, Any] = {}
+        self.history: dict[str, list[float | None]] = {}
+        self.versions: dict[str, str] = {}
+        self.train_seconds = 0.0
+        self._two_headed: Any = None
+
+    @property
+    def input_size(self) -> int:
+        return self.recipe.input_size
+
+    # --- training ---------------------------------------------------------------------------
+
+    def train(
+        self,
+        data: LabeledSet,
+        *,
+        pixels: np.ndarray | None = None,
+        report: Any = None,
+        should_cancel: Any = None,
+        force: bool = False,
+        verbose: int = 0,
+    ) -> bool:
+        """Train on ``data``; False (and nothing done) when its fingerprint is the one this
+        classifier was trained on. Raises ``TrainingCancelled`` when asked to stop."""
+        import numpy as np
+
+        from classifier.dataset import load_pixels
+        from classifier.training import build_network, configure_precision, fit, library_versions
+
+        if not force and self.model is not None and data.fingerprint == self.fingerprint:
+            return False
+        if data.n_classes < 2:
+            raise ValueError(f"need at least two classes to train, found {data.n_classes}")
+        if pixels is None:
+            pixels = load_pixels(data.crops, self.input_size)
+        labels = np.asarray(data.labels, dtype="int32")
+        train_idx = np.asarray(data.indices(validation=False), dtype="int64")
+        val_idx = np.asarray(data.indices(validation=True), dtype="int64")
+        configure_precision()
+        model = build_network(data.n_classes, self.recipe)
+        started = time.monotonic()
+        history = fit(
+            model,
+            pixels[train_idx],
+            labels[train_idx],
+            pixels[val_idx],
+            labels[val_idx],
+            self.recipe,
+            report=report,
+            should_cancel=should_cancel,
+            verbose=verbose,
+        )
+        self.train_seconds = time.monotonic() - started
+        self.model = model
+        self._two_headed = None
+        self.history = history
+        self.class_idol_ids = list(data.class_idol_ids)
+        self.class_names = list(data.class_names)
+        self.fingerprint = data.fingerprint
+        self.versions = library_versions()
+        return True
+
+    # --- use --------------------------------------------------------------------------------
+
+    def predict(self, pixels: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (n, classes) for uint8 crops of ``input_size``."""
+        from classifier.training import predict
+
+        return predict(self.model, pixels, batch_size=batch_size)
+
+    def predict_with_embeddings(self, pixels: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and embeddings (the layer before the softmax) in one pass."""
+        from classifier.training import keras_module, predict
+
+        if self._two_headed is None:
+            keras = keras_module()
+            self._two_headed = keras.Model(
+                self.model.input, [self.model.output, self.model.get_layer("embedding").output]
+            )
+        probabilities, embeddings = predict(self._two_headed, pixels, batch_size=batch_size)
+        return probabilities, embeddings
+
+    def embed(self, pixels: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        return self.predict_with_embeddings(pixels, batch_size=batch_size)[1]
+
+    # --- files ------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "class_idol_ids": self.class_idol_ids,
+            "class_names": self.class_names,
+            "input_size": self.input_size,
+            "fingerprint": self.fingerprint,
+            "recipe": self.recipe.to_dict(),
+            "versions": self.versions,
+            "metrics": self.metrics,
+            "history": self.history,
+            "train_seconds": round(self.train_seconds, 1),
+            "saved_at": timezone.now().isoformat(),
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write the model, then its JSON, each to a temporary name and renamed into place."""
+        if self.model is None:
+            raise ValueError("nothing to save: the classifier is not trained")
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomically(directory / MODEL_FILE, lambda tmp: self.model.save(tmp))
+        text = json.dumps(self.meta(), indent=1)
+        _write_atomically(directory / META_FILE, lambda tmp: tmp.write_text(text))
+
+    @classmethod
+    def load(cls, directory: Path) -> Classifier:
+        """Read a saved model; raises :class:`IncompatibleModel` when it cannot be used."""
+        from classifier.training import keras_module
+
+        try:
+            meta = json.loads((directory / META_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise IncompatibleModel(f"{directory / META_FILE}: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            found = meta.get("format_version") if isinstance(meta, dict) else None
+            raise IncompatibleModel(f"{directory}: format version {found!r}, this code reads {FORMAT_VERSION}")
+        keras = keras_module()
+        try:
+            model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+        except Exception as exc:  # Keras raises many kinds for a damaged file
+            raise IncompatibleModel(f"{directory / MODEL_FILE}: {type(exc).__name__}: {exc}") from exc
+        classes = meta.get("class_idol_ids") or []
+        if model.output_shape[-1] != len(classes) or model.input_shape[1] != meta.get("input_size"):
+            raise IncompatibleModel(f"{directory}: the model's shape does not match its JSON")
+        clf = cls(Recipe.from_dict(meta.get("recipe") or {}))
+        clf.model = model
+        clf.class_idol_ids = classes
+        clf.class_names = meta.get("class_names") or [str(c) for c in classes]
+        clf.fingerprint = meta.get("fingerprint", "")
+        clf.metrics = meta.get("metrics") or {}
+        clf.history = meta.get("history") or {}
+        clf.versions = meta.get("versions") or {}
+        clf.train_seconds = meta.get("train_seconds") or 0.0
+        return clf
+
+
+def set_aside(directory: Path) -> Path | None:
+    """Move an unusable model folder out of the way (kept for a post-mortem, never loaded)."""
+    if not directory.exists():
+        return None
+    target = directory.with_name(f"{directory.name}.set-aside-{timezone.now():%Y%m%d-%H%M%S}")
+    shutil.move(directory, target)
+    log.warning("model files in %s set aside to %s", directory, target)
+    return target
+
+
+# The active model, kept in memory per process: loading a .keras file takes a second or two.
+_loaded: dict[str, Any] = {}
+
+
+def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
+    """The active model (or ``version``), or None when there is none. A corrupt model or one of
+    another format version is set aside and its row marked, so the next run retrains."""
+    from classifier.models import ModelVersion
+
+    if version is None:
+        version = ModelVersion.objects.active()
+        if version is None:
+            return None
+    key = f"{version.pk}:{version.directory}"
+    cached = _loaded.get("key")
+    if cached == key:
+        return _loaded["classifier"]
+    try:
+        clf = Classifier.load(version.path)
+    except IncompatibleModel as exc:
+        log.warning("model %s cannot be used: %s", version.pk, exc)
+        set_aside(version.path)
+        ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
+        return None
+    _loaded.clear()
+    _loaded.update(key=key, classifier=clf)
+    return clf
+
+
+def forget_loaded() -> None:
+    _loaded.clear()
+
+
+def new_model_directory(run_id: int | None) -> str:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-run{run_id}" if run_id else stamp
+
+
+def model_root() -> Path:
+    return Path(settings.IDOLSITE_MODEL_DIR)
+
+
+__all__ = ["FORMAT_VERSION", "Classifier", "IncompatibleModel", "Progress", "load_classifier"]

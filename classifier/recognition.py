@@ -1,0 +1,137 @@
+"""Who is this? Detect the faces of an image, crop them and ask the active model.
+
+Detection is the pipeline's (``faces.detection.analyze_image``): boxes in the image's pixels
+and eye-levelled crops, made exactly as stored faces' crops are, so the model sees what it was
+trained on. A detector that cannot run raises ``DetectorUnavailable`` (the API's 503).
+
+:func:`predict_crops` is the part without detection, for the recognizer and for suggestions
+(issue 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from faces.errors import DomainError
+from labeling.models import Idol
+
+
+class NoActiveModel(DomainError):
+    code = "no_model"
+
+
+@dataclass
+class Guess:
+    idol_id: int
+    name: str
+    probability: float
+
+
+@dataclass
+class CropPrediction:
+    top: list[Guess]
+    unknown: bool
+    best_probability: float
+    embedding: Any = None  # np.ndarray (embedding_size,)
+
+
+@dataclass
+class RecognizedFace:
+    box: tuple[int, int, int, int]
+    top: list[Guess] = field(default_factory=list)
+    unknown: bool = True
+    best_probability: float = 0.0
+
+
+def _as_pixels(crop: Any, size: int) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    from classifier.dataset import crop_pixels
+    from faces.images import decode_image
+
+    if isinstance(crop, bytes | bytearray):
+        crop = decode_image(bytes(crop)).image
+    elif isinstance(crop, np.ndarray):
+        crop = Image.fromarray(np.asarray(crop, dtype=np.uint8)[..., :3])
+    if not isinstance(crop, Image.Image):
+        raise TypeError(f"a crop must be an image, an array or bytes, not {type(crop).__name__}")
+    return crop_pixels(crop, size)
+
+
+def predict_crops(
+    crops: Sequence[Any], *, classifier: Any = None, top: int = 5, threshold: float | None = None
+) -> list[CropPrediction]:
+    """Top idols of each face crop (PIL images, uint8 arrays or encoded bytes). "Unknown" when
+    the best idol's probability is under ``IDOLSITE_UNKNOWN_THRESHOLD`` or the best class is
+    "other". Idols deleted since the model was trained are left out of the answers."""
+    import numpy as np
+
+    from classifier.model import load_classifier
+
+    classifier = classifier or load_classifier()
+    if classifier is None:
+        raise NoActiveModel("no active model: train one first (manage.py train)")
+    threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD if threshold is None else threshold
+    if not crops:
+        return []
+    pixels = np.stack([_as_pixels(crop, classifier.input_size) for crop in crops])
+    probabilities, embeddings = classifier.predict_with_embeddings(pixels)
+    ids = classifier.class_idol_ids
+    names = dict(Idol.objects.filter(pk__in=[i for i in ids if i is not None]).values_list("id", "name"))
+    results = []
+    for row, embedding in zip(probabilities, embeddings, strict=True):
+        order = np.argsort(-row)
+        guesses = [
+            Guess(idol_id=ids[i], name=names[ids[i]], probability=round(float(row[i]), 4))
+            for i in order
+            if ids[i] is not None and ids[i] in names
+        ][:top]
+        best = guesses[0].probability if guesses else 0.0
+        unknown = ids[order[0]] is None or best < threshold
+        results.append(CropPrediction(top=guesses, unknown=unknown, best_probability=best, embedding=embedding))
+    return results
+
+
+def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:
+    """The detection step as ``(box, crop)`` pairs: the detection pipeline's boxes and aligned
+    JPEG crops (``faces.detection.analyze_image``), as stored faces get them."""
+    from faces import detection
+
+    return [(tuple(int(v) for v in face.box), face.crop) for face in detection.analyze_image(image, crops=True).faces]
+
+
+def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
+    """Each face of ``image`` (bytes or a decoded PIL image) with its top idols."""
+    from classifier.model import load_classifier
+    from faces.images import decode_image
+
+    classifier = load_classifier()
+    if classifier is None:  # before detection: it is slow and the answer would be useless
+        raise NoActiveModel("no active model: train one first (manage.py train)")
+    if isinstance(image, bytes | bytearray):
+        image = decode_image(bytes(image)).image
+    faces = detect_faces(image)
+    predictions = predict_crops([crop for _, crop in faces], classifier=classifier, top=top)
+    return [
+        RecognizedFace(box=box, top=p.top, unknown=p.unknown, best_probability=p.best_probability)
+        for (box, _), p in zip(faces, predictions, strict=True)
+    ]
+
+
+# --- images given by URL --------------------------------------------------------------------
+
+
+def fetch_image(url: str) -> bytes:
+    """The image at a caller's URL, through the same guarded fetch as ``POST /api/detect/``."""
+    from faces.api import fetch
+
+    return fetch(url, max_bytes=settings.IDOLSITE_API_MAX_IMAGE_BYTES)
+
+
+def idols_of(guesses: Iterable[Guess]) -> list[int]:
+    return [g.idol_id for g in guesses]

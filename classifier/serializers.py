@@ -1,0 +1,92 @@
+"""Input and output of the recognizer API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class RecognizeInput(serializers.Serializer):
+    image = serializers.ImageField(required=False, allow_empty_file=False, use_url=False)
+    url = serializers.URLField(required=False, max_length=2000)
+    top = serializers.IntegerField(required=False, min_value=1, max_value=20, default=5)
+
+    def to_internal_value(self, data):
+        # Pillow validation of DRF's ImageField is replaced by our own decoder (clearer errors).
+        self.fields["image"] = serializers.FileField(required=False, allow_empty_file=True)
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("url")):
+            raise serializers.ValidationError("send either an image file (image) or its address (url), not both")
+        return attrs
+
+
+class GuessOutput(serializers.Serializer):
+    idol_id = serializers.IntegerField()
+    name = serializers.CharField()
+    probability = serializers.FloatField()
+
+
+class FaceOutput(serializers.Serializer):
+    box = serializers.ListField(child=serializers.IntegerField(), help_text="[x, y, width, height] in pixels")
+    unknown = serializers.BooleanField(help_text="True when the best probability is under the threshold")
+    best_probability = serializers.FloatField()
+    top = GuessOutput(many=True)
+
+
+class ModelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    val_top1 = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class RecognizeOutput(serializers.Serializer):
+    model = ModelOutput()
+    threshold = serializers.FloatField()
+    faces = FaceOutput(many=True)
+
+
+class TrainingRunSerializer(serializers.Serializer):
+    """A training run and its progress (``progress`` is 0..1)."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    phase = serializers.CharField()
+    epoch = serializers.IntegerField()
+    epochs = serializers.IntegerField()
+    step = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    loss = serializers.FloatField(allow_null=True)
+    val_accuracy = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True)
+    progress = serializers.FloatField()
+    cancel_requested = serializers.BooleanField()
+    n_train = serializers.IntegerField()
+    n_validation = serializers.IntegerField()
+    n_classes = serializers.IntegerField()
+    metrics = serializers.DictField()
+    error = serializers.CharField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingRequestSerializer(serializers.Serializer):
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    force = serializers.BooleanField(required=False, default=False, help_text="Train even if no label changed.")
+
+
+class ModelVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    run = serializers.IntegerField(source="run_id", allow_null=True)
+    val_top1 = serializers.FloatField()
+    metrics = serializers.DictField()
+    fingerprint = serializers.CharField()
+    input_size = serializers.IntegerField()
+    classes = serializers.IntegerField(source="n_classes_for_api")
+    is_active = serializers.BooleanField()
+    pinned = serializers.BooleanField()
+    set_aside = serializers.BooleanField()
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,326 @@
+"""Every write of the classifier app: training runs, their execution, and model versions.
+
+Views, the admin, the API, tasks and ``manage.py train`` call these and hold no logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import traceback
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from classifier.models import ModelVersion, TrainingRun
+from faces.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+User = AbstractBaseUser | None
+
+# Progress is written at most this often (seconds); a running run whose heartbeat is older
+# than IDOLSITE_TRAINING_STALE_SECONDS has lost its worker.
+PROGRESS_EVERY_SECONDS = 3.0
+CHANGED_LABELS_TOLERANCE = 0.01
+
+
+def _user(user: User) -> AbstractBaseUser | None:
+    return user if user is not None and user.is_authenticated else None
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def training_request(
+    *, reason: str = "manual", user: User = None, epochs: int | None = None, force: bool = False
+) -> TrainingRun:
+    """Queue a training on the training cluster. A run already queued or running is returned
+    instead of queueing a second one (one training at a time)."""
+    if epochs is not None and not 1 <= epochs <= 1000:
+        raise DomainError("epochs must be between 1 and 1000", code="invalid", field="epochs")
+    existing = TrainingRun.objects.select_for_update().unfinished().order_by("id").first()
+    if existing is not None:
+        return existing
+    options: dict[str, Any] = {"force": force}
+    if epochs is not None:
+        options["epochs"] = epochs
+    run = TrainingRun.objects.create(reason=reason[:200], requested_by=_user(user), options=options)
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from django_q.tasks import async_task
+
+    # The training cluster's timeout also in sync mode (which would apply the default one).
+    timeout = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get(settings.TRAINING_CLUSTER, {}).get("timeout")
+    async_task(
+        "classifier.tasks.train",
+        run_id,
+        cluster=settings.TRAINING_CLUSTER,
+        task_name=f"train-{run_id}",
+        **({"timeout": timeout} if timeout else {}),
+    )
+
+
+@transaction.atomic
+def training_cancel(*, run: TrainingRun, user: User = None) -> TrainingRun:
+    """Stop a run: a queued one is cancelled now; a running one stops within a few seconds,
+    at its next check (every PROGRESS_EVERY_SECONDS), and writes nothing."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.is_finished:
+        raise DomainError(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
+    if run.status == TrainingRun.Status.QUEUED:
+        run.status = TrainingRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.note = "cancelled before it started"
+    run.cancel_requested = True
+    run.save(update_fields=["status", "finished_at", "note", "cancel_requested"])
+    return run
+
+
+def fail_stale_runs(*, seconds: int | None = None) -> int:
+    """Runs left ``running`` by a worker that died (killed, out of memory, machine gone) become
+    ``failed``. Their model was never registered, so nothing half-written is used."""
+    seconds = settings.IDOLSITE_TRAINING_STALE_SECONDS if seconds is None else seconds
+    return TrainingRun.objects.stale(seconds=seconds).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error=f"the worker stopped reporting for more than {seconds} s (killed or crashed)",
+    )
+
+
+def _claim(run_id: int) -> bool:
+    """Queued -> running, by one conditional UPDATE; the database allows one running run."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return bool(
+                TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).update(
+                    status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="loading"
+                )
+            )
+    except IntegrityError:  # trainingrun_one_running: another training holds the slot
+        return False
+
+
+def _save_progress(run_id: int, **fields: Any) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+def _finish(run_id: int, status: str, **fields: Any) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
+
+
+def training_execute(*, run_id: int) -> TrainingRun | None:
+    """Run a queued training to its end (called by ``classifier.tasks.train``). Safe to call
+    twice: a run that is not queued is left alone. Returns the run, or None when it is gone."""
+    from classifier.dataset import labeled_set, load_pixels
+    from classifier.evaluation import evaluate
+    from classifier.training import TrainingCancelled
+
+    fail_stale_runs()
+    run = TrainingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    if not _claim(run_id):
+        run.refresh_from_db()
+        if run.status == TrainingRun.Status.QUEUED:
+            other = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).first()
+            _finish(run_id, TrainingRun.Status.FAILED, error=f"another training ({other}) was running")
+            run.refresh_from_db()
+        return run
+    try:
+        data = labeled_set()
+        active = ModelVersion.objects.active()
+        _save_progress(
+            run_id,
+            fingerprint=data.fingerprint,
+            n_train=len(data.indices(validation=False)),
+            n_validation=len(data.indices(validation=True)),
+            n_classes=data.n_classes,
+        )
+        if not run.options.get("force") and active is not None and active.fingerprint == data.fingerprint:
+            _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the active model")
+            return TrainingRun.objects.get(pk=run_id)
+        if data.n_classes < 2:
+            raise DomainError(
+                f"not enough labeled faces: {data.n_classes} class(es) with at least "
+                f"{settings.IDOLSITE_MIN_FACES_PER_CLASS} faces (two are needed)",
+                code="too_few",
+            )
+        if not data.indices(validation=True) or not data.indices(validation=False):
+            raise DomainError("too few faces for a training and a validation split", code="too_few")
+        clf = _new_classifier(run.options)
+        pixels = load_pixels(data.crops, clf.input_size)
+
+        def report(progress: Any) -> None:
+            _save_progress(
+                run_id,
+                phase="training",
+                epoch=progress.epoch,
+                epochs=progress.epochs,
+                step=progress.step,
+                steps=progress.steps,
+                loss=progress.loss,
+                val_accuracy=progress.val_accuracy,
+                eta_seconds=progress.eta_seconds,
+                history=progress.history,
+            )
+
+        def should_cancel() -> bool:
+            return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
+
+        clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True)
+        _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
+        val = data.indices(validation=True)
+        probabilities = clf.predict(pixels[val])
+        metrics = evaluate(
+            probabilities,
+            [data.labels[i] for i in val],
+            class_idol_ids=data.class_idol_ids,
+            class_names=data.class_names,
+            face_ids=[data.face_ids[i] for i in val],
+        )
+        metrics["train_seconds"] = round(clf.train_seconds, 1)
+        metrics["left_out"] = data.left_out
+        clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds")}
+        if should_cancel():
+            raise TrainingCancelled("training was cancelled")
+        _save_progress(run_id, phase="saving")
+        version = _register(run_id=run_id, clf=clf, metrics=metrics)
+        _finish(
+            run_id,
+            TrainingRun.Status.SUCCEEDED,
+            phase="done",
+            metrics=metrics,
+            val_accuracy=metrics["top1"],
+            note=f"model {version.pk}"
+            + (" (now active)" if version.is_active else " (not better than the active one)"),
+        )
+    except TrainingCancelled:
+        _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note="cancelled while training")
+    except DomainError as exc:
+        _finish(run_id, TrainingRun.Status.FAILED, error=str(exc))
+    except Exception as exc:
+        log.exception("training run %s failed", run_id)
+        _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _new_classifier(options: dict[str, Any]) -> Any:
+    from dataclasses import replace
+
+    from classifier.model import Classifier
+    from classifier.training import Recipe
+
+    recipe = Recipe(epochs=settings.IDOLSITE_TRAINING_EPOCHS)
+    if options.get("epochs"):
+        recipe = replace(recipe, epochs=int(options["epochs"]))
+    return Classifier(recipe)
+
+
+def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> ModelVersion:
+    """Write the files, then the row; the new model becomes active when it beats the active one
+    on the validation split, unless an admin pinned that one."""
+    from classifier.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
+    from classifier.model import FORMAT_VERSION, model_root, new_model_directory
+
+    directory = new_model_directory(run_id)
+    path = model_root() / directory
+    clf.save(path)
+    save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
+    save_curves_image(clf.history, path / CURVES_IMAGE)
+    with transaction.atomic():
+        active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+        version = ModelVersion.objects.create(
+            run_id=run_id,
+            directory=directory,
+            format_version=FORMAT_VERSION,
+            class_idol_ids=clf.class_idol_ids,
+            input_size=clf.input_size,
+            fingerprint=clf.fingerprint,
+            metrics=clf.metrics,
+            val_top1=metrics["top1"],
+        )
+        if active is None or (not active.pinned and version.val_top1 > active.val_top1):
+            _activate(version, active)
+        elif (
+            not active.pinned
+            and active.fingerprint != version.fingerprint
+            and version.val_top1 >= active.val_top1 - CHANGED_LABELS_TOLERANCE
+        ):
+            # The labels changed, so the active model's figure was measured on another set (and
+            # it cannot name new idols): take the new model unless it is clearly worse.
+            _activate(version, active)
+    return version
+
+
+def _activate(version: ModelVersion, active: ModelVersion | None, *, pin: bool = False) -> None:
+    if active is not None and active.pk != version.pk:
+        ModelVersion.objects.filter(pk=active.pk).update(is_active=False, pinned=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, pinned=pin)
+    version.is_active, version.pinned = True, pin
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion, pin: bool = True, user: User = None) -> ModelVersion:
+    """An admin makes ``version`` the active model; pinned, new models do not replace it."""
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.set_aside:
+        raise DomainError(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
+    active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+    _activate(version, active, pin=pin)
+    return version
+
+
+@transaction.atomic
+def model_version_unpin(*, version: ModelVersion, user: User = None) -> ModelVersion:
+    ModelVersion.objects.filter(pk=version.pk).update(pinned=False)
+    version.refresh_from_db()
+    return version
+
+
+def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
+    """Delete a version and its files. The active one cannot be deleted: activate another first."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.is_active:
+            raise DomainError(f"model {version.pk} is active; activate another one first", code="active")
+        path = version.path
+        version.delete()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def retrain_if_needed() -> TrainingRun | None:
+    """Queue a training when there is no usable model, or when at least
+    IDOLSITE_RETRAIN_MIN_CHANGES label changes arrived since the active model was made."""
+    from labeling.models import LabelEvent
+
+    if TrainingRun.objects.unfinished().exists():
+        return None
+    active = ModelVersion.objects.active()
+    if active is None:
+        last = TrainingRun.objects.order_by("-id").first()
+        # No model: try again unless the last attempt already failed on the same labels.
+        changes = LabelEvent.objects.filter(created_at__gt=last.created_at).count() if last else None
+        if last is not None and last.status != TrainingRun.Status.SUCCEEDED and not changes:
+            return None
+        return training_request(reason="schedule: no active model")
+    changes = LabelEvent.objects.filter(created_at__gt=active.created_at).count()
+    if changes < settings.IDOLSITE_RETRAIN_MIN_CHANGES:
+        return None
+    return training_request(reason=f"schedule: {changes} label changes since model {active.pk}")

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError
+from django.utils import timezone
+
+from classifier import services, tasks
+from classifier.dataset import labeled_set
+from classifier.models import ModelVersion, TrainingRun
+from faces.errors import DomainError
+from tests.classifier.conftest import FakeClassifier
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(**kwargs) -> TrainingRun:
+    run = TrainingRun.objects.create(**kwargs)
+    tasks.train(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_training_registers_an_active_model_with_its_evaluation(two_idols, fake_classifier, settings):
+    run = _run()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = run.model_version
+    assert version.is_active and version.fingerprint == labeled_set().fingerprint
+    assert (version.path / "model.keras").exists() and (version.path / "model.json").exists()
+    assert (version.path / "confusion.png").exists() and (version.path / "curves.png").exists()
+    assert {"top1", "top5", "per_class", "confusion_matrix", "confused_pairs"} <= set(run.metrics)
+    assert run.n_classes == 2 and run.n_train + run.n_validation == sum(map(len, two_idols.values()))
+    assert run.epoch == 2 and run.history["loss"] and run.heartbeat_at
+
+
+def test_request_enqueues_on_the_training_cluster(
+    two_idols, fake_classifier, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append((a, k)))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.training_request(reason="test", epochs=3)
+    assert calls == [
+        (
+            ("classifier.tasks.train", run.pk),
+            {"cluster": "training", "task_name": f"train-{run.pk}", "timeout": 6 * 3600},
+        )
+    ]
+    assert run.options == {"force": False, "epochs": 3}
+    # One training at a time: asking again returns the queued run.
+    assert services.training_request(reason="again") == run
+
+
+def test_no_retrain_when_nothing_changed(two_idols, fake_classifier):
+    first = _run()
+    assert first.status == TrainingRun.Status.SUCCEEDED, first.error
+    second = _run()
+    assert second.status == TrainingRun.Status.SUCCEEDED
+    assert second.note == "nothing changed since the active model"
+    assert ModelVersion.objects.count() == 1
+    assert len(fake_classifier) == 1  # the second run built no classifier
+    forced = _run(options={"force": True})
+    assert ModelVersion.objects.count() == 2 and forced.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_running_twice_is_safe(two_idols, fake_classifier):
+    run = _run()
+    tasks.train(run.pk)
+    assert ModelVersion.objects.count() == 1
+    assert tasks.train(999_999) == "run 999999 is gone"
+
+
+def test_cancel_a_queued_run_and_a_running_one(two_idols, fake_classifier, monkeypatch):
+    queued = TrainingRun.objects.create()
+    services.training_cancel(run=queued)
+    tasks.train(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == TrainingRun.Status.CANCELLED and len(fake_classifier) == 0
+
+    # A running run stops at its next check, and writes nothing.
+    original = FakeClassifier.train
+
+    def report_and_cancel(self, data, *, report=None, should_cancel=None, **kwargs):
+        TrainingRun.objects.filter(status="running").update(cancel_requested=True)
+        return original(self, data, report=report, should_cancel=should_cancel)
+
+    monkeypatch.setattr(FakeClassifier, "train", report_and_cancel)
+    run = _run()
+    assert run.status == TrainingRun.Status.CANCELLED
+    assert not ModelVersion.objects.exists()
+    with pytest.raises(DomainError, match="already"):
+        services.training_cancel(run=run)
+
+
+def test_stale_running_run_becomes_failed(settings):
+    old = timezone.now() - timezone.timedelta(seconds=settings.IDOLSITE_TRAINING_STALE_SECONDS + 5)
+    stale = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
+    assert tasks.fail_stale_runs() == 1
+    stale.refresh_from_db()
+    assert stale.status == TrainingRun.Status.FAILED and "stopped reporting" in stale.error
+
+
+def test_a_fresh_running_run_is_left_alone_and_blocks_a_second():
+    TrainingRun.objects.create(status="running", heartbeat_at=timezone.now())
+    assert services.fail_stale_runs() == 0
+    with pytest.raises(IntegrityError):
+        TrainingRun.objects.create(status="running", heartbeat_at=timezone.now())
+
+
+def test_killed_worker_leaves_no_model(two_idols, fake_classifier, monkeypatch, settings):
+    def crash(self, directory):
+        directory.mkdir(parents=True)
+        (directory / "model.tmp.keras").write_bytes(b"half")
+        raise MemoryError("killed")
+
+    monkeypatch.setattr(FakeClassifier, "save", crash)
+    run = _run()
+    assert run.status == TrainingRun.Status.FAILED and "MemoryError" in run.error
+    assert not ModelVersion.objects.exists()
+
+
+def test_too_few_classes_fails_with_a_clear_error(settings, fake_classifier):
+    run = _run()
+    assert run.status == TrainingRun.Status.FAILED
+    assert "not enough labeled faces" in run.error
+
+
+def test_new_model_becomes_active_only_when_better_and_pinned_stays(two_idols, fake_classifier, monkeypatch):
+    first = _run().model_version
+    ModelVersion.objects.filter(pk=first.pk).update(val_top1=1.0)
+    second = _run(options={"force": True}).model_version
+    assert not second.is_active  # same labels, not better
+    ModelVersion.objects.filter(pk=first.pk).update(val_top1=0.01)
+    third = _run(options={"force": True}).model_version
+    assert third.is_active
+    services.model_version_activate(version=second, pin=True)
+    ModelVersion.objects.filter(pk=second.pk).update(val_top1=0.0)
+    fourth = _run(options={"force": True}).model_version
+    assert not fourth.is_active
+    assert ModelVersion.objects.get(is_active=True) == second
+    with pytest.raises(DomainError, match="active"):
+        services.model_version_delete(version=second)
+    services.model_version_delete(version=first)
+    assert not first.path.exists() and ModelVersion.objects.count() == 3
+
+
+def test_retrain_once_enough_labels_changed(two_idols, fake_classifier, settings):
+    from tests.classifier.conftest import labeled_faces
+
+    settings.IDOLSITE_RETRAIN_MIN_CHANGES = 3
+    assert services.retrain_if_needed() is not None  # no model yet
+    TrainingRun.objects.all().delete()
+    _run()
+    assert services.retrain_if_needed() is None
+    (a, _), _ = two_idols.items()
+    labeled_faces(a, 3)
+    run = services.retrain_if_needed()
+    assert run is not None and run.reason.startswith("schedule")
+
+
+def test_train_command_here(two_idols, fake_classifier, capsys):
+    call_command("train", "--here", "--epochs", "2", verbosity=0)
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.options["epochs"] == 2
