@@ -3,8 +3,9 @@
 matches the schema. Marked ``fuzz`` (``-m "not fuzz"`` skips it while iterating); ``make
 test`` runs it. About a minute on two cores.
 
-Left out: ``POST /api/detect/`` and ``POST /api/recognize/`` (they fetch caller-given URLs from the network and runs a
-detector; tests/faces/test_api.py covers it) and ``DELETE /api/auth/token/`` (it would revoke
+Left out: ``POST /api/detect/`` and ``POST /api/recognize/`` (they fetch caller-given URLs from
+the network and run a detector; tests/faces/test_api.py and tests/classifier/test_api.py cover
+them) and ``DELETE /api/auth/token/`` (it would revoke
 the token every later request uses).
 """
 
