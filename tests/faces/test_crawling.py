@@ -422,7 +422,7 @@ def test_one_schedule_per_enabled_source_at_its_interval(settings):
     source.enabled = True
     source.save()
     source.delete()
-    assert not Schedule.objects.exists()
+    assert not Schedule.objects.filter(name__startswith="crawl-source-").exists()
 
 
 def test_a_source_is_crawled_by_one_worker_at_a_time():
