@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-train clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt
@@ -39,6 +39,19 @@ test-postgres: install
 	else \
 		echo "WARNING: PostgreSQL does not answer at $(PG_TEST_URL): the PostgreSQL run is skipped." >&2; \
 	fi
+
+# Face detectors on ../shared/data/photos: accuracy, pipeline ms and overhead; last line is JSON.
+BENCH_ARGS ?=
+bench-detect: install
+	$(BIN)/python bench/detect.py $(BENCH_ARGS)
+
+# The Chromium tests alone (they also run within test-sqlite; they skip without /usr/bin/chromium).
+test-browser: install
+	env -u DATABASE_URL $(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+# Labeling pages at 200,000 faces on SQLite and PostgreSQL: BENCH_ARGS="--faces 20000" for a quick run.
+bench-labeling: install
+	$(BIN)/python bench/labeling.py $(BENCH_ARGS)
 
 # The classifier benchmark: fresh database, import ../shared/data/faces, train on the CPU.
 bench-train: install

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -10,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from faces import services
 from faces.errors import DomainError
-from faces.models import Face, Photo, PhotoTombstone, Source
+from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
 
 
 def image_tag(url: str, size: int, alt: str = "") -> str:
@@ -51,6 +52,14 @@ class SourceAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    @admin.action(description="Crawl now (in the task queue)")
+    def crawl_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from django_q.tasks import async_task
+
+        for source in queryset:
+            async_task("faces.tasks.crawl_source", source.pk, task_name=f"crawl {source.name}"[:100])
+        self.message_user(request, f"{queryset.count()} source(s) queued for crawling.", messages.SUCCESS)
 
     @admin.display(description="last error")
     def short_error(self, obj: Source) -> str:
@@ -110,6 +119,18 @@ class FaceInline(admin.TabularInline):
         return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
 
 
+class SightingInline(admin.TabularInline):
+    model = PhotoSighting
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "also seen at (reposts and repeats)"
+    fields = ["source", "source_item_id", "source_url", "how", "seen_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Photo)
 class PhotoAdmin(admin.ModelAdmin):
     list_display = ["thumb", "__str__", "status", "face_count", "source", "width", "height", "created_at", "trashed_at"]
@@ -118,8 +139,8 @@ class PhotoAdmin(admin.ModelAdmin):
     list_select_related = ["source"]
     search_fields = ["original_name", "source_url", "caption", "author", "=sha256"]
     date_hierarchy = "created_at"
-    inlines = [FaceInline]
-    actions = ["trash_photos", "restore_photos"]
+    inlines = [FaceInline, SightingInline]
+    actions = ["detect_again", "trash_photos", "restore_photos"]
     fields = [
         "preview",
         "original_name",
@@ -187,15 +208,45 @@ class PhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="photo")
     def preview(self, obj: Photo) -> str:
+        """The photo with each face's box (green, red when excluded), its eye landmarks, and its
+        score, angle and detector on hover and under the box."""
         if not obj.pk or not obj.image:
             return "-"
-        faces = obj.faces.all()
-        rects = format_html_join(
-            "",
-            '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" stroke-width="{}">'
-            "<title>face {}</title></rect>",
-            ((f.x, f.y, f.w, f.h, "#e33" if f.excluded else "#2d2", max(2, obj.width // 300), f.pk) for f in faces),
-        )
+        stroke = max(2, max(obj.width, obj.height) // 400)
+        font = max(10, max(obj.width, obj.height) // 50)
+        shapes = []
+        for f in obj.faces.all():
+            colour = "#e33" if f.excluded else "#2d2"
+            title = f"face {f.pk}: {f.detector}, score {f.score:.3f}, angle {f.angle:+.1f}°"
+            shapes.append(
+                format_html(
+                    '<g><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" '
+                    'stroke-width="{}"></rect><text x="{}" y="{}" fill="{}" font-size="{}" font-family="sans-serif" '
+                    'paint-order="stroke" stroke="#000" stroke-width="{}">{}</text>{}</g>',
+                    title,
+                    f.x,
+                    f.y,
+                    f.w,
+                    f.h,
+                    colour,
+                    stroke,
+                    f.x,
+                    f.y + f.h + font,
+                    colour,
+                    font,
+                    max(1, font // 6),
+                    f"{f.score:.2f} {f.angle:+.0f}°",
+                    format_html_join(
+                        "",
+                        '<circle cx="{}" cy="{}" r="{}" fill="{}"></circle>',
+                        (
+                            (point[0], point[1], stroke, colour)
+                            for name, point in (f.landmarks or {}).items()
+                            if name.endswith("eye") and isinstance(point, list | tuple) and len(point) == 2
+                        ),
+                    ),
+                )
+            )
         return format_html(
             '<div style="position:relative;display:inline-block;max-width:900px">'
             '<img src="{}" style="display:block;max-width:900px;width:100%">'
@@ -204,8 +255,17 @@ class PhotoAdmin(admin.ModelAdmin):
             obj.image.url,
             obj.width,
             obj.height,
-            rects,
+            format_html_join("", "{}", ((shape,) for shape in shapes)),
         )
+
+    @admin.action(description="Detect faces again (labels are carried over)")
+    def detect_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.filter(trashed_at__isnull=True).values_list("pk", flat=True))
+        for photo_id in ids:
+            transaction.on_commit(
+                lambda photo_id=photo_id: services.enqueue_detection(photo_id=photo_id, redetect=True)
+            )
+        self.message_user(request, f"{len(ids)} photo(s) queued for detection.", messages.SUCCESS)
 
     @admin.action(description="Move to the trash (keeps a tombstone; can be restored)")
     def trash_photos(self, request: HttpRequest, queryset: QuerySet) -> None:

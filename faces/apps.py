@@ -7,4 +7,11 @@ class FacesConfig(AppConfig):
     verbose_name = "Photos and faces"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from faces import checks  # noqa: F401  (registers system checks)
+        from faces.models import Source
+        from faces.schedules import on_source_deleted, on_source_saved
+
+        post_save.connect(on_source_saved, sender=Source, dispatch_uid="faces.source_schedule")
+        post_delete.connect(on_source_deleted, sender=Source, dispatch_uid="faces.source_schedule_delete")

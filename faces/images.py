@@ -165,3 +165,15 @@ def square_crop(image: Image.Image, size: int | None = None) -> bytes:
     size = size or settings.IDOLSITE_CROP_SIZE
     fitted = ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)
     return encode_jpeg(fitted, quality=92)
+
+
+def crop_square(image: Image.Image, box: tuple[int, int, int, int], size: int | None = None) -> bytes:
+    """The square around a box (its longer side, centred on it, kept inside the image),
+    resized to the crop size: the crop of a face whose box was drawn by hand."""
+    size = size or settings.IDOLSITE_CROP_SIZE
+    x, y, w, h = box
+    side = min(max(w, h), image.width, image.height)
+    left = min(max(0, x + w // 2 - side // 2), image.width - side)
+    top = min(max(0, y + h // 2 - side // 2), image.height - side)
+    region = image.crop((left, top, left + side, top + side))
+    return encode_jpeg(region.resize((size, size), Image.Resampling.LANCZOS), quality=92)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -38,6 +40,9 @@ class Source(models.Model):
     new_count = models.PositiveBigIntegerField(default=0)
     duplicate_count = models.PositiveBigIntegerField(default=0)
     failed_count = models.PositiveBigIntegerField(default=0)
+    crawl_claimed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set while a worker crawls it, so no other does."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +60,13 @@ class Source(models.Model):
 class PhotoQuerySet(models.QuerySet["Photo"]):
     def pending_detection(self) -> PhotoQuerySet:
         return self.filter(status=Photo.Status.NEW, trashed_at__isnull=True).order_by("created_at", "id")
+
+    def claimable(self, *, now: datetime, timeout_seconds: int) -> PhotoQuerySet:
+        """Photos no worker is detecting: never claimed, or claimed so long ago that the worker
+        must have died (``IDOLSITE_DETECT_CLAIM_TIMEOUT``)."""
+        return self.filter(trashed_at__isnull=True).filter(
+            Q(detection_claimed_at__isnull=True) | Q(detection_claimed_at__lt=now - timedelta(seconds=timeout_seconds))
+        )
 
     def failed(self) -> PhotoQuerySet:
         return self.filter(status=Photo.Status.FAILED)
@@ -108,6 +120,10 @@ class Photo(models.Model):
     detector = models.CharField(max_length=32, blank=True)
     detection_info = models.JSONField(default=dict, blank=True, help_text="What detection skipped, and why.")
     detected_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker detecting the photo (a conditional UPDATE in faces.services), cleared when
+    # it is done; the token tells a worker whether its claim still holds when it writes.
+    detection_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    detection_claim = models.UUIDField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -163,6 +179,32 @@ class PhotoTombstone(models.Model):
 
     def __str__(self) -> str:
         return f"Tombstone {self.sha256[:12]}"
+
+
+class PhotoSighting(models.Model):
+    """Another place a stored photo was seen: the same item again, or a re-encoded repost.
+
+    Crawling links a repost to the first photo instead of storing it twice."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="sightings")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings")
+    source_item_id = models.CharField(max_length=255, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True, db_index=True)
+    how = models.CharField(max_length=16, help_text="What matched: url, sha256 or phash.")
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_item_id"],
+                condition=~Q(source_item_id=""),
+                name="photosighting_unique_source_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Photo {self.photo_id} seen at {self.source_url or self.source_item_id}"
 
 
 class FaceQuerySet(models.QuerySet["Face"]):
@@ -226,6 +268,11 @@ class Face(models.Model):
         indexes = [
             # Read by the labeling grid: faces still to label, newest first.
             models.Index(fields=["-id"], condition=Q(excluded=False), name="face_visible_idx"),
+            # Read by the labeling grid sorted by detector score (keyset on score, id): the
+            # doubtful faces first, or the surest.
+            models.Index(fields=["score", "id"], condition=Q(excluded=False), name="face_visible_score_idx"),
+            # Read by the labeling grid's "excluded" filter: the few excluded faces, newest first.
+            models.Index(fields=["-id"], condition=Q(excluded=True), name="face_excluded_idx"),
         ]
 
     def __str__(self) -> str:

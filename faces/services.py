@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
-from faces.images import decode_image, dhash_hex, make_thumbnail, sha256_hex
+from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Face, Photo, PhotoTombstone, Source
+from faces.signals import faces_redetected
+
+if TYPE_CHECKING:
+    from faces.detection import Analysis
+
+# A new face whose box overlaps an old one at least this much succeeds it (takes its labels).
+REDETECT_IOU = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +129,8 @@ def photo_create(
             photo.image.name = files.save(f"photos/{sha[:2]}/{sha}.{decoded.extension}", data)
             photo.thumbnail.name = files.save(f"thumbs/{sha[:2]}/{sha}.jpg", make_thumbnail(decoded.image))
             photo.save()
+            if photo.status == Photo.Status.NEW and settings.IDOLSITE_AUTO_DETECT:
+                transaction.on_commit(lambda: enqueue_detection(photo_id=photo.pk))
     except IntegrityError:
         existing = photo_find_existing(sha256=sha, source=source, source_item_id=source_item_id)
         if existing is not None:  # another worker stored it a moment ago
@@ -152,6 +164,47 @@ def face_create(
     face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
     face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
     face.save()
+    return face
+
+
+MANUAL_DETECTOR = "manual"
+MIN_MANUAL_FACE_SIDE = 8
+
+
+def face_add_manual(
+    *, photo: Photo, box: tuple[int, int, int, int] | list[int], user: AbstractBaseUser | None = None
+) -> Face:
+    """A face the detector missed, boxed by hand on the photo page: it becomes a Face
+    (detector ``manual``, score 1.0) with its crop cut from the EXIF-oriented photo.
+
+    Raises DomainError for a box that is not four whole numbers, is smaller than
+    ``MIN_MANUAL_FACE_SIDE`` pixels or leaves the photo, and for a photo in the trash; then
+    neither a row nor a file remains."""
+    try:
+        x, y, w, h = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise DomainError(f"a box is four whole numbers x, y, w, h, not {box!r}", code="invalid", field="box") from None
+    if w < MIN_MANUAL_FACE_SIDE or h < MIN_MANUAL_FACE_SIDE:
+        raise DomainError(
+            f"the box is {w}x{h} pixels; a face needs at least {MIN_MANUAL_FACE_SIDE}x{MIN_MANUAL_FACE_SIDE}",
+            code="invalid",
+            field="box",
+        )
+    photo = Photo.all_objects.get(pk=photo.pk)
+    if photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is in the trash", code="photo_trashed")
+    if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise DomainError(
+            f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"
+        )
+    with photo.image.open("rb") as handle:
+        decoded = decode_image(handle.read())
+    crop = crop_square(decoded.image, (x, y, w, h))
+    with atomic_with_files() as files:
+        face = face_create(
+            photo=photo, box=(x, y, w, h), crop_jpeg=crop, detector=MANUAL_DETECTOR, score=1.0, tracker=files
+        )
+    log.info("face %s drawn by hand on photo %s by %s", face.pk, photo.pk, getattr(user, "pk", None))
     return face
 
 
@@ -204,7 +257,132 @@ def photo_purge(*, photo: Photo) -> None:
     with transaction.atomic():
         PhotoTombstone.objects.filter(sha256=photo.sha256).update(photo=None)
         photo.delete()
+    _delete_files([name for name in names if name])
+
+
+# --- detection ------------------------------------------------------------------------------
+
+
+def enqueue_detection(*, photo_id: int, detector: str | None = None, redetect: bool = False) -> None:
+    """Queue ``faces.tasks.detect_photo`` on the default cluster (call it on commit)."""
+    async_task("faces.tasks.detect_photo", photo_id, detector=detector, redetect=redetect)
+
+
+def photo_detection_claim(*, photo_id: int, redetect: bool = False) -> uuid.UUID | None:
+    """Take a photo for detection, or return None when it is not to be detected now.
+
+    One conditional UPDATE: it touches the row only when no live claim holds it (a claim older
+    than IDOLSITE_DETECT_CLAIM_TIMEOUT belongs to a dead worker and is taken over), the photo is
+    not trashed and, unless ``redetect``, still waits for detection. So two workers never detect
+    the same photo, and a task run twice does the work once."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    queryset = Photo.all_objects.claimable(now=now, timeout_seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    if not redetect:
+        queryset = queryset.filter(status=Photo.Status.NEW)
+    touched = queryset.filter(pk=photo_id).update(detection_claimed_at=now, detection_claim=token)
+    return token if touched == 1 else None
+
+
+def _check_claim(photo: Photo, claim: uuid.UUID) -> None:
+    if photo.detection_claim != claim:
+        raise DomainError(
+            f"photo {photo.pk}: the detection claim was taken over by another worker; nothing was saved",
+            code="claim_lost",
+        )
+
+
+def match_faces(old: list[Face], new: list[Face], *, threshold: float = REDETECT_IOU) -> list[tuple[Face, Face]]:
+    """Pairs (old, new) of faces whose boxes overlap at least ``threshold``, best overlaps first,
+    each face in one pair at most."""
+    from faces.detection import iou
+
+    candidates = sorted(((iou(a.box, b.box), i, j) for i, a in enumerate(old) for j, b in enumerate(new)), reverse=True)
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    pairs = []
+    for overlap, i, j in candidates:
+        if overlap < threshold:
+            break
+        if i in used_old or j in used_new:
+            continue
+        used_old.add(i)
+        used_new.add(j)
+        pairs.append((old[i], new[j]))
+    return pairs
+
+
+def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) -> Photo:
+    """Replace a photo's faces with a detection's, all at once, and release the claim.
+
+    A new face overlapping an old one (IoU >= REDETECT_IOU) succeeds it: ``faces_redetected``
+    lets labeling move the old face's labels over (and record it). Old faces without a successor
+    are deleted, except those that carry labels: they stay, so no label is ever lost. Raises
+    DomainError (code ``claim_lost``) when another worker took the claim over."""
+    with atomic_with_files() as files:
+        photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
+        _check_claim(photo, claim)
+        old = list(photo.faces.order_by("id"))
+        new = [
+            face_create(
+                photo=photo,
+                box=found.box,
+                crop_jpeg=found.crop,
+                detector=analysis.detector,
+                score=found.score,
+                landmarks=found.landmarks,
+                angle=found.angle,
+                tracker=files,
+            )
+            for found in analysis.faces
+        ]
+        pairs = match_faces(old, new)
+        info = analysis.info
+        for _, counts in faces_redetected.send(sender=Photo, photo=photo, pairs=pairs):
+            for key, value in (counts or {}).items():
+                info[key] = info.get(key, 0) + value
+        succeeded = {o.pk for o, _ in pairs}
+        unmatched = [face.pk for face in old if face.pk not in succeeded]
+        # ``labels`` is labeling.FaceLabel's reverse name: faces does not import labeling.
+        kept = set(Face.objects.filter(pk__in=unmatched, labels__isnull=False).values_list("pk", flat=True))
+        gone = [face for face in old if face.pk not in kept]
+        Face.objects.filter(pk__in=[face.pk for face in gone]).delete()
+        info.update(replaced=len(pairs), removed=len(gone), kept_labeled=len(kept))
+        Photo.all_objects.filter(pk=photo.pk).update(
+            status=Photo.Status.DETECTED,
+            error="",
+            detector=analysis.detector,
+            detection_info=info,
+            detected_at=timezone.now(),
+            detection_claimed_at=None,
+            detection_claim=None,
+            updated_at=timezone.now(),
+        )
+        names = [face.crop.name for face in gone if face.crop]
+        transaction.on_commit(lambda: _delete_files(names))
+    photo.refresh_from_db()
+    return photo
+
+
+def photo_detection_fail(*, photo: Photo, error: str, claim: uuid.UUID) -> Photo:
+    """Record why a photo could not be detected and release the claim; its faces stay as they
+    were (none for a new photo, the previous detection's otherwise)."""
+    with transaction.atomic():
+        photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
+        _check_claim(photo, claim)
+        Photo.all_objects.filter(pk=photo.pk).update(
+            status=Photo.Status.FAILED,
+            error=error[:2000],
+            detected_at=timezone.now(),
+            detection_claimed_at=None,
+            detection_claim=None,
+            updated_at=timezone.now(),
+        )
+    photo.refresh_from_db()
+    return photo
+
+
+def _delete_files(names: list[str]) -> None:
     for name in names:
-        if name:
-            with contextlib.suppress(OSError):
-                default_storage.delete(name)
+        with contextlib.suppress(OSError):
+            default_storage.delete(name)

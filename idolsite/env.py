@@ -70,6 +70,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_float_list(
+    name: str, default: list[float], *, minimum: float | None = None, maximum: float | None = None
+) -> list[float]:
+    """Comma-separated numbers, e.g. ``IDOLSITE_DETECT_ANGLES=-30,0,30``; empty means the default."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return list(default)
+    values = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        try:
+            value = float(item.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {item.strip()!r} is not a number") from None
+        if minimum is not None and value < minimum:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {value} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {value} is above the maximum {maximum}")
+        values.append(value)
+    return values
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from idolsite.env import (
     env_bool,
     env_float,
+    env_float_list,
     env_int,
     env_list,
     env_path,
@@ -112,7 +113,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The labeling pages' sign-in: labelers are not staff, so the admin's login would refuse them.
+LOGIN_URL = "labeling:login"
+LOGIN_REDIRECT_URL = "labeling:grid"
+LOGOUT_REDIRECT_URL = "labeling:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -138,6 +142,28 @@ IDOLSITE_MAX_IMAGE_BYTES = env_int("IDOLSITE_MAX_IMAGE_BYTES", 40 * 1024 * 1024,
 IDOLSITE_MAX_IMAGE_PIXELS = env_int("IDOLSITE_MAX_IMAGE_PIXELS", 64_000_000, minimum=10_000)
 IDOLSITE_CROP_SIZE = env_int("IDOLSITE_CROP_SIZE", 128, minimum=32, maximum=1024)
 IDOLSITE_THUMBNAIL_SIZE = env_int("IDOLSITE_THUMBNAIL_SIZE", 320, minimum=64, maximum=2048)
+
+# Face detection (faces.detection, faces.tasks.detect_photo). The backend is one of
+# faces.detectors.DETECTORS. Angles: the rotated copies searched, in degrees (counter-clockwise);
+# empty means the backend's own default (mtcnn and yunet find faces tilted up to ~45° unaided, so
+# they search upright only; haar searches -30, 0, 30). Photos are scaled down to
+# IDOLSITE_DETECT_MAX_SIDE pixels for detection (boxes are scaled back; crops come from the full
+# photo); faces smaller than IDOLSITE_MIN_FACE_SIZE photo pixels are skipped and counted.
+IDOLSITE_DETECTOR = env_str("IDOLSITE_DETECTOR", "mtcnn")
+IDOLSITE_DETECT_ANGLES = env_float_list("IDOLSITE_DETECT_ANGLES", [], minimum=-180.0, maximum=180.0)
+IDOLSITE_DETECT_MAX_SIDE = env_int("IDOLSITE_DETECT_MAX_SIDE", 1280, minimum=64)
+IDOLSITE_MIN_FACE_SIZE = env_int("IDOLSITE_MIN_FACE_SIZE", 32, minimum=1)
+IDOLSITE_CROP_MARGIN = env_float("IDOLSITE_CROP_MARGIN", 0.25, minimum=0.0, maximum=2.0)
+IDOLSITE_YUNET_MODEL = env_path("IDOLSITE_YUNET_MODEL", BASE_DIR / "var" / "models" / "face_detection_yunet.onnx")
+IDOLSITE_YUNET_SCORE = env_float("IDOLSITE_YUNET_SCORE", 0.7, minimum=0.0, maximum=1.0)
+# New photos (import, crawl, upload) go to detection on commit; tests turn it off where unwanted.
+IDOLSITE_AUTO_DETECT = env_bool("IDOLSITE_AUTO_DETECT", True)
+# A claim older than this (a worker killed mid-detection) may be taken over by another worker.
+IDOLSITE_DETECT_CLAIM_TIMEOUT = env_int("IDOLSITE_DETECT_CLAIM_TIMEOUT", 15 * 60, minimum=10)
+
+# The detection API (POST /api/detect/): the largest image accepted, uploaded or fetched from a
+# URL (through faces.http, see the IDOLSITE_FETCH_* settings below).
+IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 # Classifier artifacts (.keras files and their JSON).
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
@@ -178,6 +204,14 @@ Q_CLUSTER = {
 }
 if IDOLSITE_REDIS_URL:
     Q_CLUSTER["redis"] = IDOLSITE_REDIS_URL
+    # One cache for every web and worker process: API throttles count across all of them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": IDOLSITE_REDIS_URL,
+            "KEY_PREFIX": "idolsite",
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1.0
@@ -190,7 +224,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_RATES": {"recognize": env_str("IDOLSITE_RECOGNIZE_RATE", "60/min")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("IDOLSITE_THROTTLE_ANON", "30/minute"),
+        "user": env_str("IDOLSITE_THROTTLE_USER", "600/minute"),
+        # POST /api/detect/: a detection costs 0.1-2 s of CPU.
+        "detect": env_str("IDOLSITE_THROTTLE_DETECT", "60/minute"),
+        "recognize": env_str("IDOLSITE_THROTTLE_RECOGNIZE", "60/minute"),
+    },
+    "EXCEPTION_HANDLER": "idolsite.api.exception_handler",
 }
 
 LOGGING = {
@@ -205,3 +250,16 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Fetching images and crawling sources (faces.http): timeouts, retries, politeness, SSRF guard.
+IDOLSITE_FETCH_CONNECT_TIMEOUT = env_float("IDOLSITE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+IDOLSITE_FETCH_READ_TIMEOUT = env_float("IDOLSITE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)
+IDOLSITE_FETCH_RETRIES = env_int("IDOLSITE_FETCH_RETRIES", 3, minimum=0, maximum=10)
+IDOLSITE_FETCH_BACKOFF = env_float("IDOLSITE_FETCH_BACKOFF", 1.0, minimum=0.0)
+IDOLSITE_FETCH_HOST_DELAY = env_float("IDOLSITE_FETCH_HOST_DELAY", 1.0, minimum=0.0)
+# Hosts that may resolve to internal addresses (intranets, tests); everything else internal is refused.
+IDOLSITE_FETCH_ALLOWED_HOSTS = env_list("IDOLSITE_FETCH_ALLOWED_HOSTS", [])
+IDOLSITE_PHASH_MAX_DISTANCE = env_int("IDOLSITE_PHASH_MAX_DISTANCE", 4, minimum=0, maximum=16)
+IDOLSITE_X_BEARER_TOKEN = env_str("IDOLSITE_X_BEARER_TOKEN")
+IDOLSITE_X_API_BASE = env_str("IDOLSITE_X_API_BASE", "https://api.x.com")
+IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.api.bsky.app")

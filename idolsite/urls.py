@@ -9,8 +9,10 @@ admin.site.site_title = "idolsite"
 admin.site.index_title = "Photos, faces and labels"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", RedirectView.as_view(url="/label/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("faces.urls")),
+    path("label/", include("labeling.urls")),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
     path("", include("classifier.urls")),  # classifier/... pages and /api/recognize/
 ]

@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from faces.admin import image_tag
 from faces.errors import DomainError
@@ -144,6 +146,8 @@ class FaceAdmin(admin.ModelAdmin):
                 services.face_label(face=face, idol=idol, user=request.user)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
+        # What the admin's change message reads; the services above did the saving.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def _exclude(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
         done = 0
@@ -209,8 +213,39 @@ class IdolAliasInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class MembershipFormSet(BaseInlineFormSet):
+    """One open membership per idol and group: checked here with a message, since the
+    inline's parent key is left out of the form's own constraint checks."""
+
+    def clean(self) -> None:
+        super().clean()
+        open_pairs: set[tuple[int, int]] = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or not form.cleaned_data or self._should_delete_form(form):
+                continue
+            if form.cleaned_data.get("left") is not None:
+                continue
+            idol = self.instance if self.fk.name == "idol" else form.cleaned_data.get("idol")
+            group = self.instance if self.fk.name == "group" else form.cleaned_data.get("group")
+            if idol is None or group is None or idol.pk is None or group.pk is None:
+                continue
+            pair = (idol.pk, group.pk)
+            if pair in open_pairs:
+                raise ValidationError(
+                    f"{idol} can have only one open membership in {group}; set 'left' on the older one."
+                )
+            open_pairs.add(pair)
+            others = Membership.objects.filter(idol_id=pair[0], group_id=pair[1], left__isnull=True)
+            if form.instance.pk:
+                others = others.exclude(pk=form.instance.pk)
+            editing = {f.instance.pk for f in self.forms if f.instance.pk}
+            if others.exclude(pk__in=editing).exists():
+                raise ValidationError(f"{idol} already has an open membership in {group}.")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["group"]
     fields = ["group", "joined", "left", "notes"]
@@ -235,13 +270,17 @@ class IdolAdmin(admin.ModelAdmin):
     readonly_fields = ["deleted_at", "deletion_reason", "merged_into", "face_examples"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return Idol.all_objects.annotate(n_labels=Count("labels", distinct=True)).prefetch_related("memberships__group")
+        return (
+            Idol.all_objects.annotate(n_labels=Count("labels", distinct=True))
+            .prefetch_related("memberships__group")
+            .order_by("name", "id")
+        )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        if not search_term.strip():
-            return queryset, False
         if request.path.endswith("/autocomplete/"):
             queryset = queryset.filter(deleted_at__isnull=True)  # graduated idols leave the picker
+        if not search_term.strip():
+            return queryset, False
         return search_idols(queryset, search_term), False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -265,13 +304,10 @@ class IdolAdmin(admin.ModelAdmin):
             return "-"
         labels = FaceLabel.objects.filter(idol=obj).select_related("face").order_by("-id")[:24]
         url = reverse("admin:faces_face_changelist")
-        thumbs = format_html("").join(
-            format_html(
-                '<a href="{}">{}</a> ',
-                reverse("admin:faces_face_change", args=[lb.face_id]),
-                image_tag(lb.face.crop.url, 64),
-            )
-            for lb in labels
+        thumbs = format_html_join(
+            " ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:faces_face_change", args=[lb.face_id]), image_tag(lb.face.crop.url, 64)) for lb in labels),
         )
         return format_html(
             '{}<br><a href="{}?labels__idol__id__exact={}">all faces of {}</a>', thumbs, url, obj.pk, obj.name
@@ -363,6 +399,7 @@ class IdolAdmin(admin.ModelAdmin):
 
 class GroupMembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["idol"]
     fields = ["idol", "joined", "left", "notes"]

@@ -1,7 +1,19 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "labeling"
     verbose_name = "Labeling"
+
+    def ready(self) -> None:
+        from faces.signals import faces_redetected
+        from labeling.receivers import carry_labels_over
+        from labeling.roles import _post_migrate
+
+        # Re-detecting a photo never loses labels: new faces take over their predecessors'.
+        faces_redetected.connect(carry_labels_over, dispatch_uid="labeling.carry_labels_over")
+
+        # After Django's own permissions are created: the role groups get theirs.
+        post_migrate.connect(_post_migrate, sender=self, dispatch_uid="labeling.sync_roles")

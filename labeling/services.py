@@ -219,16 +219,76 @@ def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch:
     return face
 
 
+def _faces_in_order(faces: Iterable[Face]) -> list[Face]:
+    faces = list({f.pk: f for f in faces}.values())
+    if not faces:
+        raise DomainError("no faces given", code="invalid")
+    return faces
+
+
 @transaction.atomic
-def label_batch_undo(*, batch: uuid.UUID, user: User = None) -> uuid.UUID:
+def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uuid.UUID:
+    """Remove one idol's label from several faces at once (wrong faces spotted on the idol's
+    page); one batch, undone together. Faces without that label are left as they are."""
+    faces = _faces_in_order(faces)
+    batch = uuid.uuid4()
+    has_label = set(
+        FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
+    )
+    if not has_label:
+        raise DomainError(f"none of these faces is labeled {idol.name}", code="not_labeled")
+    for face in faces:
+        if face.pk in has_label:
+            face_unlabel(face=face, idol=idol, user=user, batch=batch)
+    return batch
+
+
+@transaction.atomic
+def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> uuid.UUID:
+    """Exclude several faces at once (``face_exclude`` for each); one batch, undone together.
+    Faces already excluded are left as they are."""
+    faces = _faces_in_order(faces)
+    batch = uuid.uuid4()
+    excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
+    todo = [f for f in faces if f.pk not in excluded]
+    if not todo:
+        raise DomainError("these faces are excluded already", code="already_excluded")
+    for face in todo:
+        face_exclude(face=face, reason=reason, user=user, batch=batch)
+    return batch
+
+
+@transaction.atomic
+def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
+    """Include several excluded faces again; one batch."""
+    faces = _faces_in_order(faces)
+    batch = uuid.uuid4()
+    excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
+    if not excluded:
+        raise DomainError("none of these faces is excluded", code="not_excluded")
+    for face in faces:
+        if face.pk in excluded:
+            face_include(face=face, user=user, batch=batch)
+    return batch
+
+
+@transaction.atomic
+def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = False) -> uuid.UUID:
     """Undo every event of one action, newest first; returns the batch of the undo itself.
 
     Refuses a batch that was already undone, or whose face changed since in a way that makes
     the undo ambiguous (the label it would remove is gone, the face it would include is not
-    excluded): the error says which."""
+    excluded): the error says which. With ``own_only`` (the labeling pages), only an action of
+    ``user`` themself can be undone."""
     events = list(LabelEvent.objects.filter(batch=batch).order_by("-id"))
     if not events:
         raise DomainError("nothing to undo: no such action", code="not_found")
+    if own_only and (_user(user) is None or any(e.user_id != user.pk for e in events)):  # type: ignore[union-attr]
+        raise DomainError("you can only undo your own actions", code="forbidden")
+    if any(event.how == How.REDETECT for event in events):
+        raise DomainError(
+            "labels carried over by re-detection cannot be undone: the old faces are gone", code="not_undoable"
+        )
     if LabelEvent.objects.filter(undoes__in=events).exists():
         raise DomainError("this action was already undone", code="already_undone")
     undo_batch = uuid.uuid4()
@@ -286,21 +346,106 @@ def _original_how(event: LabelEvent) -> str:
     return event.how if event.how in FaceLabel.LABEL_HOWS else How.MANUAL
 
 
+@transaction.atomic
+def labels_carry_over(*, pairs: Iterable[tuple[Face, Face]]) -> dict[str, int]:
+    """Re-detection replaced faces: each new face takes over the labels of the old face it
+    succeeds, and its exclusion too (except "bad crop": the new crop is another one). Every move
+    is recorded as LabelEvents (how: redetect) in one batch. Called for faces.signals
+    .faces_redetected (see labeling.receivers); returns counts for the photo's detection info."""
+    successor = {old.pk: new for old, new in pairs}
+    if not successor:
+        return {}
+    batch = uuid.uuid4()
+    events: list[LabelEvent] = []
+    labels = list(FaceLabel.objects.select_for_update().filter(face_id__in=successor).order_by("id"))
+    for label in labels:
+        new = successor[label.face_id]
+        events.append(
+            _event(
+                face_id=label.face_id,
+                idol_id=label.idol_id,
+                action=LabelEvent.Action.LABEL_REMOVED,
+                how=How.REDETECT,
+                batch=batch,
+                user=None,
+                note=f"moved to face {new.pk} by re-detection; was {label.how}",
+            )
+        )
+        events.append(
+            _event(
+                face_id=new.pk,
+                idol_id=label.idol_id,
+                action=LabelEvent.Action.LABEL_ADDED,
+                how=How.REDETECT,
+                batch=batch,
+                user=None,
+                note=f"from face {label.face_id} by re-detection",
+            )
+        )
+    FaceLabel.objects.bulk_create(
+        [
+            FaceLabel(face=successor[lb.face_id], idol_id=lb.idol_id, how=lb.how, created_by_id=lb.created_by_id)
+            for lb in labels
+        ]
+    )
+    FaceLabel.objects.filter(pk__in=[lb.pk for lb in labels]).delete()
+    excluded = Face.objects.filter(pk__in=successor, excluded=True).exclude(
+        exclusion_reason=Face.ExclusionReason.BAD_CROP
+    )
+    now = timezone.now()
+    moved_exclusions = 0
+    for old in excluded:
+        new = successor[old.pk]
+        Face.objects.filter(pk=new.pk).update(
+            excluded=True, exclusion_reason=old.exclusion_reason, excluded_at=now, updated_at=now
+        )
+        events.append(
+            _event(
+                face_id=new.pk,
+                action=LabelEvent.Action.EXCLUDED,
+                how=How.REDETECT,
+                batch=batch,
+                user=None,
+                exclusion_reason=old.exclusion_reason,
+                note=f"as face {old.pk} was, by re-detection",
+            )
+        )
+        moved_exclusions += 1
+    LabelEvent.objects.bulk_create(events)
+    return {"labels_carried_over": len(labels), "exclusions_carried_over": moved_exclusions}
+
+
 # --- idols ----------------------------------------------------------------------------------
+
+
+def idol_search_text(
+    *,
+    name: str,
+    reading: str = "",
+    aliases: Iterable[str] = (),
+    handles: dict | None = None,
+    groups: Iterable[str] = (),
+) -> str:
+    """The folded search text: one line each for the name, the reading, the aliases, the
+    handles and the groups (names and readings), in that order, without repeats. The first
+    lines are the idol's own names: the typeahead ranks a match there first."""
+    parts = [name, reading, *aliases, *(str(h) for h in (handles or {}).values() if h), *groups]
+    return "\n".join(dict.fromkeys(fold(p) for p in parts if p))
 
 
 def idol_refresh_search_text(idol: Idol) -> None:
     """Recompute the folded text the typeahead and the admin search: name, reading, aliases,
     handles and every group the idol was ever in."""
-    parts = [idol.name, idol.reading]
-    parts += list(IdolAlias.objects.filter(idol=idol).values_list("name", flat=True))
-    parts += [str(handle) for handle in (idol.handles or {}).values() if handle]
-    parts += list(IdolGroup.objects.filter(memberships__idol=idol).values_list("name", "reading").distinct())  # type: ignore[arg-type]
-    flat: list[str] = []
-    for part in parts:
-        flat.extend(part if isinstance(part, tuple) else [part])
-    text = "\n".join(dict.fromkeys(fold(p) for p in flat if p))
-    Idol.all_objects.filter(pk=idol.pk).update(search_text=text)
+    groups = IdolGroup.objects.filter(memberships__idol=idol).values_list("name", "reading").distinct()
+    text = idol_search_text(
+        name=idol.name,
+        reading=idol.reading,
+        aliases=IdolAlias.objects.filter(idol=idol).values_list("name", flat=True),
+        handles=idol.handles,
+        groups=[part for pair in groups for part in pair],
+    )
+    # updated_at moves too: the typeahead's cache of the idol list watches it.
+    Idol.all_objects.filter(pk=idol.pk).update(search_text=text, updated_at=timezone.now())
     idol.search_text = text
 
 
@@ -556,6 +701,7 @@ def membership_end(*, membership: Membership, left: date | None = None) -> Membe
         raise DomainError("left is before joined", code="invalid", field="left")
     membership.left = left
     membership.save(update_fields=["left"])
+    idol_refresh_search_text(membership.idol)  # the typeahead shows current groups
     return membership
 
 

@@ -9,12 +9,16 @@ import pytest
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SHARED_FACES = SHARED / "data" / "faces"
 SHARED_PHOTOS = SHARED / "data" / "photos"
+YUNET_MODEL = SHARED / "models" / "face_detection_yunet_2026may.onnx"
 
 needs_shared_faces = pytest.mark.skipif(
     not SHARED_FACES.is_dir(), reason=f"needs the shared face crops at {SHARED_FACES} (absent here)"
 )
 needs_shared_photos = pytest.mark.skipif(
     not SHARED_PHOTOS.is_dir(), reason=f"needs the shared photos at {SHARED_PHOTOS} (absent here)"
+)
+needs_yunet_model = pytest.mark.skipif(
+    not YUNET_MODEL.is_file(), reason=f"needs the YuNet model at {YUNET_MODEL} (absent here)"
 )
 
 
@@ -24,6 +28,18 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.IDOLSITE_MODEL_DIR = tmp_path / "models"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    # New photos are not detected unless a test asks (fixture ``auto_detect``): most tests make
+    # photos of random patterns and need no detector.
+    settings.IDOLSITE_AUTO_DETECT = False
+    settings.IDOLSITE_YUNET_MODEL = YUNET_MODEL
+
+
+@pytest.fixture
+def auto_detect(settings, django_capture_on_commit_callbacks):
+    """New photos go to detection as in production; the task runs inline (django-q sync mode)
+    when the creating transaction commits: wrap the creation in ``auto_detect()``."""
+    settings.IDOLSITE_AUTO_DETECT = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

@@ -1,0 +1,17 @@
+"""Signals faces sends so that apps built on it (labeling) can react without faces importing them.
+
+Dependencies point one way (classifier -> labeling -> faces): faces knows nothing of labels, so
+when a photo's faces are replaced, it says which new face succeeds which old one and lets the
+receivers (labeling.receivers, connected in LabelingConfig.ready) move their data along.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent by faces.services.photo_detection_save inside its transaction, before the old faces are
+# deleted: a receiver that raises rolls the whole re-detection back.
+#   sender: Photo; photo: Photo; pairs: list[tuple[Face, Face]] of (old face, new face) whose
+#   boxes overlap with IoU >= REDETECT_IOU, each face in one pair at most.
+# A receiver may return a dict of counts; they are added to the photo's detection_info.
+faces_redetected = Signal()

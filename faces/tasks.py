@@ -1,0 +1,64 @@
+"""Tasks of the default cluster. Each takes primary keys, fetches the row again, returns
+quietly when it is gone, and is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from faces import services
+from faces.errors import DomainError
+from faces.models import Photo
+
+log = logging.getLogger(__name__)
+
+
+def crawl_source(source_id: int) -> str:
+    from faces.crawling import crawl_source as crawl
+    from faces.models import Source
+
+    source = Source.objects.filter(pk=source_id, enabled=True).first()
+    if source is None:
+        return "gone or disabled"
+    try:
+        return crawl(source=source).summary()
+    except DomainError as exc:  # another worker is on it
+        log.info("crawl of source %s skipped: %s", source_id, exc)
+        return str(exc)
+
+
+def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = False) -> str:
+    """Find the faces of one photo and store them with their crops.
+
+    Safe to run twice and from several workers: the photo is claimed first (a conditional
+    UPDATE), so only one worker detects it, and a photo already detected is left alone unless
+    ``redetect``. It ends ``detected`` with all its faces, or ``failed`` with a readable error and
+    no new face. Returns what happened, for django-q's task log."""
+    from faces.detection import analyze_bytes
+    from faces.detectors import DetectorUnavailable
+
+    claim = services.photo_detection_claim(photo_id=photo_id, redetect=redetect)
+    if claim is None:
+        return f"photo {photo_id}: skipped (gone, trashed, already detected or claimed by another worker)"
+    photo = Photo.all_objects.get(pk=photo_id)
+    try:
+        with photo.image.open("rb") as file:
+            data = file.read()
+        analysis = analyze_bytes(data, detector=detector)
+        photo = services.photo_detection_save(photo=photo, analysis=analysis, claim=claim)
+        return f"photo {photo_id}: {len(analysis.faces)} face(s) by {analysis.detector}"
+    except DomainError as exc:  # an undecodable image, a face the database refuses, a lost claim
+        if exc.code == "claim_lost":
+            return str(exc)
+        error = str(exc)
+    except DetectorUnavailable as exc:
+        error = f"the detector cannot run: {exc}"
+    except OSError as exc:
+        error = f"the photo's file cannot be read ({exc})"
+    except Exception as exc:  # a bug or a library failure: recorded, the worker goes on
+        log.exception("detection of photo %s failed", photo_id)
+        error = f"detection failed unexpectedly: {type(exc).__name__}: {exc}"
+    try:
+        services.photo_detection_fail(photo=photo, error=error, claim=claim)
+    except DomainError as exc:
+        return str(exc)
+    return f"photo {photo_id}: failed: {error}"

@@ -1,0 +1,126 @@
+"""Input of the labeling pages: grid filters from the query string, small forms for the photo
+and idol pages. The JSON actions read their bodies with :func:`json_payload`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest
+
+from faces.errors import DomainError
+from faces.models import Face
+from labeling.models import Idol
+from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SORTS, STATUSES, GridFilters
+
+
+class GridFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(s, s.capitalize()) for s in STATUSES], required=False, initial="unlabeled", label="Show"
+    )
+    idol = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Group")
+    source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Source")
+    date_from = forms.DateField(required=False, label="Added from", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
+    score_min = forms.FloatField(required=False, min_value=0, max_value=1, label="Score ≥")
+    score_max = forms.FloatField(required=False, min_value=0, max_value=1, label="≤")
+    sort = forms.ChoiceField(
+        choices=[
+            ("newest", "Newest"),
+            ("oldest", "Oldest"),
+            ("score", "Lowest score"),
+            ("-score", "Highest score"),
+        ],
+        required=False,
+        initial="newest",
+    )
+    size = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, widget=forms.HiddenInput)
+    after = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, groups: list[tuple[int, str]], sources: list[tuple[int, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "Any group"), *groups]
+        self.fields["source"].choices = [("", "Any source"), *sources]
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("class", "f")
+        self.fields["score_min"].widget.attrs.update(step="0.01", placeholder="0")
+        self.fields["score_max"].widget.attrs.update(step="0.01", placeholder="1")
+
+    def filters(self) -> GridFilters:
+        data = self.cleaned_data
+        return GridFilters(
+            status=data.get("status") or "unlabeled",
+            idol=data.get("idol"),
+            group=data.get("group"),
+            source=data.get("source"),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            score_min=data.get("score_min"),
+            score_max=data.get("score_max"),
+            sort=data.get("sort") if data.get("sort") in SORTS else "newest",
+        )
+
+    def page_size(self) -> int:
+        return self.cleaned_data.get("size") or DEFAULT_PAGE_SIZE
+
+
+class ManualFaceForm(forms.Form):
+    """A box drawn on the photo page, in photo pixels."""
+
+    x = forms.IntegerField()
+    y = forms.IntegerField()
+    w = forms.IntegerField()
+    h = forms.IntegerField()
+
+
+class ExcludeForm(forms.Form):
+    reason = forms.ChoiceField(choices=Face.ExclusionReason.choices)
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    reading = forms.CharField(max_length=200, required=False)
+
+
+class SoftDeleteForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[(v, label) for v, label in Idol.DeletionReason.choices if v != Idol.DeletionReason.MERGED]
+    )
+
+
+class MergeForm(forms.Form):
+    into = forms.IntegerField(min_value=1, label="Merge into idol")
+
+
+class IdolCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    reading = forms.CharField(max_length=200, required=False)
+
+
+def json_payload(request: HttpRequest) -> dict[str, Any]:
+    """The JSON body of an action, or a DomainError saying why it is unusable."""
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("the request body is not JSON", code="invalid") from None
+    if not isinstance(data, dict):
+        raise DomainError("the request body is not a JSON object", code="invalid")
+    return data
+
+
+def id_list(value: Any, what: str = "face_ids", limit: int = MAX_PAGE_SIZE) -> list[int]:
+    if not isinstance(value, list) or not value or len(value) > limit:
+        raise DomainError(f"{what} must be a list of 1 to {limit} ids", code="invalid", field=what)
+    try:
+        return [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise DomainError(f"{what} must be whole numbers", code="invalid", field=what) from None
+
+
+def one_id(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"{what} must be a whole number", code="invalid", field=what) from None

@@ -1,0 +1,16 @@
+"""labeling's reactions to what faces does, connected in LabelingConfig.ready().
+
+faces may not import labeling (dependencies point classifier -> labeling -> faces), so faces
+announces re-detection with a signal and labeling moves its own data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faces.models import Face
+from labeling import services
+
+
+def carry_labels_over(sender: Any, *, pairs: list[tuple[Face, Face]], **kwargs: Any) -> dict[str, int]:
+    return services.labels_carry_over(pairs=pairs)

@@ -1,0 +1,423 @@
+"""Reads for the labeling pages: the face grid (keyset pagination), the idol typeahead, the
+photo and idol pages, and the activity list. Each runs a fixed number of queries, whatever
+the page size (pinned in tests/labeling/test_pages*.py)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Transform, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from faces.models import Face, Photo
+from labeling.models import FaceLabel, Idol, LabelEvent, Membership
+from labeling.text import fold
+
+# --- the face grid ----------------------------------------------------------------------------
+
+STATUSES = ("unlabeled", "labeled", "excluded", "all")
+SORTS = {
+    # sort: (ORDER BY, keyset fields)
+    "newest": ("-id",),
+    "oldest": ("id",),
+    "score": ("score", "id"),  # least sure first: where the false faces are
+    "-score": ("-score", "-id"),
+}
+DEFAULT_PAGE_SIZE = 120
+MAX_PAGE_SIZE = 500
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class GridFilters:
+    status: str = "unlabeled"
+    idol: int | None = None
+    group: int | None = None
+    source: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    sort: str = "newest"
+
+
+@dataclass
+class GridPage:
+    faces: list[Face]
+    next_cursor: str | None
+    size: int
+
+
+def _labels_prefetch() -> Prefetch:
+    return Prefetch("labels", queryset=FaceLabel.objects.select_related("idol").order_by("id"))
+
+
+class Unindexed(Transform):
+    """A column the filter reads but SQLite must not pick an index for: without statistics its
+    planner takes any index on a filtered column and sorts every matching face, where walking
+    the grid's order and stopping after one page is far cheaper. ``+column`` is SQLite's way
+    to say so; PostgreSQL plans with statistics and sees the plain column."""
+
+    lookup_name = "unindexed"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.lhs)
+        return sql, list(params)
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.lhs)
+        return f"+{sql}", list(params)
+
+    @property
+    def output_field(self) -> Any:
+        return self.lhs.output_field
+
+
+def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
+    """Every face the filters select, in the order of their sort, labels not yet fetched."""
+    # Not Face.objects.visible(): its join to the photo lets SQLite's planner start from the
+    # photos and sort every face; the few trashed photos are excluded by their ids instead.
+    trashed = Photo.all_objects.filter(trashed_at__isnull=False).values("pk")
+    faces = Face.objects.filter(excluded=filters.status == "excluded").exclude(photo_id__in=trashed)
+    has_label = Exists(FaceLabel.objects.filter(face=OuterRef("pk")))
+    if filters.status == "unlabeled":
+        faces = faces.filter(~has_label)
+    elif filters.status == "labeled":
+        faces = faces.filter(has_label)
+    if filters.idol is not None:
+        faces = faces.filter(pk__in=FaceLabel.objects.filter(idol_id=filters.idol).values("face_id"))
+    if filters.group is not None:
+        members = Membership.objects.filter(group_id=filters.group).values("idol_id")
+        faces = faces.filter(pk__in=FaceLabel.objects.filter(idol_id__in=members).values("face_id"))
+    if filters.source is not None:
+        photos = Photo.all_objects.filter(source_id=filters.source).values("pk")
+        faces = faces.alias(photo_unindexed=Unindexed(F("photo_id"))).filter(photo_unindexed__in=photos)
+    by_id = filters.sort in ("newest", "oldest")
+    faces = faces.alias(
+        created_unindexed=Unindexed(F("created_at")),
+        score_filter=Unindexed(F("score")) if by_id else F("score"),
+    )
+    tz = timezone.get_current_timezone()
+    if filters.date_from is not None:
+        start = datetime.combine(filters.date_from, time.min, tzinfo=tz)
+        # Faces get ids in the order they are added: the first face added on that day bounds
+        # the ids to walk (found on the created_at index); the date itself is still checked.
+        first = Face.objects.filter(created_at__gte=start).order_by("created_at", "id").values("pk")[:1]
+        faces = faces.filter(pk__gte=Coalesce(Subquery(first), Value(0)), created_unindexed__gte=start)
+    if filters.date_to is not None:
+        end = datetime.combine(filters.date_to, time.max, tzinfo=tz)
+        last = Face.objects.filter(created_at__lte=end).order_by("-created_at", "-id").values("pk")[:1]
+        faces = faces.filter(pk__lte=Coalesce(Subquery(last), Value(0)), created_unindexed__lte=end)
+    if filters.score_min is not None:
+        faces = faces.filter(score_filter__gte=filters.score_min)
+    if filters.score_max is not None:
+        faces = faces.filter(score_filter__lte=filters.score_max)
+    return faces.order_by(*SORTS[filters.sort])
+
+
+def encode_cursor(face: Face, sort: str) -> str:
+    if sort in ("score", "-score"):
+        return f"{face.score!r}_{face.pk}"
+    return str(face.pk)
+
+
+def _after_cursor(faces: QuerySet[Face], cursor: str, sort: str) -> QuerySet[Face]:
+    """Keyset pagination: the rows after the last one shown, by the sort's (score, id) or id.
+    A new face never shifts the pages already seen (no face is skipped or shown twice)."""
+    try:
+        if sort in ("score", "-score"):
+            score_text, id_text = cursor.split("_", 1)
+            score, pk = float(score_text), int(id_text)
+        else:
+            score, pk = 0.0, int(cursor)
+    except ValueError:
+        raise BadCursor(f"bad cursor {cursor!r}") from None
+    if sort == "newest":
+        return faces.filter(pk__lt=pk)
+    if sort == "oldest":
+        return faces.filter(pk__gt=pk)
+    # (score, id) after (s, i), written so that both databases seek the (score, id) index to
+    # s rather than scan it from the start: score >= s AND (score > s OR id > i).
+    if sort == "score":
+        return faces.filter(Q(score__gte=score) & (Q(score__gt=score) | Q(pk__gt=pk)))
+    return faces.filter(Q(score__lte=score) & (Q(score__lt=score) | Q(pk__lt=pk)))
+
+
+def face_grid(*, filters: GridFilters, cursor: str | None = None, size: int = DEFAULT_PAGE_SIZE) -> GridPage:
+    """One page of the grid: two queries (faces, then their labels with idols)."""
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    faces = face_grid_queryset(filters)
+    if cursor:
+        faces = _after_cursor(faces, cursor, filters.sort)
+    rows = list(faces.prefetch_related(_labels_prefetch())[: size + 1])
+    next_cursor = encode_cursor(rows[size - 1], filters.sort) if len(rows) > size else None
+    return GridPage(faces=rows[:size], next_cursor=next_cursor, size=size)
+
+
+def faces_with_labels(face_ids: list[int]) -> list[Face]:
+    """Faces as the grid shows them, after an action changed their labels."""
+    return list(Face.objects.filter(pk__in=face_ids).prefetch_related(_labels_prefetch()).order_by("-id"))
+
+
+def chips(face: Face) -> list[dict[str, Any]]:
+    """A face's labels as plain data, for JSON answers (the page's JavaScript renders them
+    with textContent, never as HTML)."""
+    return [
+        {"idol": label.idol_id, "name": label.idol.name, "deleted": label.idol.is_deleted}
+        for label in face.labels.all()
+    ]
+
+
+def face_state(face: Face) -> dict[str, Any]:
+    return {
+        "id": face.pk,
+        "labels": chips(face),
+        "excluded": face.excluded,
+        "exclusion_reason": face.get_exclusion_reason_display() if face.excluded else "",
+    }
+
+
+# --- the typeahead ----------------------------------------------------------------------------
+
+
+@dataclass
+class IdolHit:
+    id: int
+    name: str
+    reading: str
+    status: str  # "active", "graduated", "retired", "other"
+    rank: int
+    matched: str = ""
+    groups: list[str] = field(default_factory=list)
+    faces: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "reading": self.reading,
+            "status": self.status,
+            "matched": self.matched,
+            "groups": self.groups,
+            "faces": self.faces,
+        }
+
+
+def _rank(term: str, words: list[str], own: tuple[str, ...], lines: tuple[str, ...]) -> tuple[int, str]:
+    """0: the name or reading starts with the term; 1: a word of the name or reading does
+    (the given name), or an alias, handle or group starts with it; 2: a word inside any of
+    those does; 3: it is only a substring."""
+    if any(text.startswith(term) for text in own):
+        return 0, ""
+    if any(part.startswith(term) for text in own for part in text.split()):
+        return 1, ""
+    for line in lines:
+        if line.startswith(term):
+            return 1, line
+    first = words[0]
+    for line in lines:
+        if any(part.startswith(first) for part in line.split()):
+            return 2, line if line not in own else ""
+    return 3, next((line for line in lines if first in line and line not in own), "")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: int
+    name: str
+    reading: str
+    status: str
+    text: str
+    lines: tuple[str, ...]
+    own: tuple[str, ...]
+    order: str
+    groups: tuple[str, ...]
+
+
+_snapshot: dict[str, Any] = {"version": None, "entries": ()}
+
+
+def _idol_entries() -> tuple[_Entry, ...]:
+    """Every idol the typeahead may offer, kept in this process and read again only when the
+    idol table changed: any write to an idol's names, aliases, handles or groups moves its
+    ``updated_at`` (``idol_refresh_search_text``), and new idols move the count and the last id.
+    One small aggregate query a search; the matching itself is plain Python over ~1,000 rows."""
+    version = tuple(Idol.all_objects.aggregate(m=Max("updated_at"), n=Count("id"), x=Max("id")).values())
+    if _snapshot["version"] == version:
+        return _snapshot["entries"]
+    entries = []
+    rows = Idol.all_objects.exclude(deletion_reason=Idol.DeletionReason.MERGED).values_list(
+        "pk", "name", "reading", "search_text", "deletion_reason"
+    )
+    groups: dict[int, list[str]] = {}
+    for idol_id, group_name in (
+        Membership.objects.filter(left__isnull=True).order_by("joined", "id").values_list("idol_id", "group__name")
+    ):
+        groups.setdefault(idol_id, []).append(group_name)
+    for pk, name, reading, text, reason in rows:
+        own = (fold(name), fold(reading)) if reading else (fold(name),)
+        lines = tuple(text.split("\n"))
+        status = reason or "active"
+        entries.append(_Entry(pk, name, reading, status, text, lines, own, own[-1], tuple(groups.get(pk, ()))))
+    _snapshot.update(version=version, entries=tuple(entries))
+    return _snapshot["entries"]
+
+
+def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -> list[IdolHit]:
+    """The typeahead: idols whose name, reading, alias (old names too), handle or group
+    contains every word of the query, kana, width and case folded (``はるか``, ``ハルカ`` and
+    ``ﾊﾙｶ`` find the same idols). Prefix matches come before substring ones, active idols
+    before graduated ones at the same rank; graduated and retired idols only with
+    ``include_deleted``, merged ones never (their names are aliases of the idol they joined).
+
+    Two queries: the idol table's version (see ``_idol_entries``) and the hits' face counts."""
+    term = fold(query)
+    words = term.split()
+    if not words:
+        return []
+    ranked = []
+    for entry in _idol_entries():
+        if entry.status != "active" and not include_deleted:
+            continue
+        if all(word in entry.text for word in words):
+            rank, matched = _rank(term, words, entry.own, entry.lines)
+            ranked.append((rank, entry.status != "active", entry.order, entry.id, entry, matched))
+    ranked.sort(key=lambda r: r[:4])
+    hits = [
+        IdolHit(
+            id=e.id, name=e.name, reading=e.reading, status=e.status, rank=rank, matched=matched, groups=list(e.groups)
+        )
+        for rank, _, _, _, e, matched in ranked[:limit]
+    ]
+    if not hits:
+        return hits
+    by_id = {h.id: h for h in hits}
+    counts = FaceLabel.objects.filter(idol_id__in=by_id).order_by().values_list("idol_id").annotate(n=Count("id"))
+    for idol_id, count in counts:
+        by_id[idol_id].faces = count
+    return hits
+    by_id = {h.id: h for h in hits}
+    for idol_id, group_name in (
+        Membership.objects.filter(idol_id__in=by_id, left__isnull=True)
+        .order_by("joined", "id")
+        .values_list("idol_id", "group__name")
+    ):
+        by_id[idol_id].groups.append(group_name)
+    for idol_id, count in (
+        FaceLabel.objects.filter(idol_id__in=by_id)
+        .values("idol_id")
+        .annotate(n=Count("id"))
+        .values_list("idol_id", "n")
+    ):
+        by_id[idol_id].faces = count
+    return hits
+
+
+# --- photo, idol and activity pages -------------------------------------------------------------
+
+
+def photo_detail(photo_id: int) -> Photo:
+    """A photo (trashed ones too) with all its faces, excluded ones included, and their labels."""
+    faces = Face.objects.order_by("x", "id").prefetch_related(_labels_prefetch())
+    return (
+        Photo.all_objects.select_related("source").prefetch_related(Prefetch("faces", queryset=faces)).get(pk=photo_id)
+    )
+
+
+@dataclass
+class IdolSummary:
+    idol: Idol
+    faces: int
+    by_how: dict[str, int]
+    merged_from: list[Idol]
+
+
+def idol_detail(idol_id: int) -> IdolSummary:
+    idol = (
+        Idol.all_objects.select_related("merged_into")
+        .prefetch_related("aliases", Prefetch("memberships", queryset=Membership.objects.select_related("group")))
+        .get(pk=idol_id)
+    )
+    counts = FaceLabel.objects.filter(idol=idol).order_by().values_list("how").annotate(n=Count("id"))
+    by_how = {FaceLabel.How(how).label.lower(): n for how, n in counts}
+    merged_from = list(Idol.all_objects.filter(merged_into=idol).order_by("name"))
+    return IdolSummary(idol=idol, faces=sum(by_how.values()), by_how=by_how, merged_from=merged_from)
+
+
+def idol_list(query: str = "", *, include_deleted: bool = False, limit: int = 300) -> list[Idol]:
+    """The idol index: by name, with label counts."""
+    idols = Idol.all_objects.all() if include_deleted else Idol.objects.all()
+    for word in fold(query).split():
+        idols = idols.filter(search_text__contains=word)
+    return list(idols.annotate(n_faces=Count("labels")).order_by("name", "id")[:limit])
+
+
+@dataclass
+class Action:
+    """One user action in the activity list: the events of one batch."""
+
+    batch: uuid.UUID
+    user_id: int | None
+    username: str
+    created_at: datetime
+    events: list[LabelEvent]
+    faces: list[Face]
+    undone: bool
+    summary: str
+
+
+def recent_actions(*, user_id: int | None = None, limit: int = 50) -> list[Action]:
+    """The latest actions, newest first, each with its faces and whether it was undone. Four
+    queries: the latest events, the rest of their batches, their faces, the undos."""
+    events = LabelEvent.objects.all()
+    if user_id is not None:
+        events = events.filter(user_id=user_id)
+    batches = list(dict.fromkeys(events.order_by("-id").values_list("batch", flat=True)[: limit * 20]))[:limit]
+    if not batches:
+        return []
+    rows = list(LabelEvent.objects.filter(batch__in=batches).select_related("idol", "user").order_by("id"))
+    faces = Face.objects.in_bulk({e.face_id for e in rows})
+    undone = set(
+        LabelEvent.objects.filter(undoes__batch__in=batches).values_list("undoes__batch", flat=True).distinct()
+    )
+    grouped: dict[uuid.UUID, list[LabelEvent]] = {}
+    for event in rows:
+        grouped.setdefault(event.batch, []).append(event)
+    actions = []
+    for batch in batches:
+        group = grouped.get(batch, [])
+        if not group:
+            continue
+        first = group[0]
+        face_ids = list(dict.fromkeys(e.face_id for e in group))
+        actions.append(
+            Action(
+                batch=batch,
+                user_id=first.user_id,
+                username=first.user.get_username() if first.user else "",
+                created_at=first.created_at,
+                events=group,
+                faces=[faces[pk] for pk in face_ids if pk in faces][:12],
+                undone=batch in undone,
+                summary=_summary(group, len(face_ids)),
+            )
+        )
+    return actions
+
+
+def _summary(events: list[LabelEvent], n_faces: int) -> str:
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        name = event.idol.name if event.idol_id and event.idol else ""
+        key = (event.get_action_display(), name)
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{action}{f' {name}' if name else ''} ×{n}" for (action, name), n in counts.items()]
+    how = events[0].get_how_display().lower()
+    return f"{'; '.join(parts)} ({how}, {n_faces} face{'s' if n_faces != 1 else ''})"

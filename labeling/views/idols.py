@@ -1,0 +1,118 @@
+"""The idol pages: the index, and one idol's faces, counts, groups and aliases, with the
+admin role's graduate, restore, rename and merge."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from faces.errors import DomainError
+from labeling import roles, selectors, services
+from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
+from labeling.models import Idol
+from labeling.views.common import role_context
+
+IDOL_PAGE_SIZE = 120
+
+
+@require_GET
+@roles.role_required(roles.can_view)
+def idol_index(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    include_deleted = request.GET.get("deleted") in ("1", "on")
+    idols = selectors.idol_list(query, include_deleted=include_deleted)
+    context = {"idols": idols, "q": query, "include_deleted": include_deleted, **role_context(request)}
+    return render(request, "labeling/idol_list.html", context)
+
+
+@require_GET
+@roles.role_required(roles.can_view)
+def idol(request: HttpRequest, idol_id: int) -> HttpResponse:
+    try:
+        summary = selectors.idol_detail(idol_id)
+    except Idol.DoesNotExist:
+        raise Http404("no such idol") from None
+    filters = selectors.GridFilters(status="all", idol=idol_id, sort="newest")
+    cursor = request.GET.get("after") or None
+    try:
+        page = selectors.face_grid(filters=filters, cursor=cursor, size=IDOL_PAGE_SIZE)
+    except selectors.BadCursor as exc:
+        return HttpResponseBadRequest(str(exc))
+    context = {
+        "summary": summary,
+        "idol": summary.idol,
+        "context_idol": summary.idol,
+        "faces": page.faces,
+        "next_query": f"after={page.next_cursor}" if page.next_cursor else "",
+        "first_query": "after=" if cursor else "",
+        "rename_form": RenameForm(initial={"name": summary.idol.name, "reading": summary.idol.reading}),
+        "delete_form": SoftDeleteForm(),
+        "merge_form": MergeForm(),
+        **role_context(request),
+    }
+    return render(request, "labeling/idol.html", context)
+
+
+def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) -> HttpResponse:  # type: ignore[no-untyped-def]
+    idol = get_object_or_404(Idol.all_objects, pk=idol_id)
+    data = None
+    if form_class is not None:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            return redirect(reverse("labeling:idol", args=[idol_id]))
+        data = form.cleaned_data
+    try:
+        message, target = action(idol, data)
+        messages.success(request, message)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+        target = idol_id
+    return redirect(reverse("labeling:idol", args=[target]))
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def idol_soft_delete(request: HttpRequest, idol_id: int) -> HttpResponse:
+    def act(idol: Idol, data: dict) -> tuple[str, int]:
+        done = services.idol_soft_delete(idol=idol, reason=data["reason"], user=request.user)
+        return f"{done.name} is {done.get_deletion_reason_display().lower()}; her labels are kept.", idol.pk
+
+    return _idol_action(request, idol_id, act, SoftDeleteForm)
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def idol_restore(request: HttpRequest, idol_id: int) -> HttpResponse:
+    def act(idol: Idol, data: None) -> tuple[str, int]:
+        done = services.idol_restore(idol=idol, user=request.user)
+        return f"{done.name} is active again.", idol.pk
+
+    return _idol_action(request, idol_id, act)
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def idol_rename(request: HttpRequest, idol_id: int) -> HttpResponse:
+    def act(idol: Idol, data: dict) -> tuple[str, int]:
+        old = idol.name
+        done = services.idol_rename(idol=idol, name=data["name"], reading=data["reading"], user=request.user)
+        return f"{old} is now {done.name}; the old name stays as an alias.", idol.pk
+
+    return _idol_action(request, idol_id, act, RenameForm)
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def idol_merge(request: HttpRequest, idol_id: int) -> HttpResponse:
+    def act(idol: Idol, data: dict) -> tuple[str, int]:
+        keep = Idol.all_objects.filter(pk=data["into"]).first()
+        if keep is None:
+            raise DomainError(f"no idol with id {data['into']}", code="not_found")
+        services.idol_merge(keep=keep, drop=idol, user=request.user)
+        return f"{idol.name} was merged into {keep.name}: her labels, aliases and groups moved.", keep.pk
+
+    return _idol_action(request, idol_id, act, MergeForm)
