@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from classifier import recognition
 from classifier.models import ModelVersion
 from classifier.serializers import FaceOutput, RecognizeInput
-from faces.errors import DomainError
+from idolsite.api import error_body
 
 
 class RecognizeView(APIView):
@@ -30,7 +30,7 @@ class RecognizeView(APIView):
         given.is_valid(raise_exception=True)
         version = ModelVersion.objects.active()
         if version is None:
-            return _error(status.HTTP_409_CONFLICT, "no active model: train one first", "no_model")
+            return _no_model("no active model: train one first (manage.py train)")
         try:
             if given.validated_data.get("url"):
                 data = recognition.fetch_image(given.validated_data["url"])
@@ -38,11 +38,7 @@ class RecognizeView(APIView):
                 data = given.validated_data["image"].read()
             faces = recognition.recognize(data, top=given.validated_data["top"])
         except recognition.NoActiveModel as exc:
-            return _error(status.HTTP_409_CONFLICT, str(exc), exc.code)
-        except recognition.DetectionUnavailable as exc:
-            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), exc.code)
-        except DomainError as exc:
-            return _error(status.HTTP_400_BAD_REQUEST, str(exc), exc.code)
+            return _no_model(str(exc))
         return Response(
             {
                 "model": {"id": version.pk, "val_top1": version.val_top1, "created_at": version.created_at},
@@ -52,5 +48,5 @@ class RecognizeView(APIView):
         )
 
 
-def _error(code: int, message: str, kind: str) -> Response:
-    return Response({"detail": message, "code": kind}, status=code)
+def _no_model(message: str) -> Response:
+    return Response(error_body("no_model", message), status=status.HTTP_409_CONFLICT)

@@ -1,13 +1,8 @@
 """Who is this? Detect the faces of an image, crop them and ask the active model.
 
-The seam with face detection (issue 3) is :func:`detect_faces`. It imports ``faces.detection``
-when first used and calls ``detect_faces(image)`` there, or, when the module has none,
-``analyze_image(image).faces`` (the pipeline on main). Either takes a decoded RGB
-``PIL.Image.Image`` and gives an iterable of faces, each a ``(box, crop)`` pair or an object
-with ``box`` and ``crop`` attributes: ``box`` is ``(x, y, w, h)`` in the image's pixels and
-``crop`` the aligned face crop as a ``PIL.Image.Image``, a uint8 ``H x W x 3`` array or
-JPEG/PNG bytes (square, any size: it is resized to the model's input like the stored crops the
-model was trained on). No ``faces.detection``: :class:`DetectionUnavailable` (the API's 503).
+Detection is the pipeline's (``faces.detection.analyze_image``): boxes in the image's pixels
+and eye-levelled crops, made exactly as stored faces' crops are, so the model sees what it was
+trained on. A detector that cannot run raises ``DetectorUnavailable`` (the API's 503).
 
 :func:`predict_crops` is the part without detection, for the recognizer and for suggestions
 (issue 7).
@@ -15,25 +10,18 @@ model was trained on). No ``faces.detection``: :class:`DetectionUnavailable` (th
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from faces.errors import DomainError, InvalidImage
+from faces.errors import DomainError
 from labeling.models import Idol
 
 
 class NoActiveModel(DomainError):
     code = "no_model"
-
-
-class DetectionUnavailable(DomainError):
-    code = "detection_unavailable"
 
 
 @dataclass
@@ -110,26 +98,11 @@ def predict_crops(
 
 
 def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:
-    """The detection step as ``(box, crop)`` pairs: ``faces.detection.detect_faces(image)`` when
-    the module has it, else ``faces.detection.analyze_image(image).faces`` (issue 3's pipeline:
-    each face has ``box`` and an aligned JPEG ``crop``)."""
-    try:
-        from faces import detection
-    except ImportError as exc:
-        raise DetectionUnavailable(
-            "face detection is not available on this server (faces.detection is missing)"
-        ) from exc
-    if hasattr(detection, "detect_faces"):
-        found = detection.detect_faces(image)
-    elif hasattr(detection, "analyze_image"):
-        found = detection.analyze_image(image).faces
-    else:
-        raise DetectionUnavailable("faces.detection has neither detect_faces nor analyze_image")
-    pairs = []
-    for face in found:
-        box, crop = (face.box, face.crop) if hasattr(face, "box") else face
-        pairs.append((tuple(int(v) for v in box), crop))
-    return pairs
+    """The detection step as ``(box, crop)`` pairs: the detection pipeline's boxes and aligned
+    JPEG crops (``faces.detection.analyze_image``), as stored faces get them."""
+    from faces import detection
+
+    return [(tuple(int(v) for v in face.box), face.crop) for face in detection.analyze_image(image, crops=True).faces]
 
 
 def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
@@ -153,42 +126,11 @@ def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
 # --- images given by URL --------------------------------------------------------------------
 
 
-def _public_host(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return False
-    return bool(infos)
+def fetch_image(url: str) -> bytes:
+    """The image at a caller's URL, through the same guarded fetch as ``POST /api/detect/``."""
+    from faces.api import fetch
 
-
-def fetch_image(url: str, *, timeout: float = 10.0) -> bytes:
-    """Download an image for the recognizer: http(s) only, public hosts only, size-limited."""
-    import requests
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidImage("the URL must be an http or https address")
-    if not _public_host(parts.hostname):
-        raise InvalidImage(f"{parts.hostname} is not a public host")
-    limit = settings.IDOLSITE_MAX_IMAGE_BYTES
-    try:
-        with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
-            if response.status_code != 200:
-                raise InvalidImage(f"the URL answered HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise InvalidImage(f"the image at the URL is larger than {limit:,} bytes")
-                chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise InvalidImage(f"the URL could not be read: {type(exc).__name__}") from exc
-    return b"".join(chunks)
+    return fetch(url, max_bytes=settings.IDOLSITE_API_MAX_IMAGE_BYTES)
 
 
 def idols_of(guesses: Iterable[Guess]) -> list[int]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import sys
 import types
 
 import pytest
@@ -48,7 +47,7 @@ def test_authentication_is_required():
 def test_no_active_model_is_409(api):
     response = api.post(URL, _upload(image_bytes()), format="multipart")
     assert response.status_code == 409
-    assert response.json()["code"] == "no_model" and "train" in response.json()["detail"]
+    assert response.json()["error"] == "no_model" and "train" in response.json()["detail"]
 
 
 def test_bad_image_is_400(api, active_tiny_model, two_faces):
@@ -65,7 +64,8 @@ def test_image_and_url_together_or_neither_is_400(api, active_tiny_model):
 
 def test_url_to_a_private_host_is_refused(api, active_tiny_model):
     response = api.post(URL, {"url": "http://127.0.0.1/secret.jpg"}, format="json")
-    assert response.status_code == 400 and "public" in response.json()["detail"]
+    body = response.json()
+    assert response.status_code == 400 and body["error"] == "fetch_failed" and "internal address" in body["detail"]
 
 
 def test_happy_path_answers_each_face_with_its_top_idols(api, active_tiny_model, two_faces, settings):
@@ -90,19 +90,16 @@ def test_unknown_when_the_best_probability_is_under_the_threshold(api, active_ti
     assert all(face["unknown"] for face in body["faces"])
 
 
-def test_missing_detection_is_a_clear_503(api, active_tiny_model, monkeypatch):
-    monkeypatch.setitem(sys.modules, "faces.detection", None)  # import fails
+def test_unavailable_detector_is_a_clear_503(api, active_tiny_model, monkeypatch):
+    from faces import detection
+    from faces.detectors import DetectorUnavailable
+
+    def broken(image, **kwargs):
+        raise DetectorUnavailable("the YuNet model file is missing")
+
+    monkeypatch.setattr(detection, "analyze_image", broken)
     response = api.post(URL, _upload(image_bytes()), format="multipart")
-    assert response.status_code == 503 and "detection" in response.json()["detail"]
-
-
-def test_the_detection_seam_accepts_pairs_or_objects(active_tiny_model, monkeypatch):
-    module = types.ModuleType("faces.detection")
-    crop = Image.new("RGB", (100, 100), (255, 0, 0))
-    module.detect_faces = lambda image: [types.SimpleNamespace(box=(1.0, 2.0, 3.0, 4.0), crop=crop)]
-    monkeypatch.setitem(sys.modules, "faces.detection", module)
-    faces = recognition.recognize(image_bytes())
-    assert len(faces) == 1 and faces[0].box == (1, 2, 3, 4) and len(faces[0].top) == 2
+    assert response.status_code == 503 and "YuNet" in response.json()["detail"]
 
 
 def test_recognition_is_throttled(api, monkeypatch):
@@ -122,12 +119,18 @@ def test_predict_crops_accepts_images_arrays_and_bytes(active_tiny_model):
     assert recognition.predict_crops([]) == []
 
 
-def test_the_seam_falls_back_to_the_pipelines_analyze_image(active_tiny_model, monkeypatch):
+def test_recognize_uses_the_detection_pipelines_boxes_and_aligned_crops(active_tiny_model, monkeypatch):
+    from faces import detection
     from tests.factories import image_bytes as jpeg
 
-    module = types.ModuleType("faces.detection")
     found = types.SimpleNamespace(faces=[types.SimpleNamespace(box=(5, 6, 7, 8), crop=jpeg(128, 128))])
-    module.analyze_image = lambda image: found
-    monkeypatch.setitem(sys.modules, "faces.detection", module)
+    calls = []
+
+    def analyze(image, **kwargs):
+        calls.append(kwargs)
+        return found
+
+    monkeypatch.setattr(detection, "analyze_image", analyze)
     faces = recognition.recognize(Image.new("RGB", (300, 200)))
     assert [f.box for f in faces] == [(5, 6, 7, 8)] and len(faces[0].top) == 2
+    assert calls == [{"crops": True}]
