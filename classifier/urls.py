@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier import review, views
+from classifier import api, review, views
 from classifier.api import RecognizeView
 
 app_name = "classifier"
@@ -11,6 +11,13 @@ urlpatterns = [
     path("classifier/runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("classifier/models/<int:pk>/<str:name>", views.version_image, name="version_image"),
     path("api/recognize/", RecognizeView.as_view(), name="recognize"),
+    path("api/suggestions/", api.SuggestionListView.as_view(), name="api-suggestions"),
+    path("api/suggestions/accept/", api.SuggestionAcceptView.as_view(), name="api-suggestions-accept"),
+    path("api/suggestions/reject/", api.SuggestionRejectView.as_view(), name="api-suggestions-reject"),
+    path("api/suggestions/stats/", api.SuggestionStatsView.as_view(), name="api-suggestions-stats"),
+    path("api/clusters/", api.ClusterListView.as_view(), name="api-clusters"),
+    path("api/clusters/<int:pk>/name/", api.ClusterNameView.as_view(), name="api-cluster-name"),
+    path("api/clusters/<int:pk>/split/", api.ClusterSplitView.as_view(), name="api-cluster-split"),
     # active learning (issue 7): the review page and its JSON actions, the clusters
     path("review/", review.review, name="review"),
     path("review/api/accept/", review.accept, name="review-accept"),
