@@ -176,3 +176,12 @@ def test_suggest_in_batches(scripted):
     faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 5)
     assert suggest_faces(version=scripted["version"], classifier=scripted["clf"], batch_size=2) == 5
     assert Suggestion.objects.count() == 5
+
+
+def test_suggest_with_the_tiny_real_model(active_tiny_model):
+    """The real Keras path: probabilities and the embedding layer in one pass."""
+    faces = [make_face() for _ in range(3)]
+    assert tasks.suggest(active_tiny_model.pk).startswith(f"model {active_tiny_model.pk}: 3 faces")
+    rows = list(Suggestion.objects.filter(face__in=faces))
+    assert len(rows) == 3 and all(r.vector().shape == (8,) for r in rows)
+    assert all(0.0 <= r.probability <= 1.0 and len(r.top) == 2 for r in rows)
