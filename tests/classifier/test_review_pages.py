@@ -128,3 +128,18 @@ def test_cluster_page_names_and_splits(client, labeler, viewer, scripted):
     assert set(FaceLabel.objects.values_list("face_id", flat=True)) == {f.pk for f in faces[3:]}
     text = client.get(reverse("classifier:clusters")).content.decode()
     assert f"cluster-{other.pk}" not in text and f"cluster-{first.pk}" in text
+
+
+def test_review_page_queries_do_not_grow_with_the_faces(client, viewer, scripted, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(viewer)
+    faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 2)
+    tasks.suggest(scripted["version"].pk)
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("classifier:review"))
+    faces_said(scripted["clf"], [[0.1, 0.8, 0.1]] * 6)
+    tasks.suggest(scripted["version"].pk)
+    with django_assert_max_num_queries(len(few)):
+        client.get(reverse("classifier:review"))
