@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-labeling: install
 # The classifier benchmark: fresh database, import ../shared/data/faces, train on the CPU.
 bench-train: install
 	$(BIN)/python bench/train_eval.py $(BENCH_ARGS)
+
+# Active learning: oracle review rounds (train -> suggest -> review), keystrokes per label.
+bench-active: install
+	$(BIN)/python bench/active_learning.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

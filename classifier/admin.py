@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from classifier import services
-from classifier.models import ModelVersion, TrainingRun
+from classifier.models import FaceCluster, ModelVersion, Suggestion, SuggestionRejection, TrainingRun
 from faces.errors import DomainError
 
 
@@ -167,3 +167,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for version in queryset:
             self.delete_model(request, version)
+
+
+# --- active learning (issue 7): read-mostly views of what the review pages write -------------
+
+
+@admin.register(Suggestion)
+class SuggestionAdmin(admin.ModelAdmin):
+    list_display = ["face", "model_version", "idol", "probability", "margin", "unknown", "status", "reviewed_at"]
+    list_filter = ["status", "unknown", "model_version"]
+    list_select_related = ["idol", "model_version"]
+    raw_id_fields = ["face", "model_version", "idol", "reviewed_by"]
+    exclude = ["embedding"]
+
+
+@admin.register(SuggestionRejection)
+class SuggestionRejectionAdmin(admin.ModelAdmin):
+    list_display = ["face", "idol", "user", "model_version", "probability", "created_at"]
+    list_select_related = ["idol", "user"]
+    raw_id_fields = ["face", "idol", "user", "model_version"]
+
+
+@admin.register(FaceCluster)
+class FaceClusterAdmin(admin.ModelAdmin):
+    list_display = ["id", "model_version", "spread", "named_idol", "named_at", "created_at"]
+    list_select_related = ["named_idol"]
+    raw_id_fields = ["model_version", "parent", "named_idol"]

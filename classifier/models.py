@@ -138,3 +138,144 @@ class ModelVersion(models.Model):
     @property
     def path(self):  # -> Path
         return settings.IDOLSITE_MODEL_DIR / self.directory
+
+
+# --- active learning: suggestions, rejections, clusters (issue 7) -------------------------------
+
+
+class SuggestionQuerySet(models.QuerySet["Suggestion"]):
+    def pending(self) -> SuggestionQuerySet:
+        """Open suggestions of unlabeled, visible faces (what the review page offers)."""
+        return self.filter(
+            status=Suggestion.Status.PENDING,
+            idol__isnull=False,
+            face__excluded=False,
+            face__photo__trashed_at__isnull=True,
+            face__labels__isnull=True,
+        )
+
+
+class Suggestion(models.Model):
+    """What one model version says of one face: its top-1 idol (rejected idols left out) as
+    columns, the top-5 as JSON, and the embedding (float16 bytes) for clustering.
+
+    One row per (face, model version); ``classifier.tasks.suggest`` replaces the open rows of
+    other versions for the faces it covers. Reviewed rows (accepted) stay: they are the
+    counters and the calibration table of their version. Rows of labeled faces are kept too:
+    they feed the "possible mistakes" mode."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+
+    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="suggestions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="suggestions")
+    idol = models.ForeignKey(
+        "labeling.Idol", null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    probability = models.FloatField(help_text="Of the suggested idol.")
+    margin = models.FloatField(help_text="Suggested idol's probability minus the next one's.")
+    unknown = models.BooleanField(default=False, help_text="The model places it nowhere well.")
+    top = models.JSONField(default=list, help_text='[{"idol": id, "p": probability}, ...] best first.')
+    embedding = models.BinaryField(null=True, blank=True, help_text="float16 vector, for clustering.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SuggestionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-probability", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["face", "model_version"], name="suggestion_unique_face_version"),
+            models.CheckConstraint(
+                condition=Q(probability__gte=0.0) & Q(probability__lte=1.0), name="suggestion_probability_0_1"
+            ),
+        ]
+        indexes = [
+            # The review page: one idol's (or all) open suggestions by probability or margin.
+            models.Index(
+                fields=["model_version", "idol", "-probability"],
+                condition=Q(status="pending"),
+                name="suggestion_pending_idol_p_idx",
+            ),
+            models.Index(
+                fields=["model_version", "-probability"], condition=Q(status="pending"), name="suggestion_pending_p_idx"
+            ),
+            models.Index(
+                fields=["model_version", "margin"], condition=Q(status="pending"), name="suggestion_pending_margin_idx"
+            ),
+            # The calibration table and the counters of a version.
+            models.Index(fields=["model_version", "status"], name="suggestion_version_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"face {self.face_id}: idol {self.idol_id} {self.probability:.2f} (model {self.model_version_id})"
+
+    def vector(self):  # -> np.ndarray | None
+        import numpy as np
+
+        return None if self.embedding is None else np.frombuffer(bytes(self.embedding), dtype=np.float16)
+
+
+class SuggestionRejection(models.Model):
+    """ "Not this idol" for a face: remembered forever, never suggested again for that idol.
+    The model version and probability it had make the rejected column of the calibration."""
+
+    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="suggestion_rejections")
+    idol = models.ForeignKey("labeling.Idol", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections"
+    )
+    probability = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["face", "idol"], name="suggestionrejection_unique_face_idol")]
+        indexes = [models.Index(fields=["model_version", "created_at"], name="rejection_version_idx")]
+
+    def __str__(self) -> str:
+        return f"face {self.face_id} is not idol {self.idol_id}"
+
+
+class FaceCluster(models.Model):
+    """ "Maybe the same person": unlabeled faces no model places well, grouped by their
+    embeddings (``classifier.clusters.clusters_build``)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="clusters")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    named_idol = models.ForeignKey("labeling.Idol", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    named_at = models.DateTimeField(null=True, blank=True)
+    spread = models.FloatField(default=0.0, help_text="Mean cosine distance of the members to the centre.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The cluster page lists the open clusters of the active model.
+            models.Index(
+                fields=["model_version", "id"], condition=Q(named_at__isnull=True), name="facecluster_open_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Cluster {self.pk}"
+
+
+class FaceClusterMember(models.Model):
+    cluster = models.ForeignKey(FaceCluster, on_delete=models.CASCADE, related_name="members")
+    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["cluster", "face"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "face"], name="faceclustermember_unique")]
+
+    def __str__(self) -> str:
+        return f"face {self.face_id} in cluster {self.cluster_id}"

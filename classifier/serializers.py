@@ -90,3 +90,62 @@ class ModelVersionSerializer(serializers.Serializer):
     pinned = serializers.BooleanField()
     set_aside = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+
+
+# --- active learning (issue 7) ---------------------------------------------------------------
+
+
+MAX_ID = 2**63 - 1  # the databases' largest key: anything larger is a 400, not a 500
+
+
+class SuggestionQueryInput(serializers.Serializer):
+    idol = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    mode = serializers.ChoiceField(choices=["confident", "uncertain", "margin", "mistakes"], default="confident")
+    cursor = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**31 - 1, default=0, help_text="next_cursor of the last page"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+
+
+class FacesIdolInput(serializers.Serializer):
+    faces = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=500
+    )
+    idol = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    replace = serializers.BooleanField(required=False, default=False)
+
+
+class IdolInput(serializers.Serializer):
+    idol = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class SplitInput(serializers.Serializer):
+    faces = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=5000
+    )
+
+
+class SuggestionOutput(serializers.Serializer):
+    face = serializers.IntegerField(source="face_id")
+    photo = serializers.IntegerField(source="face.photo_id")
+    crop = serializers.SerializerMethodField()
+    idol = serializers.IntegerField(source="idol_id")
+    name = serializers.CharField(source="idol.name")
+    probability = serializers.FloatField()
+    margin = serializers.FloatField()
+    top = serializers.JSONField()
+    model = serializers.IntegerField(source="model_version_id")
+
+    def get_crop(self, row) -> str:
+        return row.face.crop.url if row.face.crop else ""
+
+
+class ClusterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.IntegerField(source="model_version_id")
+    size = serializers.IntegerField()
+    spread = serializers.FloatField()
+    faces = serializers.SerializerMethodField()
+
+    def get_faces(self, cluster) -> list[int]:
+        return [m.face_id for m in cluster.members.all()]

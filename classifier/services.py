@@ -267,7 +267,12 @@ def _activate(version: ModelVersion, active: ModelVersion | None, *, pin: bool =
     if active is not None and active.pk != version.pk:
         ModelVersion.objects.filter(pk=active.pk).update(is_active=False, pinned=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True, pinned=pin)
+    was_active = version.is_active
     version.is_active, version.pinned = True, pin
+    if not was_active:
+        from classifier.suggestions import on_model_activated
+
+        on_model_activated(version)  # its suggestions replace the old model's, on commit
 
 
 # --- versions -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Task-queue entry points of the classifier. Plain functions taking primary keys.
 
 ``train`` runs on the training cluster only (``Q_CLUSTER_NAME=training manage.py qcluster``,
-one worker): ``services.training_request`` enqueues it there. The others are cheap checks for
-the default cluster's schedule (see migration 0002_schedules).
+one worker): ``services.training_request`` enqueues it there. ``suggest`` runs on the default
+cluster when a model becomes active and when faces are detected. The others are cheap checks
+for the default cluster's schedule (see migration 0002_schedules).
 """
 
 from __future__ import annotations
@@ -15,6 +16,34 @@ def train(run_id: int) -> str:
     if run is None:
         return f"run {run_id} is gone"
     return f"run {run_id}: {run.status} {run.note or run.error[:200]}".strip()
+
+
+def suggest(model_version_id: int, face_ids: list[int] | None = None) -> str:
+    """Predict every visible face (or ``face_ids``) with the version and store its suggestions;
+    then rebuild the clusters of unknown faces (full runs only). A version gone or no longer
+    active is left alone: the active one has its own task. Safe to run twice."""
+    from classifier.clusters import clusters_build
+    from classifier.models import ModelVersion
+    from classifier.suggestions import suggest_faces
+
+    version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
+    if version is None:
+        return f"model {model_version_id} is gone or not active"
+    n = suggest_faces(version=version, face_ids=face_ids)
+    if face_ids is None:
+        clusters = clusters_build(version=version)
+        return f"model {model_version_id}: {n} faces suggested, {len(clusters)} clusters"
+    return f"model {model_version_id}: {n} faces suggested"
+
+
+def build_clusters(model_version_id: int) -> str:
+    from classifier.clusters import clusters_build
+    from classifier.models import ModelVersion
+
+    version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
+    if version is None:
+        return f"model {model_version_id} is gone or not active"
+    return f"{len(clusters_build(version=version))} clusters"
 
 
 def fail_stale_runs() -> int:

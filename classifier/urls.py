@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier import views
+from classifier import review, views
 
 app_name = "classifier"
 
@@ -9,4 +9,13 @@ urlpatterns = [
     path("classifier/runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("classifier/runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("classifier/models/<int:pk>/<str:name>", views.version_image, name="version_image"),
+    # active learning (issue 7): the review page and its JSON actions, the clusters
+    path("review/", review.review, name="review"),
+    path("review/api/accept/", review.accept, name="review-accept"),
+    path("review/api/reject/", review.reject, name="review-reject"),
+    path("review/api/unreject/", review.unreject, name="review-unreject"),
+    path("review/clusters/", review.cluster_list, name="clusters"),
+    path("review/clusters/rebuild/", review.cluster_rebuild, name="cluster-rebuild"),
+    path("review/clusters/<int:pk>/name/", review.cluster_name, name="cluster-name"),
+    path("review/clusters/<int:pk>/split/", review.cluster_split, name="cluster-split"),
 ]

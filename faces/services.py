@@ -22,7 +22,7 @@ from django_q.tasks import async_task
 from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Face, Photo, PhotoTombstone, Source
-from faces.signals import faces_redetected
+from faces.signals import faces_detected, faces_redetected
 
 if TYPE_CHECKING:
     from faces.detection import Analysis
@@ -369,6 +369,8 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
         )
         names = [face.crop.name for face in gone if face.crop]
         transaction.on_commit(lambda: _delete_files(names))
+        if new:
+            faces_detected.send(sender=Photo, photo=photo, faces=new)
     photo.refresh_from_db()
     return photo
 

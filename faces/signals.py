@@ -15,3 +15,8 @@ from django.dispatch import Signal
 #   boxes overlap with IoU >= REDETECT_IOU, each face in one pair at most.
 # A receiver may return a dict of counts; they are added to the photo's detection_info.
 faces_redetected = Signal()
+
+# Sent by faces.services.photo_detection_save inside its transaction, after the new faces are
+# created: apps built on faces (classifier's suggestions) react on commit.
+#   sender: Photo; photo: Photo; faces: list[Face] (the faces the detection created)
+faces_detected = Signal()

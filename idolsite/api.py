@@ -18,7 +18,7 @@ from django import forms
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -82,7 +82,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(body, status=domain_error_status(exc))
     if isinstance(exc, DetectorUnavailable):
         return Response(error_body("detector_unavailable", str(exc)), status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    if isinstance(exc, ObjectDoesNotExist):  # a row gone between the view's lookup and the service's
+    if isinstance(exc, ObjectDoesNotExist | Http404):  # get_object_or_404, or a row gone meanwhile
         return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoValidationError):  # a model's own validation, raised by a service
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)

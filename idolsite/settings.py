@@ -297,3 +297,12 @@ IDOLSITE_PHASH_MAX_DISTANCE = env_int("IDOLSITE_PHASH_MAX_DISTANCE", 4, minimum=
 IDOLSITE_X_BEARER_TOKEN = env_str("IDOLSITE_X_BEARER_TOKEN")
 IDOLSITE_X_API_BASE = env_str("IDOLSITE_X_API_BASE", "https://api.x.com")
 IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.api.bsky.app")
+
+# Active learning (issue 7): label changes since the active model that enqueue a training from
+# the review page; faces a suggest task predicts at once; agglomerative clustering of unknown
+# faces (cosine distance threshold, at most this many faces).
+IDOLSITE_RETRAIN_AFTER_LABELS = env_int("IDOLSITE_RETRAIN_AFTER_LABELS", 200, minimum=1)
+IDOLSITE_SUGGEST_BATCH = env_int("IDOLSITE_SUGGEST_BATCH", 256, minimum=1)
+IDOLSITE_MISTAKE_PROBABILITY = env_float("IDOLSITE_MISTAKE_PROBABILITY", 0.8, minimum=0.0, maximum=1.0)
+IDOLSITE_CLUSTER_DISTANCE = env_float("IDOLSITE_CLUSTER_DISTANCE", 0.35, minimum=0.01, maximum=2.0)
+IDOLSITE_CLUSTER_MAX_FACES = env_int("IDOLSITE_CLUSTER_MAX_FACES", 5000, minimum=2)

@@ -57,6 +57,7 @@ def known_ids(world) -> dict[str, int]:
         "label-events": world.labeled.label_events.first().pk,
         "training-runs": world.run.pk,
         "model-versions": world.version.pk,
+        "clusters": world.cluster.pk,
     }
 
 

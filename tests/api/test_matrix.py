@@ -151,6 +151,22 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
     ("api:modelversion-list", "get"): Endpoint("viewer", 200),
     ("api:modelversion-detail", "get"): Endpoint("viewer", 200, kwargs=_pk("version")),
     ("api:modelversion-activate", "post"): Endpoint("admin", 200, kwargs=_pk("version")),
+    # active learning: suggestions and clusters of unknown faces
+    ("api:suggestions", "get"): Endpoint("viewer", 200),
+    ("api:suggestions-stats", "get"): Endpoint("viewer", 200),
+    ("api:suggestions-accept", "post"): Endpoint(
+        "labeler", 200, body=lambda w, user: {"faces": [w.unlabeled.pk], "idol": w.other.pk}
+    ),
+    ("api:suggestions-reject", "post"): Endpoint(
+        "labeler", 200, body=lambda w, user: {"faces": [w.unlabeled.pk], "idol": w.other.pk}
+    ),
+    ("api:clusters", "get"): Endpoint("viewer", 200),
+    ("api:cluster-name", "post"): Endpoint(
+        "labeler", 200, kwargs=_pk("cluster"), body=lambda w, user: {"idol": w.other.pk}
+    ),
+    ("api:cluster-split", "post"): Endpoint(
+        "labeler", 200, kwargs=_pk("cluster"), body=lambda w, user: {"faces": [w.unlabeled.pk]}
+    ),
 }
 
 

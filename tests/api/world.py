@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from classifier.models import ModelVersion, TrainingRun
+from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, TrainingRun
 from faces import services as face_services
 from faces.models import Face, Photo, Source
 from labeling import services
@@ -32,6 +32,7 @@ class World:
     batch: uuid.UUID
     run: TrainingRun  # queued: starting another answers this one
     version: ModelVersion  # registered, not active
+    cluster: FaceCluster  # two unlabeled faces that may be one person
 
 
 def build_world(user: Any) -> World:
@@ -48,6 +49,17 @@ def build_world(user: Any) -> World:
     other = make_idol("Other Person")
     batch = uuid.uuid4()
     services.face_label(face=labeled, idol=idol, user=user, batch=batch)
+    version = ModelVersion.objects.create(
+        directory="v-world",
+        format_version=1,
+        class_idol_ids=[idol.pk, other.pk],
+        input_size=64,
+        fingerprint="0" * 64,
+        val_top1=0.5,
+    )
+    cluster = FaceCluster.objects.create(model_version=version)
+    for face in (unlabeled, make_face(photo, box=(150, 100, 50, 60))):
+        FaceClusterMember.objects.create(cluster=cluster, face=face)
     return World(
         user=user,
         source=source,
@@ -64,12 +76,6 @@ def build_world(user: Any) -> World:
         membership=Membership.objects.get(idol=idol, group=group),
         batch=batch,
         run=TrainingRun.objects.create(reason="world"),
-        version=ModelVersion.objects.create(
-            directory="v-world",
-            format_version=1,
-            class_idol_ids=[idol.pk, other.pk],
-            input_size=64,
-            fingerprint="0" * 64,
-            val_top1=0.5,
-        ),
+        version=version,
+        cluster=cluster,
     )

@@ -158,3 +158,6 @@ def active_tiny_model(tiny_model_dir, settings):
     )
     yield version
     forget_loaded()
+
+
+from tests.classifier.suggest_fixtures import scripted  # noqa: E402, F401  (the suggestion tests)

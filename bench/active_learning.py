@@ -1,0 +1,224 @@
+"""Benchmark of active learning (issue 7): how many keystrokes a labeled face costs when the
+model suggests and a person confirms, against labeling every face by hand.
+
+    .venv/bin/python bench/active_learning.py [--faces DIR] [--people N] [--per-person N]
+        [--seed-labels 10] [--epochs 10] [--max-rounds 8] [--target 0.95]
+
+Imports ``../shared/data/faces`` (or ``--faces DIR``: one folder per person) into a fresh SQLite
+database, keeps ``--seed-labels`` labels per person and forgets the others (their true names are
+the oracle), then runs rounds through the product code: training (``services.training_request``
+then ``classifier.tasks.train``, as the worker runs it; ``--epochs`` is the fast recipe of the
+rounds), ``classifier.tasks.suggest`` for the active model, and review with the services of the
+review page (``suggestions_accept`` / ``suggestions_reject``), until ``--target`` of the faces
+are labeled or ``--max-rounds`` rounds have run.
+
+Counting model (the review page, "most confident first", all idols, PAGE_SIZE faces a page laid
+out in COLUMNS columns; focus starts on the first face):
+
+- each wrong guess: the arrow keys from the focus to it (grid distance: rows + columns; after
+  ``n`` the focus moves on to the next open face by itself), then ``n`` (1);
+- then ``a`` (1) accepts every face of the page not rejected, when any is left;
+- then ``]`` (1) loads the next faces (reviewed ones leave the list);
+- a page whose guesses are right less often than ``--stop-rate`` ends the round (its keys are
+  counted): the model is retrained on the new labels and the review goes on with its guesses;
+  only suggestions with probability >= ``--min-probability`` are shown.
+- the seed labels are typed by hand: 3 keystrokes each (a typeahead pick), counted;
+- faces still missing to reach the target when the rounds stop (no round left, or a round
+  that added nothing) are labeled by hand: 3 keystrokes each, counted.
+
+keystrokes per label = all keystrokes above / faces labeled at the end. The last line is:
+
+    {"active_learning": {"keystrokes_per_label": k, "manual_keystrokes_per_label": 3, "rounds": n,
+                         "final_top1": a, "wall_s": t}}
+
+``final_top1`` is the final active model's top-1 on its validation split (the product metric).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FACES = ROOT.parent / "shared" / "data" / "faces"
+MANUAL_KEYS = 3
+COLUMNS = 8
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="folder of face crops, one folder a person")
+    parser.add_argument("--people", type=int, default=0, help="use only the first N people (0: all)")
+    parser.add_argument("--per-person", type=int, default=0, help="at most N faces a person (0: all)")
+    parser.add_argument("--seed-labels", type=int, default=10, help="labels a person to start with")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of each round's training (the fast recipe)")
+    parser.add_argument("--max-rounds", type=int, default=8)
+    parser.add_argument("--target", type=float, default=0.95, help="fraction of faces labeled to stop at")
+    parser.add_argument("--min-probability", type=float, default=0.0, help="suggestions shown from this probability")
+    parser.add_argument("--stop-rate", type=float, default=0.5, help="a page right less often ends the round")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the database and models here")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def setup_django(workdir: Path, epochs: int) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["IDOLSITE_MEDIA_ROOT"] = str(workdir / "media")
+    os.environ["IDOLSITE_MODEL_DIR"] = str(workdir / "models")
+    os.environ["IDOLSITE_VAR_DIR"] = str(workdir / "var")
+    os.environ["IDOLSITE_TASKS_SYNC"] = "0"  # tasks are called here, as the workers call them
+    os.environ["IDOLSITE_MIN_FACES_PER_CLASS"] = "5"  # 10 seed labels a person must make classes
+    os.environ["IDOLSITE_TRAINING_EPOCHS"] = str(epochs)  # also for trainings the review enqueues
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def page_keys(wrong_positions: list[int], n: int) -> int:
+    """Keystrokes of one page: arrows to each wrong face + ``n``, then ``a`` and ``]``."""
+    keys, focus, open_ = 0, 0, set(range(n))
+    for pos in sorted(wrong_positions):
+        keys += abs(pos // COLUMNS - focus // COLUMNS) + abs(pos % COLUMNS - focus % COLUMNS) + 1
+        open_.discard(pos)
+        later = [p for p in sorted(open_) if p > pos]
+        focus = later[0] if later else pos
+    if open_:
+        keys += 1  # a
+    return keys + 1  # ]
+
+
+def main() -> None:
+    args = parse_args()
+    if not args.faces.is_dir():
+        sys.exit(f"{args.faces}: not a folder (give --faces DIR, one sub-folder per person)")
+    started = time.monotonic()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="idolsite-bench-al-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup_django(workdir, args.epochs)
+
+    from django.core.management import call_command
+
+    from classifier import services, tasks
+    from classifier.models import ModelVersion, TrainingRun
+    from classifier.review import PAGE_SIZE
+    from classifier.suggestions import Mode, suggestions_accept, suggestions_for, suggestions_reject
+    from faces.models import Face
+    from labeling.models import FaceLabel
+    from labeling.services import face_import, idol_create
+
+    print(f"work folder: {workdir}")
+    call_command("migrate", verbosity=0)
+    rng = random.Random(args.seed)
+    people = sorted(p for p in args.faces.iterdir() if p.is_dir())
+    if args.people:
+        people = people[: args.people]
+    truth: dict[int, int] = {}
+    seeds: list[int] = []
+    for person in people:
+        idol = idol_create(name=person.name.replace("_", " "))
+        files = sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if args.per_person:
+            files = files[: args.per_person]
+        ids = [face_import(data=p.read_bytes(), idol=idol, original_name=p.name).face_id for p in files]
+        for face_id in ids:
+            truth[face_id] = idol.pk
+        seeds += rng.sample(ids, min(args.seed_labels, len(ids)))
+    FaceLabel.objects.exclude(face_id__in=seeds).delete()  # the oracle keeps the true names
+    total = len(truth)
+    goal = int(total * args.target + 0.999999)
+    print(
+        f"import: {total} faces of {len(people)} people, {len(seeds)} seed labels, {time.monotonic() - started:.0f} s"
+    )
+
+    keys = {"seed": MANUAL_KEYS * len(seeds), "review": 0, "manual": 0}
+    counts = defaultdict(int)
+    rounds = 0
+    final_top1 = None
+    labeled = FaceLabel.objects.values("face_id").distinct().count()
+    while labeled < goal and rounds < args.max_rounds:
+        rounds += 1
+        t = time.monotonic()
+        run = services.training_request(reason=f"bench round {rounds}", epochs=args.epochs, force=True)
+        tasks.train(run.pk)
+        run = TrainingRun.objects.get(pk=run.pk)
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            sys.exit(f"training failed: {run.status} {run.error}")
+        active = ModelVersion.objects.active()
+        train_s = time.monotonic() - t
+        t = time.monotonic()
+        tasks.suggest(active.pk)
+        suggest_s = time.monotonic() - t
+        accepted = rejected = pages = 0
+        while True:
+            page = list(suggestions_for(mode=Mode.CONFIDENT).filter(probability__gte=args.min_probability)[:PAGE_SIZE])
+            if not page:
+                break
+            pages += 1
+            wrong = [i for i, row in enumerate(page) if truth[row.face_id] != row.idol_id]
+            right = [row.face_id for i, row in enumerate(page) if i not in set(wrong)]
+            if wrong:
+                suggestions_reject(faces=[page[i].face_id for i in wrong])
+            if right:
+                suggestions_accept(faces=right)
+            keys["review"] += page_keys(wrong, len(page))
+            accepted += len(right)
+            rejected += len(wrong)
+            if len(right) / len(page) < args.stop_rate:
+                break
+        labeled = FaceLabel.objects.values("face_id").distinct().count()
+        counts["accepted"] += accepted
+        counts["rejected"] += rejected
+        print(
+            f"round {rounds}: model {active.pk} (top-1 {active.val_top1:.3f}, run {run.pk} {run.note}), "
+            f"train {train_s:.0f} s, suggest {suggest_s:.0f} s; {pages} pages, {accepted} accepted, "
+            f"{rejected} rejected; labeled {labeled}/{total} ({labeled / total:.1%}); keys so far "
+            f"{sum(keys.values())}",
+            flush=True,
+        )
+        final_top1 = active.val_top1
+        if accepted == 0:
+            print("  no suggestion accepted this round: the rounds stop")
+            break
+    wrong_labels = sum(1 for f, i in FaceLabel.objects.values_list("face_id", "idol_id") if truth.get(f) != i)
+    if labeled < goal:
+        missing = goal - labeled
+        keys["manual"] = MANUAL_KEYS * missing
+        print(f"by hand to reach {args.target:.0%}: {missing} faces, {keys['manual']} keystrokes")
+        labeled = goal
+    active = ModelVersion.objects.active()
+    final_top1 = active.val_top1 if active else final_top1
+    total_keys = sum(keys.values())
+    wall = time.monotonic() - started
+    assert Face.objects.count() == total
+    print(
+        f"keystrokes: seed {keys['seed']}, review {keys['review']}, by hand {keys['manual']}; "
+        f"{counts['accepted']} accepted, {counts['rejected']} rejected, {wrong_labels} wrong labels; "
+        f"review only: {keys['review'] / max(counts['accepted'], 1):.3f} keys an accepted face"
+    )
+    print(f"load average at the end: {os.getloadavg()}; wall {wall:.0f} s")
+    result = {
+        "active_learning": {
+            "keystrokes_per_label": round(total_keys / labeled, 4),
+            "manual_keystrokes_per_label": MANUAL_KEYS,
+            "rounds": rounds,
+            "final_top1": None if final_top1 is None else round(final_top1, 4),
+            "wall_s": round(wall),
+        }
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+/* idolsite review page: confirm the model's suggestions, one keystroke each.
+ * y accepts the focused face, n rejects it (focus moves on to the next open face), a accepts
+ * every face of the page not marked otherwise, arrows (or h j k l) move, u undoes the last
+ * action, ] shows the next faces. Names from the server are inserted with textContent. */
+(function () {
+  "use strict";
+
+  var grid = document.querySelector("[data-review]");
+  if (!grid) return;
+  var data = document.body.dataset;
+  var canLabel = data.canLabel === "1";
+  var mistakes = grid.dataset.mode === "mistakes";
+  var cards = Array.prototype.slice.call(grid.querySelectorAll(".card"));
+  var focusIndex = -1;
+  var undoStack = [];
+
+  function say(message, isError) {
+    var el = document.getElementById("status");
+    if (!el) return;
+    el.textContent = message;
+    el.className = "status show" + (isError ? " error" : "");
+    clearTimeout(say.timer);
+    say.timer = setTimeout(function () { el.className = "status"; }, isError ? 6000 : 3000);
+  }
+
+  function post(url, payload) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrf, Accept: "application/json" },
+      body: JSON.stringify(payload),
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (json) {
+        if (!response.ok) throw new Error(json.error || "the server answered " + response.status);
+        return json;
+      });
+    });
+  }
+
+  function setFocus(i) {
+    if (!cards.length) return;
+    i = Math.max(0, Math.min(cards.length - 1, i));
+    if (focusIndex >= 0) cards[focusIndex].classList.remove("focus");
+    focusIndex = i;
+    cards[i].classList.add("focus");
+    cards[i].scrollIntoView({ block: "nearest" });
+  }
+
+  function columns() {
+    if (!cards.length) return 1;
+    var top = cards[0].offsetTop, n = 0;
+    for (var i = 0; i < cards.length && cards[i].offsetTop === top; i++) n++;
+    return Math.max(1, n);
+  }
+
+  function isOpen(card) { return !card.classList.contains("accepted") && !card.classList.contains("rejected"); }
+
+  function nextOpen() {
+    for (var i = focusIndex + 1; i < cards.length; i++) if (isOpen(cards[i])) { setFocus(i); return; }
+  }
+
+  function bump(name, by) {
+    var el = document.querySelector('[data-stat="' + name + '"]');
+    if (el) el.textContent = String(Number(el.textContent) + by);
+  }
+
+  function mark(list, cls, on) { list.forEach(function (card) { card.classList.toggle(cls, on); }); }
+
+  function accept(list) {
+    if (!canLabel) { say("Your role cannot label.", true); return; }
+    list = list.filter(isOpen);
+    if (!list.length) return;
+    var ids = list.map(function (c) { return Number(c.dataset.face); });
+    var payload = { face_ids: ids, replace: mistakes };
+    if (list.length === 1) payload.idol = Number(list[0].dataset.idol);
+    mark(list, "accepted", true);
+    post(grid.dataset.acceptUrl, payload)
+      .then(function (json) {
+        undoStack.push({ kind: "accept", batch: json.batch, cards: list });
+        bump("accepted", list.length);
+        say("Accepted " + list.length + " suggestion" + (list.length === 1 ? "" : "s") + " \u00b7 u undoes");
+      })
+      .catch(function (err) { mark(list, "accepted", false); say(err.message, true); });
+  }
+
+  function reject(card) {
+    if (!canLabel) { say("Your role cannot label.", true); return; }
+    if (!card || !isOpen(card)) return;
+    var idol = Number(card.dataset.idol);
+    card.classList.add("rejected");
+    post(grid.dataset.rejectUrl, { face_ids: [Number(card.dataset.face)], idol: idol })
+      .then(function () {
+        undoStack.push({ kind: "reject", card: card, idol: idol });
+        bump("rejected", 1);
+        say("Not " + card.dataset.name + " \u00b7 u undoes");
+      })
+      .catch(function (err) { card.classList.remove("rejected"); say(err.message, true); });
+  }
+
+  function undo() {
+    var last = undoStack.pop();
+    if (!last) { say("Nothing to undo on this page (the Activity page lists older actions)."); return; }
+    if (last.kind === "accept") {
+      post(data.undoUrl, { batch: last.batch })
+        .then(function () { mark(last.cards, "accepted", false); bump("accepted", -last.cards.length); say("Undone."); })
+        .catch(function (err) { say(err.message, true); });
+    } else {
+      post(grid.dataset.unrejectUrl, { face_ids: [Number(last.card.dataset.face)], idol: last.idol })
+        .then(function () { last.card.classList.remove("rejected"); bump("rejected", -1); say("Undone."); })
+        .catch(function (err) { say(err.message, true); });
+    }
+  }
+
+  grid.addEventListener("click", function (e) {
+    var card = e.target.closest(".card");
+    if (card && !e.target.closest("a")) setFocus(cards.indexOf(card));
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
+    if (e.altKey || e.ctrlKey || e.metaKey || !cards.length) return;
+    var handled = true;
+    switch (e.key) {
+      case "ArrowLeft": case "h": setFocus(focusIndex - 1); break;
+      case "ArrowRight": case "l": setFocus(focusIndex + 1); break;
+      case "ArrowUp": case "k": setFocus(focusIndex - columns()); break;
+      case "ArrowDown": case "j": setFocus(focusIndex + columns()); break;
+      case "y": accept([cards[focusIndex]]); nextOpen(); break;
+      case "n": reject(cards[focusIndex]); nextOpen(); break;
+      case "a": accept(cards.slice()); break;
+      case "u": undo(); break;
+      case "]":
+        // Reviewed faces leave the list: after acting on this page, the same address shows the
+        // next faces; the "next page" link is for looking further without acting.
+        var next = document.getElementById("next-page");
+        if (cards.some(function (c) { return !isOpen(c); }) || !next) location.reload(); else location.href = next.href;
+        break;
+      default: handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
+
+  setFocus(0);
+})();

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import pytest
+
+from classifier import suggestions, tasks
+from classifier.models import Suggestion, SuggestionRejection, TrainingRun
+from classifier.suggestions import Mode, review_stats, suggest_faces, suggestions_accept, suggestions_for
+from faces.errors import DomainError
+from labeling.models import FaceLabel, How, LabelEvent
+from labeling.services import face_exclude, face_label, label_batch_undo
+from tests.classifier.suggest_fixtures import faces_said, new_version
+from tests.factories import make_face
+
+pytestmark = pytest.mark.django_db
+
+
+def test_suggest_stores_top_idol_probability_margin_and_embedding(scripted):
+    a, b, c = scripted["idols"]
+    (face,) = faces_said(scripted["clf"], [[0.1, 0.7, 0.2]])
+    assert tasks.suggest(scripted["version"].pk).startswith(f"model {scripted['version'].pk}: 1 faces")
+    row = Suggestion.objects.get(face=face)
+    assert (row.idol, row.probability, row.margin, row.unknown) == (b, pytest.approx(0.7), pytest.approx(0.5), False)
+    assert [g["idol"] for g in row.top] == [b.pk, c.pk, a.pk]
+    assert row.vector().shape == (4,)
+
+
+def test_suggest_is_idempotent_and_a_new_version_replaces_open_rows(scripted):
+    faces = faces_said(scripted["clf"], [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1]])
+    tasks.suggest(scripted["version"].pk)
+    tasks.suggest(scripted["version"].pk)
+    assert Suggestion.objects.count() == 2
+    suggestions_accept(faces=[faces[0]])  # reviewed rows stay as their version's history
+    second = new_version(scripted["idols"])
+    tasks.suggest(second.pk)
+    assert set(Suggestion.objects.values_list("model_version_id", "status")) == {
+        (scripted["version"].pk, "accepted"),
+        (second.pk, "pending"),
+    }
+    assert Suggestion.objects.filter(model_version=second).count() == 2  # the labeled one too (mistakes mode)
+    assert [s.face for s in suggestions_for()] == [faces[1]]
+
+
+def test_inactive_or_missing_version_is_left_alone(scripted):
+    faces_said(scripted["clf"], [[0.8, 0.1, 0.1]])
+    assert "not active" in tasks.suggest(999999)
+    assert Suggestion.objects.count() == 0
+
+
+def test_labeled_and_excluded_faces_are_not_offered(scripted):
+    a = scripted["idols"][0]
+    labeled, excluded, open_ = faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 3)
+    face_label(face=labeled, idol=a)
+    face_exclude(face=excluded, reason="not_face")
+    tasks.suggest(scripted["version"].pk)
+    assert not Suggestion.objects.filter(face=excluded).exists()
+    assert [s.face for s in suggestions_for()] == [open_]
+
+
+def test_rejected_idol_is_never_suggested_again_for_that_face(scripted):
+    a, b, _ = scripted["idols"]
+    (face,) = faces_said(scripted["clf"], [[0.6, 0.3, 0.1]])
+    tasks.suggest(scripted["version"].pk)
+    assert suggestions.suggestions_reject(faces=[face]) == 1
+    row = Suggestion.objects.get(face=face)
+    assert (row.idol, row.probability) == (b, pytest.approx(0.3))
+    assert SuggestionRejection.objects.get().probability == pytest.approx(0.6)
+    # The next model still prefers a: it is left out, b comes first.
+    second = new_version(scripted["idols"])
+    tasks.suggest(second.pk)
+    assert Suggestion.objects.get(face=face, model_version=second).idol == b
+    assert list(suggestions_for(idol=a)) == []
+    # Rejecting twice changes nothing; rejecting every idol leaves nothing to suggest.
+    assert suggestions.suggestions_reject(faces=[face], idol=a) == 0
+    suggestions.suggestions_reject(faces=[face])
+    suggestions.suggestions_reject(faces=[face])
+    assert Suggestion.objects.get(face=face, model_version=second).idol is None
+    assert list(suggestions_for()) == []
+
+
+def test_accept_labels_with_how_suggestion_in_one_undoable_batch(scripted, user):
+    a, b, _ = scripted["idols"]
+    faces = faces_said(scripted["clf"], [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
+    tasks.suggest(scripted["version"].pk)
+    batch = suggestions_accept(faces=faces, user=user)  # each with its own suggested idol
+    assert set(FaceLabel.objects.values_list("face_id", "idol_id", "how")) == {
+        (faces[0].pk, a.pk, How.SUGGESTION),
+        (faces[1].pk, b.pk, How.SUGGESTION),
+    }
+    assert LabelEvent.objects.filter(batch=batch, how=How.SUGGESTION).count() == 2
+    assert set(Suggestion.objects.values_list("status", flat=True)) == {"accepted"}
+    label_batch_undo(batch=batch, user=user)
+    assert not FaceLabel.objects.exists()
+
+
+def test_accept_without_a_suggestion_or_with_bad_input_is_refused(scripted):
+    face = make_face()
+    with pytest.raises(DomainError, match="no suggestion"):
+        suggestions_accept(faces=[face])
+    with pytest.raises(DomainError, match="not found"):
+        suggestions_accept(faces=[987654])
+    with pytest.raises(DomainError, match="no faces"):
+        suggestions_accept(faces=[])
+
+
+def test_modes_order_suggestions(scripted):
+    faces = faces_said(scripted["clf"], [[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.6, 0.1, 0.3]])
+    tasks.suggest(scripted["version"].pk)
+    order = {mode: [faces.index(s.face) for s in suggestions_for(mode=mode)] for mode in Mode.ALL}
+    assert order[Mode.CONFIDENT] == [0, 2, 1]
+    assert order[Mode.UNCERTAIN] == [1, 2, 0]
+    assert order[Mode.MARGIN] == [1, 2, 0]  # margins 0.05, 0.3, 0.85
+    assert order[Mode.MISTAKES] == []
+    with pytest.raises(DomainError):
+        suggestions_for(mode="nope")
+
+
+def test_mistakes_are_labeled_faces_the_model_strongly_puts_elsewhere(scripted, user):
+    a, b, _ = scripted["idols"]
+    wrong, right, unsure = faces_said(scripted["clf"], [[0.05, 0.9, 0.05], [0.9, 0.05, 0.05], [0.3, 0.6, 0.1]])
+    for face in (wrong, right, unsure):
+        face_label(face=face, idol=a)
+    tasks.suggest(scripted["version"].pk)
+    assert [s.face for s in suggestions_for(mode=Mode.MISTAKES)] == [wrong]
+    suggestions_accept(faces=[wrong], idol=b, replace=True, user=user)
+    assert list(FaceLabel.objects.filter(face=wrong).values_list("idol_id", flat=True)) == [b.pk]
+
+
+def test_calibration_table_and_counters(scripted):
+    faces = faces_said(scripted["clf"], [[0.97, 0.02, 0.01]] * 3 + [[0.55, 0.4, 0.05]] * 2)
+    tasks.suggest(scripted["version"].pk)
+    suggestions_accept(faces=faces[:2])
+    suggestions.suggestions_reject(faces=faces[2:4])
+    stats = review_stats()
+    assert (stats.accepted, stats.rejected, stats.pending) == (2, 2, 3)  # rejected faces move to b
+    table = {(b.low, b.high): (b.accepted, b.rejected, b.rate) for b in stats.buckets if b.reviewed}
+    assert table == {(0.95, 0.99): (2, 1, pytest.approx(2 / 3)), (0.5, 0.6): (0, 1, 0.0)}
+
+
+def test_enough_new_labels_enqueue_a_training(scripted, settings, django_capture_on_commit_callbacks, monkeypatch):
+    settings.IDOLSITE_RETRAIN_AFTER_LABELS = 3
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append(a))
+    faces = faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 4)
+    tasks.suggest(scripted["version"].pk)
+    suggestions_accept(faces=faces[:2])
+    assert not TrainingRun.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        suggestions_accept(faces=faces[2:])
+    run = TrainingRun.objects.get()
+    assert run.reason.startswith("review: 4 label changes") and calls == [("classifier.tasks.train", run.pk)]
+
+
+def test_activating_a_model_enqueues_its_suggestions(scripted, django_capture_on_commit_callbacks, monkeypatch):
+    from classifier.services import model_version_activate
+
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append(a))
+    other = new_version(scripted["idols"])
+    with django_capture_on_commit_callbacks(execute=True):
+        model_version_activate(version=scripted["version"])
+    assert calls == [("classifier.tasks.suggest", scripted["version"].pk)]
+    assert other.pk != scripted["version"].pk
+
+
+def test_newly_detected_faces_get_their_suggestions(scripted, django_capture_on_commit_callbacks):
+    from faces.models import Photo
+    from faces.signals import faces_detected
+
+    (face,) = faces_said(scripted["clf"], [[0.2, 0.2, 0.6]])
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs inline (sync mode)
+        faces_detected.send(sender=Photo, photo=face.photo, faces=[face])
+    assert Suggestion.objects.get(face=face).idol == scripted["idols"][2]
+
+
+def test_suggest_in_batches(scripted):
+    faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 5)
+    assert suggest_faces(version=scripted["version"], classifier=scripted["clf"], batch_size=2) == 5
+    assert Suggestion.objects.count() == 5
+
+
+def test_suggest_with_the_tiny_real_model(active_tiny_model):
+    """The real Keras path: probabilities and the embedding layer in one pass."""
+    faces = [make_face() for _ in range(3)]
+    assert tasks.suggest(active_tiny_model.pk).startswith(f"model {active_tiny_model.pk}: 3 faces")
+    rows = list(Suggestion.objects.filter(face__in=faces))
+    assert len(rows) == 3 and all(r.vector().shape == (8,) for r in rows)
+    assert all(0.0 <= r.probability <= 1.0 and len(r.top) == 2 for r in rows)
