@@ -32,7 +32,7 @@ class World:
     batch: uuid.UUID
     run: TrainingRun  # queued: starting another answers this one
     version: ModelVersion  # registered, not active
-    cluster: FaceCluster  # two unlabeled faces that may be one person
+    cluster: FaceCluster  # two faces that may be one person
 
 
 def build_world(user: Any) -> World:
@@ -58,7 +58,7 @@ def build_world(user: Any) -> World:
         val_top1=0.5,
     )
     cluster = FaceCluster.objects.create(model_version=version)
-    for face in (unlabeled, make_face(photo, box=(150, 100, 50, 60))):
+    for face in (unlabeled, labeled):
         FaceClusterMember.objects.create(cluster=cluster, face=face)
     return World(
         user=user,

@@ -58,7 +58,7 @@ def test_bulk_accept_and_reject(django_user_model, suggested):
 def test_errors_have_the_project_shape(django_user_model, suggested):
     api = client_for(django_user_model, LABELER)
     response = api.post("/api/suggestions/accept/", {"faces": [999999]}, format="json")
-    assert response.status_code == 400 and response.json()["error"] == "not_found"
+    assert response.status_code == 404 and response.json()["error"] == "not_found"  # not_found: 404 across the API
     response = api.post("/api/suggestions/accept/", {"faces": []}, format="json")
     assert response.status_code == 400 and set(response.json()) == {"error", "detail", "fields"}
 
