@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -167,6 +168,14 @@ class SourceViewSet(
         "destroy": "faces.delete_source",
         "crawl": "faces.change_source",
     }
+
+    def perform_create(self, serializer: Any) -> None:
+        with transaction.atomic():  # the source and its schedule, or neither
+            serializer.save()
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            serializer.save()
 
     @extend_schema(
         summary="Crawl the source now (queued)",

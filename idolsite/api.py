@@ -10,6 +10,7 @@ anything else 400.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from typing import Any
 
@@ -230,10 +231,15 @@ class IdLookupMixin:
 
 
 def check_no_nul(value: Any, field: str) -> Any:
-    """JSON values end in PostgreSQL's jsonb, which refuses the NUL character anywhere."""
+    """JSON values end in PostgreSQL's jsonb, which refuses the NUL character and unpaired
+    UTF-16 surrogates anywhere (keys included)."""
     text = repr(value)
     if "\\x00" in text or "\x00" in text:
         raise serializers.ValidationError(f"{field} must not contain the NUL character")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(f"{field} must not contain unpaired surrogates") from None
     return value
 
 
