@@ -18,6 +18,7 @@ def sync_schedule(source: Source) -> None:
     from django_q.models import Schedule
 
     name = schedule_name(source.pk)
+    minutes = min(source.poll_interval_minutes, 32_767)  # django-q2 stores minutes in a smallint
     if not source.enabled:
         Schedule.objects.filter(name=name).delete()
         return
@@ -27,14 +28,14 @@ def sync_schedule(source: Source) -> None:
             "func": "faces.tasks.crawl_source",
             "args": repr((source.pk,)),
             "schedule_type": Schedule.MINUTES,
-            "minutes": source.poll_interval_minutes,
+            "minutes": minutes,
             "repeats": -1,
             "next_run": timezone.now(),
             "cluster": settings.Q_CLUSTER["name"],  # the default cluster, never the training one
         },
     )
-    if not created and schedule.minutes != source.poll_interval_minutes:
-        schedule.minutes = source.poll_interval_minutes
+    if not created and schedule.minutes != minutes:
+        schedule.minutes = minutes
         schedule.save(update_fields=["minutes"])
 
 

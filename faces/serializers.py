@@ -177,9 +177,13 @@ class FaceDrawSerializer(serializers.Serializer):
     )
 
 
+# django-q2 keeps a schedule's minutes in a smallint: about 22 days at the most.
+MAX_POLL_MINUTES = 32_767
+
+
 class SourceSerializer(serializers.ModelSerializer):
     options = serializers.DictField(required=False, help_text='Kind-specific options, e.g. {"skip_reposts": true}.')
-    poll_interval_minutes = serializers.IntegerField(min_value=1, max_value=525_600, required=False)
+    poll_interval_minutes = serializers.IntegerField(min_value=1, max_value=MAX_POLL_MINUTES, required=False)
 
     class Meta:
         model = Source
