@@ -307,21 +307,6 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     for idol_id, count in counts:
         by_id[idol_id].faces = count
     return hits
-    by_id = {h.id: h for h in hits}
-    for idol_id, group_name in (
-        Membership.objects.filter(idol_id__in=by_id, left__isnull=True)
-        .order_by("joined", "id")
-        .values_list("idol_id", "group__name")
-    ):
-        by_id[idol_id].groups.append(group_name)
-    for idol_id, count in (
-        FaceLabel.objects.filter(idol_id__in=by_id)
-        .values("idol_id")
-        .annotate(n=Count("id"))
-        .values_list("idol_id", "n")
-    ):
-        by_id[idol_id].faces = count
-    return hits
 
 
 # --- photo, idol and activity pages -------------------------------------------------------------
