@@ -59,7 +59,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=0, help="use only the first N people (0: all)")
     parser.add_argument("--per-person", type=int, default=0, help="at most N faces a person (0: all)")
     parser.add_argument("--seed-labels", type=int, default=10, help="labels a person to start with")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of each round's training (the fast recipe)")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of each round's training")
+    parser.add_argument(
+        "--min-steps",
+        type=int,
+        default=None,
+        help="optimizer steps a round trains for at least (default: the setting's)",
+    )
     parser.add_argument("--max-rounds", type=int, default=8)
     parser.add_argument("--target", type=float, default=0.95, help="fraction of faces labeled to stop at")
     parser.add_argument("--min-probability", type=float, default=0.0, help="suggestions shown from this probability")
@@ -69,7 +75,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(workdir: Path, epochs: int) -> None:
+def setup_django(workdir: Path, epochs: int, min_steps: int | None) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["IDOLSITE_MEDIA_ROOT"] = str(workdir / "media")
     os.environ["IDOLSITE_MODEL_DIR"] = str(workdir / "models")
@@ -77,6 +83,8 @@ def setup_django(workdir: Path, epochs: int) -> None:
     os.environ["IDOLSITE_TASKS_SYNC"] = "0"  # tasks are called here, as the workers call them
     os.environ["IDOLSITE_MIN_FACES_PER_CLASS"] = "5"  # 10 seed labels a person must make classes
     os.environ["IDOLSITE_TRAINING_EPOCHS"] = str(epochs)  # also for trainings the review enqueues
+    if min_steps is not None:
+        os.environ["IDOLSITE_TRAINING_MIN_STEPS"] = str(min_steps)
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -106,7 +114,7 @@ def main() -> None:
     started = time.monotonic()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="idolsite-bench-al-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    setup_django(workdir, args.epochs)
+    setup_django(workdir, args.epochs, args.min_steps)
 
     from django.core.management import call_command
 
@@ -161,6 +169,7 @@ def main() -> None:
         tasks.suggest(active.pk)
         suggest_s = time.monotonic() - t
         accepted = rejected = pages = 0
+        page_rates: list[float] = []
         while True:
             page = list(suggestions_for(mode=Mode.CONFIDENT).filter(probability__gte=args.min_probability)[:PAGE_SIZE])
             if not page:
@@ -175,6 +184,7 @@ def main() -> None:
             keys["review"] += page_keys(wrong, len(page))
             accepted += len(right)
             rejected += len(wrong)
+            page_rates.append(len(right) / len(page))
             if len(right) / len(page) < args.stop_rate:
                 break
         labeled = FaceLabel.objects.values("face_id").distinct().count()
@@ -184,7 +194,7 @@ def main() -> None:
             f"round {rounds}: model {active.pk} (top-1 {active.val_top1:.3f}, run {run.pk} {run.note}), "
             f"train {train_s:.0f} s, suggest {suggest_s:.0f} s; {pages} pages, {accepted} accepted, "
             f"{rejected} rejected; labeled {labeled}/{total} ({labeled / total:.1%}); keys so far "
-            f"{sum(keys.values())}",
+            f"{sum(keys.values())}; pages right: {' '.join(f'{r:.2f}' for r in page_rates)}",
             flush=True,
         )
         final_top1 = active.val_top1

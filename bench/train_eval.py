@@ -69,7 +69,7 @@ def main() -> None:
     from classifier.model import load_classifier
     from classifier.models import TrainingRun
     from classifier.recognition import predict_crops
-    from classifier.training import build_seed_network, fit, keras_module, predict, seed_recipe
+    from classifier.training import build_seed_network, fit, keras_module, precision_policy, predict, seed_recipe
 
     print(f"work folder: {workdir}")
     call_command("migrate", verbosity=0)
@@ -84,7 +84,7 @@ def main() -> None:
 
     # 1. The product model, through the product code path.
     keras = keras_module()
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}")
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, precision {precision_policy()}")
     run = services.training_request(reason="bench", epochs=args.epochs, force=True)
     tasks.train(run.pk)
     run = TrainingRun.objects.get(pk=run.pk)
@@ -129,7 +129,7 @@ def main() -> None:
     if args.seed_epochs:
         recipe = seed_recipe(args.seed_epochs)
         px96 = load_pixels(data.crops, recipe.input_size)
-        model = build_seed_network(data.n_classes, recipe)
+        model = build_seed_network(data.n_classes, recipe, policy=precision_policy())  # as the product's
         t = time.monotonic()
         history = fit(model, px96[train_idx], y[train_idx], px96[val_idx], y[val_idx], recipe)
         seed_s = time.monotonic() - t

@@ -59,6 +59,7 @@ class Classifier:
         self.history: dict[str, list[float | None]] = {}
         self.versions: dict[str, str] = {}
         self.train_seconds = 0.0
+        self.precision = "float32"  # the dtype policy it was trained with
         self._two_headed: Any = None
 
     @property
@@ -82,7 +83,7 @@ class Classifier:
         import numpy as np
 
         from classifier.dataset import load_pixels
-        from classifier.training import build_network, configure_precision, fit, library_versions
+        from classifier.training import build_network, fit, library_versions, precision_policy
 
         if not force and self.model is not None and data.fingerprint == self.fingerprint:
             return False
@@ -93,8 +94,8 @@ class Classifier:
         labels = np.asarray(data.labels, dtype="int32")
         train_idx = np.asarray(data.indices(validation=False), dtype="int64")
         val_idx = np.asarray(data.indices(validation=True), dtype="int64")
-        configure_precision()
-        model = build_network(data.n_classes, self.recipe)
+        self.precision = precision_policy()
+        model = build_network(data.n_classes, self.recipe, policy=self.precision)
         started = time.monotonic()
         history = fit(
             model,
@@ -154,6 +155,7 @@ class Classifier:
             "metrics": self.metrics,
             "history": self.history,
             "train_seconds": round(self.train_seconds, 1),
+            "precision": self.precision,
             "saved_at": timezone.now().isoformat(),
         }
 
@@ -169,7 +171,7 @@ class Classifier:
     @classmethod
     def load(cls, directory: Path) -> Classifier:
         """Read a saved model; raises :class:`IncompatibleModel` when it cannot be used."""
-        from classifier.training import keras_module
+        from classifier.training import build_network, custom_layers, keras_module, network_policy, precision_policy
 
         try:
             meta = json.loads((directory / META_FILE).read_text())
@@ -179,6 +181,7 @@ class Classifier:
             found = meta.get("format_version") if isinstance(meta, dict) else None
             raise IncompatibleModel(f"{directory}: format version {found!r}, this code reads {FORMAT_VERSION}")
         keras = keras_module()
+        custom_layers()  # registered before loading a model that uses them
         try:
             model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
         except Exception as exc:  # Keras raises many kinds for a damaged file
@@ -186,7 +189,19 @@ class Classifier:
         classes = meta.get("class_idol_ids") or []
         if model.output_shape[-1] != len(classes) or model.input_shape[1] != meta.get("input_size"):
             raise IncompatibleModel(f"{directory}: the model's shape does not match its JSON")
-        clf = cls(Recipe.from_dict(meta.get("recipe") or {}))
+        recipe = Recipe.from_dict(meta.get("recipe") or {})
+        local = precision_policy()
+        if network_policy(model) != local and model.name == "idol_classifier":
+            # Trained elsewhere (float16 on a GPU, bfloat16 on another CPU): the same network in
+            # this machine's precision, with the same (float32) weights.
+            rebuilt = build_network(len(classes), recipe, policy=local)
+            try:
+                rebuilt.set_weights(model.get_weights())
+            except ValueError as exc:
+                raise IncompatibleModel(f"{directory}: its weights do not fit its recipe: {exc}") from exc
+            model = rebuilt
+        clf = cls(recipe)
+        clf.precision = meta.get("precision") or network_policy(model)
         clf.model = model
         clf.class_idol_ids = classes
         clf.class_names = meta.get("class_names") or [str(c) for c in classes]

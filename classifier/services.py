@@ -221,7 +221,7 @@ def _new_classifier(options: dict[str, Any]) -> Any:
     from classifier.model import Classifier
     from classifier.training import Recipe
 
-    recipe = Recipe(epochs=settings.IDOLSITE_TRAINING_EPOCHS)
+    recipe = Recipe(epochs=settings.IDOLSITE_TRAINING_EPOCHS, min_steps=settings.IDOLSITE_TRAINING_MIN_STEPS)
     if options.get("epochs"):
         recipe = replace(recipe, epochs=int(options["epochs"]))
     return Classifier(recipe)

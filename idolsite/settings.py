@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from idolsite.env import (
     env_bool,
+    env_choice,
     env_float,
     env_float_list,
     env_int,
@@ -173,7 +174,14 @@ IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minim
 IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimum=0.0, maximum=1.0)
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
-IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 80, minimum=1, maximum=1000)
+IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)
+# The network's precision (classifier.training.precision_policy reads the same variable in the
+# training worker; checked here so that a typo stops start-up).
+IDOLSITE_TRAINING_PRECISION = env_choice(
+    "IDOLSITE_TRAINING_PRECISION", "auto", ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+)
+# A small labeled set trains for more epochs, up to this many optimizer steps in all.
+IDOLSITE_TRAINING_MIN_STEPS = env_int("IDOLSITE_TRAINING_MIN_STEPS", 1000, minimum=0, maximum=100_000)
 IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 900, minimum=60)
 IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
 

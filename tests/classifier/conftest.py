@@ -113,20 +113,27 @@ def fake_classifier(monkeypatch):
     return created
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny real Keras classifier (two classes, 16x16), trained for one epoch on synthetic
-    pictures and saved: files and the API are tested against it. Built once per session."""
+def two_class_set(size: int):
+    """32 synthetic pictures of two classes (class 1 is red) and their labeled set."""
     from classifier.dataset import LabeledSet
-    from classifier.model import Classifier
 
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 255, size=(32, 16, 16, 3), dtype=np.uint8)
-    pixels[16:, :, :, 0] = 255  # class 1: red
+    pixels = rng.integers(0, 255, size=(32, size, size, 3), dtype=np.uint8)
+    pixels[16:, :, :, 0] = 255
     data = LabeledSet(class_idol_ids=[1, 2], class_names=["one", "two"])
     data.face_ids = list(range(1, 33))
     data.labels = [0] * 16 + [1] * 16
     data.crops = [""] * 32
+    return data, pixels
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny real Keras classifier (two classes, 16x16), trained for one epoch on synthetic
+    pictures and saved: files and the API are tested against it. Built once per session."""
+    from classifier.model import Classifier
+
+    data, pixels = two_class_set(16)
     clf = Classifier(TINY)
     clf.train(data, pixels=pixels)
     path = tmp_path_factory.mktemp("tiny") / "tiny-model"

@@ -21,6 +21,7 @@ PEOPLE = ["Daniel_Radcliffe", "Hugh_Jackman", "Will_Smith"]
 def shared_sample(settings):
     settings.IDOLSITE_MIN_FACES_PER_CLASS = 10
     settings.IDOLSITE_TRAINING_EPOCHS = 2
+    settings.IDOLSITE_TRAINING_MIN_STEPS = 0
     files = {}
     for person in PEOPLE:
         idol = idol_create(name=person.replace("_", " "))

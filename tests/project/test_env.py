@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from idolsite.env import env_bool, env_int, env_list, parse_database_url
+from idolsite.env import env_bool, env_choice, env_int, env_list, parse_database_url
 
 
 def test_env_bool(monkeypatch):
@@ -28,6 +28,16 @@ def test_env_int_bounds(monkeypatch):
         env_int("X_INT", 3, minimum=1)
     monkeypatch.delenv("X_INT")
     assert env_int("X_INT", 3) == 3
+
+
+def test_env_choice(monkeypatch):
+    monkeypatch.delenv("X_CHOICE", raising=False)
+    assert env_choice("X_CHOICE", "auto", ("auto", "float32")) == "auto"
+    monkeypatch.setenv("X_CHOICE", "float32")
+    assert env_choice("X_CHOICE", "auto", ("auto", "float32")) == "float32"
+    monkeypatch.setenv("X_CHOICE", "float8")
+    with pytest.raises(ImproperlyConfigured, match="X_CHOICE='float8' is not one of auto, float32"):
+        env_choice("X_CHOICE", "auto", ("auto", "float32"))
 
 
 def test_env_list(monkeypatch):
