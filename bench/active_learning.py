@@ -122,6 +122,7 @@ def main() -> None:
     from classifier.models import ModelVersion, TrainingRun
     from classifier.review import PAGE_SIZE
     from classifier.suggestions import Mode, suggestions_accept, suggestions_for, suggestions_reject
+    from faces.errors import DuplicatePhoto
     from faces.models import Face
     from labeling.models import FaceLabel
     from labeling.services import face_import, idol_create
@@ -133,13 +134,19 @@ def main() -> None:
     if args.people:
         people = people[: args.people]
     truth: dict[int, int] = {}
+    duplicates = 0
     seeds: list[int] = []
     for person in people:
         idol = idol_create(name=person.name.replace("_", " "))
         files = sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if args.per_person:
             files = files[: args.per_person]
-        ids = [face_import(data=p.read_bytes(), idol=idol, original_name=p.name).face_id for p in files]
+        ids = []
+        for path in files:
+            try:
+                ids.append(face_import(data=path.read_bytes(), idol=idol, original_name=path.name).face_id)
+            except DuplicatePhoto:  # the same file twice in the set: one face, as import_faces does
+                duplicates += 1
         for face_id in ids:
             truth[face_id] = idol.pk
         seeds += rng.sample(ids, min(args.seed_labels, len(ids)))
@@ -147,7 +154,8 @@ def main() -> None:
     total = len(truth)
     goal = int(total * args.target + 0.999999)
     print(
-        f"import: {total} faces of {len(people)} people, {len(seeds)} seed labels, {time.monotonic() - started:.0f} s"
+        f"import: {total} faces of {len(people)} people ({duplicates} duplicate files skipped), {len(seeds)} seed "
+        f"labels, {time.monotonic() - started:.0f} s"
     )
 
     keys = {"seed": MANUAL_KEYS * len(seeds), "review": 0, "manual": 0}
