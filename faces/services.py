@@ -204,6 +204,7 @@ def face_add_manual(
         face = face_create(
             photo=photo, box=(x, y, w, h), crop_jpeg=crop, detector=MANUAL_DETECTOR, score=1.0, tracker=files
         )
+        faces_detected.send(sender=Photo, photo=photo, faces=[face])  # its suggestion, on commit
     log.info("face %s drawn by hand on photo %s by %s", face.pk, photo.pk, getattr(user, "pk", None))
     return face
 

@@ -17,6 +17,7 @@ from django.dispatch import Signal
 faces_redetected = Signal()
 
 # Sent by faces.services.photo_detection_save inside its transaction, after the new faces are
-# created: apps built on faces (classifier's suggestions) react on commit.
+# created, and by face_add_manual for a face drawn by hand: apps built on faces (classifier's
+# suggestions) react on commit.
 #   sender: Photo; photo: Photo; faces: list[Face] (the faces the detection created)
 faces_detected = Signal()

@@ -172,6 +172,18 @@ def test_newly_detected_faces_get_their_suggestions(scripted, django_capture_on_
     assert Suggestion.objects.get(face=face).idol == scripted["idols"][2]
 
 
+def test_a_face_drawn_by_hand_gets_its_suggestion(scripted, django_capture_on_commit_callbacks, monkeypatch):
+    from faces.services import face_add_manual
+    from tests.factories import make_photo
+
+    calls = []
+    monkeypatch.setattr(suggestions, "enqueue_suggest", lambda version_id, face_ids=None: calls.append(face_ids))
+    photo = make_photo()
+    with django_capture_on_commit_callbacks(execute=True):
+        face = face_add_manual(photo=photo, box=(4, 4, 40, 40))
+    assert calls == [[face.pk]]
+
+
 def test_suggest_in_batches(scripted):
     faces_said(scripted["clf"], [[0.9, 0.05, 0.05]] * 5)
     assert suggest_faces(version=scripted["version"], classifier=scripted["clf"], batch_size=2) == 5
