@@ -95,3 +95,14 @@ def test_a_model_with_the_training_crop_saves_and_loads(monkeypatch, tmp_path):
     loaded = Classifier.load(tmp_path / "m")
     assert loaded.recipe.train_crop == 16
     np.testing.assert_allclose(loaded.predict(pixels), clf.predict(pixels), rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_float16_training_scales_its_loss(monkeypatch):
+    """The GPU's precision, run here on the CPU: the optimizer is wrapped for loss scaling
+    (the policy is per layer, so Keras' compile would not do it by itself)."""
+    clf = _trained("mixed_float16", monkeypatch)
+    assert training.network_policy(clf.model) == "mixed_float16"
+    assert type(clf.model.optimizer).__name__ == "LossScaleOptimizer"
+    pixels = np.random.default_rng(4).integers(0, 255, size=(3, 16, 16, 3), dtype=np.uint8)
+    probabilities = clf.predict(pixels)
+    assert probabilities.dtype == np.float32 and np.isfinite(probabilities).all()
