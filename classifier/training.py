@@ -60,6 +60,9 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
 def precision_policy() -> str:
     """The dtype policy of this machine: ``IDOLSITE_TRAINING_PRECISION`` when set, else mixed
     float16 on a GPU, mixed bfloat16 on a CPU that computes it natively under TensorFlow
@@ -75,9 +78,6 @@ def precision_policy() -> str:
     if keras_module().backend.backend() == "tensorflow" and cpu_has_bf16():
         return "mixed_bfloat16"
     return "float32"
-
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def library_versions() -> dict[str, str]:
@@ -270,9 +270,9 @@ def build_network(n_classes: int, recipe: Recipe, *, policy: str = "float32") ->
     )(x)
     x = layers.BatchNormalization(momentum=recipe.bn_momentum, dtype=policy, name="embedding_bn")(x)
     x = layers.ReLU(dtype=policy, name="embedding")(x)
-    # Dropout after the last batch norm, never before one: a batch norm fed by dropout learns a
-    # variance that inference (no dropout) does not have, and every face then falls into one
-    # class until late in training (bench/README.md).
+    # Dropout after the last batch norm (the usual place: no batch norm learns the variance of
+    # dropped-out inputs, which inference does not have). Moving it did not by itself cure the
+    # early collapse of validation; the momentum above did (bench/README.md, rows 7-8).
     x = layers.Dropout(recipe.dropout, dtype=policy, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="idol_classifier")
