@@ -15,10 +15,13 @@ are labeled or ``--max-rounds`` rounds have run.
 Counting model (the review page, "most confident first", all idols, PAGE_SIZE faces a page laid
 out in COLUMNS columns; focus starts on the first face):
 
-- each wrong guess: the arrow keys from the focus to it (grid distance: rows + columns; after
-  ``n`` the focus moves on to the next open face by itself), then ``n`` (1);
-- then ``a`` (1) accepts every face of the page not rejected, when any is left;
-- then ``]`` (1) loads the next faces (reviewed ones leave the list);
+- the wrong guesses are rejected the cheaper of two ways (both are the page's keys):
+  - arrows: the arrow keys from the focus to each (grid distance: rows + columns; after ``n``
+    the focus moves on to the next open face by itself), then ``n`` (1);
+  - pick mode: ``x`` (1), then each wrong face's key (``classifier.review.review_hints``: one key
+    for the 35 faces of the page least likely right, two for the others);
+- then ``Enter`` (1) accepts every face of the page not rejected and loads the next faces
+  (reviewed ones leave the list);
 - a page whose guesses are right less often than ``--stop-rate`` ends the round (its keys are
   counted): the model is retrained on the new labels and the review goes on with its guesses;
   only suggestions with probability >= ``--min-probability`` are shown.
@@ -94,17 +97,21 @@ def setup_django(workdir: Path, epochs: int, min_steps: int | None) -> None:
     django.setup()
 
 
-def page_keys(wrong_positions: list[int], n: int) -> int:
-    """Keystrokes of one page: arrows to each wrong face + ``n``, then ``a`` and ``]``."""
-    keys, focus, open_ = 0, 0, set(range(n))
+def page_keys(wrong_positions: list[int], probabilities: list[float]) -> int:
+    """Keystrokes of one page: the wrong faces rejected with arrows + ``n`` or in pick mode
+    (``x`` + each one's hint), whichever takes fewer, then ``Enter``."""
+    from classifier.review import review_hints
+
+    n = len(probabilities)
+    arrows, focus, open_ = 0, 0, set(range(n))
     for pos in sorted(wrong_positions):
-        keys += abs(pos // COLUMNS - focus // COLUMNS) + abs(pos % COLUMNS - focus % COLUMNS) + 1
+        arrows += abs(pos // COLUMNS - focus // COLUMNS) + abs(pos % COLUMNS - focus % COLUMNS) + 1
         open_.discard(pos)
         later = [p for p in sorted(open_) if p > pos]
         focus = later[0] if later else pos
-    if open_:
-        keys += 1  # a
-    return keys + 1  # ]
+    hints = review_hints(probabilities)
+    picks = 1 + sum(len(hints[pos]) for pos in wrong_positions) if wrong_positions else 0
+    return min(arrows, picks) + 1  # Enter
 
 
 def main() -> None:
@@ -189,7 +196,7 @@ def main() -> None:
                 suggestions_reject(faces=[page[i].face_id for i in wrong])
             if right:
                 suggestions_accept(faces=right)
-            keys["review"] += page_keys(wrong, len(page))
+            keys["review"] += page_keys(wrong, [row.probability for row in page])
             accepted += len(right)
             rejected += len(wrong)
             page_rates.append(len(right) / len(page))

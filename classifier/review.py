@@ -21,6 +21,28 @@ from labeling.views.common import json_action, role_context
 
 PAGE_SIZE = 48  # faces a review page shows (the benchmark's page too)
 
+# Pick mode (``x`` on the page): every face shows a key; typing it rejects that face. Home row
+# first; the last key is the prefix of two-key hints when a page has more faces than keys.
+HINT_KEYS = "asdfghjklqwertyuiopzxcvbnm1234567890"
+
+
+def review_hints(probabilities: list[float], keys: str = HINT_KEYS) -> list[str]:
+    """The pick-mode key of each face of a page, prefix-free (no hint starts another one): one
+    key for as many faces as the alphabet allows, given to the faces least likely right (lowest
+    probability first; ties in page order), two keys (``prefix`` + key) for the rest."""
+    n, size = len(probabilities), len(keys)
+    prefixes = 0 if n <= size else -(-(n - size) // (size - 1))
+    if prefixes >= size:
+        raise ValueError(f"{n} faces need more than two keys a hint with {size} keys")
+    singles = list(keys[: size - prefixes])
+    doubles = [p + k for p in keys[size - prefixes :] for k in keys]
+    codes = (singles + doubles)[:n]
+    order = sorted(range(n), key=lambda i: (probabilities[i], i))
+    hints = [""] * n
+    for rank, i in enumerate(order):
+        hints[i] = codes[rank]
+    return hints
+
 
 def _int(value: str | None, default: int | None = None) -> int | None:
     try:
@@ -43,8 +65,9 @@ def review(request: HttpRequest) -> HttpResponse:
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     current = suggestions.labels_of([r.face_id for r in rows]) if mode == Mode.MISTAKES else {}
-    for row in rows:
+    for row, hint in zip(rows, review_hints([r.probability for r in rows]), strict=True):
         row.current_labels = current.get(row.face_id, [])
+        row.hint = hint
     context = {
         "version": version,
         "rows": rows,

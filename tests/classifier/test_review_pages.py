@@ -51,6 +51,37 @@ def test_review_page_lists_suggestions_with_keys_and_calibration(client, viewer,
     assert f'data-face="{suggested["faces"][1].pk}"' not in one and f'data-face="{suggested["faces"][2].pk}"' in one
 
 
+def test_review_page_gives_each_face_a_pick_key(client, viewer, suggested):
+    client.force_login(viewer)
+    text = client.get(reverse("classifier:review")).content.decode()
+    # one key each; the least probable face (0.4) gets the first key of the home row
+    faces = suggested["faces"]
+
+    def hint(face):
+        return text.split(f'data-face="{face.pk}"')[1].split(">")[0].split('data-hint="')[1].split('"')[0]
+
+    assert [hint(f) for f in faces] == ["d", "s", "a"]
+    assert "<kbd>x</kbd> pick mode" in text
+
+
+def test_review_hints_are_prefix_free_and_short_where_a_wrong_face_is_likely():
+    from classifier.review import HINT_KEYS, PAGE_SIZE, review_hints
+
+    assert review_hints([]) == []
+    assert review_hints([0.9, 0.5, 0.7]) == ["d", "a", "s"]
+    probabilities = [1 - i / 100 for i in range(PAGE_SIZE)]  # a page sorted most confident first
+    hints = review_hints(probabilities)
+    assert len(set(hints)) == PAGE_SIZE
+    assert not any(a != b and b.startswith(a) for a in hints for b in hints)
+    singles = len(HINT_KEYS) - 1  # the last key is the prefix of the two-key hints
+    assert [len(h) for h in hints] == [2] * (PAGE_SIZE - singles) + [1] * singles
+    assert hints[-1] == "a" and all(h.startswith(HINT_KEYS[-1]) for h in hints[: PAGE_SIZE - singles])
+    assert len(review_hints([0.5] * len(HINT_KEYS))) == len(HINT_KEYS)  # a full alphabet: one key each
+    assert {len(h) for h in review_hints([0.5] * len(HINT_KEYS))} == {1}
+    with pytest.raises(ValueError):
+        review_hints([0.5] * (len(HINT_KEYS) ** 2 + 1))
+
+
 def test_review_needs_a_login_and_a_role(client, django_user_model, suggested):
     assert client.get(reverse("classifier:review")).status_code == 302
     nobody = django_user_model.objects.create_user(username="nobody", password="pw-nobody-1")
