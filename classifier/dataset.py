@@ -9,6 +9,10 @@ Rules (issue 6):
   least as many as the minimum.
 - The validation side of a face depends only on its id (a hash), so a face never moves between
   runs however many faces are added; the same fraction is applied to every idol (stratified).
+- Negatives (issue 7): a face with no label, visible, on the training side, for which people
+  rejected suggestions of idols that are classes ("not her"), trains as "none of these" (the
+  complementary-label loss of ``classifier.training``) unless ``IDOLSITE_TRAINING_NEGATIVES`` is
+  off. Validation keeps labeled faces only, so its accuracy means the same with or without.
 - The fingerprint of the set decides whether anything changed since the active model.
 
 No TensorFlow here: this module is imported by the web process.
@@ -40,6 +44,15 @@ def validation_side(face_id: int, fraction: float = VALIDATION_FRACTION) -> bool
     return int.from_bytes(digest, "big") / 2**64 < fraction
 
 
+@dataclass(frozen=True)
+class Negative:
+    """A face known only as "none of these classes" (indices into ``class_idol_ids``)."""
+
+    face_id: int
+    crop: str
+    classes: tuple[int, ...]
+
+
 @dataclass
 class LabeledSet:
     """The examples of one training, in a fixed order (class, then face id)."""
@@ -50,6 +63,7 @@ class LabeledSet:
     labels: list[int] = field(default_factory=list)  # index into class_idol_ids
     crops: list[str] = field(default_factory=list)  # storage names of the crops
     left_out: dict[str, int] = field(default_factory=dict)  # why faces stayed out, for the report
+    negatives: list[Negative] = field(default_factory=list)  # training side only
 
     def __len__(self) -> int:
         return len(self.face_ids)
@@ -73,7 +87,17 @@ class LabeledSet:
             "faces": sorted((int(f), int(label)) for f, label in zip(self.face_ids, self.labels, strict=True)),
             "validation_fraction": VALIDATION_FRACTION,
         }
+        if self.negatives:  # absent when there are none: older fingerprints stay the same
+            payload["negatives"] = sorted([n.face_id, *n.classes] for n in self.negatives)
         return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+
+    def negative_rows(self):  # -> np.ndarray (negatives, classes) of 0/1
+        import numpy as np
+
+        rows = np.zeros((len(self.negatives), self.n_classes), dtype="float32")
+        for i, negative in enumerate(self.negatives):
+            rows[i, list(negative.classes)] = 1.0
+        return rows
 
     def class_counts(self) -> dict[int | None, int]:
         counts = Counter(self.labels)
@@ -132,7 +156,37 @@ def labeled_set(*, min_faces: int | None = None) -> LabeledSet:
             data.face_ids.append(face_id)
             data.labels.append(len(kept))
             data.crops.append(crop)
+    if settings.IDOLSITE_TRAINING_NEGATIVES:
+        data.negatives = _negatives(data)
     return data
+
+
+def _negatives(data: LabeledSet) -> list[Negative]:
+    """The faces people rejected suggestions for and never labeled (one query), training side."""
+    from django.db.models import Exists, OuterRef
+
+    from classifier.models import SuggestionRejection
+
+    index = {idol_id: i for i, idol_id in enumerate(data.class_idol_ids) if idol_id is not OTHER}
+    rows = (
+        SuggestionRejection.objects.filter(
+            idol_id__in=list(index), face__excluded=False, face__photo__trashed_at__isnull=True
+        )
+        .filter(~Exists(FaceLabel.objects.filter(face=OuterRef("face"))))
+        .values_list("face_id", "face__crop", "idol_id")
+    )
+    classes: dict[int, set[int]] = defaultdict(set)
+    crops: dict[int, str] = {}
+    for face_id, crop, idol_id in rows:
+        if not validation_side(face_id):
+            classes[face_id].add(index[idol_id])
+            crops[face_id] = crop
+    # A face ruled out of every class is someone else: no class is left for the softmax to give.
+    return [
+        Negative(face_id, crops[face_id], tuple(sorted(c)))
+        for face_id, c in sorted(classes.items())
+        if len(c) < data.n_classes
+    ]
 
 
 # --- pixels ---------------------------------------------------------------------------------

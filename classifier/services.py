@@ -191,6 +191,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         )
         metrics["train_seconds"] = round(clf.train_seconds, 1)
         metrics["left_out"] = data.left_out
+        metrics["negatives"] = len(data.negatives)
         clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds")}
         if should_cancel():
             raise TrainingCancelled("training was cancelled")
@@ -325,7 +326,9 @@ def retrain_if_needed() -> TrainingRun | None:
         if last is not None and last.status != TrainingRun.Status.SUCCEEDED and not changes:
             return None
         return training_request(reason="schedule: no active model")
-    changes = LabelEvent.objects.filter(created_at__gt=active.created_at).count()
+    from classifier.suggestions import changes_since
+
+    changes = changes_since(active)
     if changes < settings.IDOLSITE_RETRAIN_MIN_CHANGES:
         return None
     return training_request(reason=f"schedule: {changes} label changes since model {active.pk}")

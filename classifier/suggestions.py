@@ -13,9 +13,10 @@ Writes (services, keyword-only, atomic) and reads (selectors) of suggestions:
   :func:`review_stats` counts accepted and rejected suggestions per version and buckets them by
   probability (the calibration table).
 
-Rejections are negatives in the sense that they are never suggested again and that they
-re-rank the face's top list; the classifier's training (a softmax over idols) does not use
-them yet (bench/README.md, "Active learning").
+Rejections are negatives three ways: a rejected idol is never suggested again for the face, the
+face's top list is re-ranked without it, and the next training learns "not her" from the faces
+that have no label yet (``classifier.dataset``, ``IDOLSITE_TRAINING_NEGATIVES``); they count as
+changes for the retraining they trigger.
 """
 
 from __future__ import annotations
@@ -310,6 +311,14 @@ def rerank(*, face_ids: list[int]) -> None:
             Suggestion.objects.filter(pk=row.pk).update(idol_id=idol_id, probability=probability, margin=margin)
 
 
+def changes_since(version: ModelVersion) -> int:
+    """Label changes since ``version`` was made, and rejections when they train as negatives."""
+    changes = LabelEvent.objects.filter(created_at__gt=version.created_at).count()
+    if settings.IDOLSITE_TRAINING_NEGATIVES:
+        changes += SuggestionRejection.objects.filter(created_at__gt=version.created_at).count()
+    return changes
+
+
 def retrain_after_labels() -> TrainingRun | None:
     """Enough label changes since the active model (IDOLSITE_RETRAIN_AFTER_LABELS) queue a
     training; the next model's suggestions replace these once it is active."""
@@ -318,7 +327,7 @@ def retrain_after_labels() -> TrainingRun | None:
     active = ModelVersion.objects.active()
     if active is None or TrainingRun.objects.unfinished().exists():
         return None
-    changes = LabelEvent.objects.filter(created_at__gt=active.created_at).count()
+    changes = changes_since(active)
     if changes < settings.IDOLSITE_RETRAIN_AFTER_LABELS:
         return None
     return training_request(reason=f"review: {changes} label changes since model {active.pk}")

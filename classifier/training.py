@@ -201,8 +201,78 @@ def custom_layers() -> dict[str, Any]:
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "size": self.size, "seed": self.seed}
 
+    @keras.saving.register_keras_serializable(package="idolsite")
+    class LabelsAndNegativesLoss(keras.losses.Loss):
+        """Cross-entropy (label-smoothed) for a row of known class, and for a row known only as
+        "not these idols" (the review's rejections: -1 at those classes, 0 elsewhere) the
+        complementary-label loss -sum log(1 - p) over them (Yu et al., "Learning with biased
+        complementary labels", ECCV 2018; Kim et al., "NLNL: negative learning", ICCV 2019)."""
+
+        def __init__(self, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.label_smoothing = label_smoothing
+
+        def call(self, y_true: Any, y_pred: Any) -> Any:
+            ops = keras.ops
+            y_true = ops.cast(y_true, "float32")
+            p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
+            positive = ops.maximum(y_true, 0.0)
+            negative = ops.maximum(-y_true, 0.0)
+            known = ops.cast(ops.sum(positive, axis=-1) > 0.0, "float32")
+            classes = ops.cast(ops.shape(y_true)[-1], "float32")
+            target = positive * (1.0 - self.label_smoothing) + self.label_smoothing / classes
+            cross_entropy = -ops.sum(target * ops.log(p), axis=-1)
+            complementary = -ops.sum(negative * ops.log(1.0 - p), axis=-1)
+            return known * cross_entropy + (1.0 - known) * complementary
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+    @keras.saving.register_keras_serializable(package="idolsite")
+    class KnownAccuracy(keras.metrics.Metric):
+        """Top-1 accuracy over the rows of known class only (negative rows have none)."""
+
+        def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
+            super().__init__(name=name, **kwargs)
+            self.right = self.add_variable(shape=(), initializer="zeros", name="right")
+            self.known = self.add_variable(shape=(), initializer="zeros", name="known")
+
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+            ops = keras.ops
+            y_true = ops.cast(y_true, "float32")
+            known = ops.cast(ops.max(y_true, axis=-1) > 0.0, "float32")
+            right = ops.cast(ops.argmax(y_true, axis=-1) == ops.argmax(y_pred, axis=-1), "float32") * known
+            self.right.assign_add(ops.sum(right))
+            self.known.assign_add(ops.sum(known))
+
+        def result(self) -> Any:
+            return self.right / keras.ops.maximum(self.known, 1.0)
+
+        def reset_state(self) -> None:
+            self.right.assign(0.0)
+            self.known.assign(0.0)
+
     _custom_layers["TrainCrop"] = TrainCrop
+    _custom_layers["LabelsAndNegativesLoss"] = LabelsAndNegativesLoss
+    _custom_layers["KnownAccuracy"] = KnownAccuracy
     return _custom_layers
+
+
+def training_targets(labels: Any, n_classes: int, negatives: Any = None) -> Any:
+    """The target rows of :func:`fit`: one-hot for each class index of ``labels``, then one row
+    per negative: -1 at each class the face is known not to be (``negatives``: rows of 0/1)."""
+    import numpy as np
+
+    rows = np.zeros((len(labels), n_classes), dtype="float32")
+    rows[np.arange(len(labels)), np.asarray(labels, dtype="int64")] = 1.0
+    if negatives is None or len(negatives) == 0:
+        return rows
+    negatives = np.asarray(negatives, dtype="float32")
+    if negatives.shape[1:] != (n_classes,) or not np.isin(negatives, (0.0, 1.0)).all():
+        raise ValueError(f"negatives must be rows of 0/1 over the {n_classes} classes")
+    if (negatives.sum(axis=1) == 0).any() or (negatives.sum(axis=1) >= n_classes).any():
+        raise ValueError("each negative row must rule out at least one class and not all of them")
+    return np.concatenate([rows, -negatives])
 
 
 def augmentation(keras: Any, recipe: Recipe, *, value_range: tuple[float, float] = (0.0, 1.0)) -> list[Any]:
@@ -413,16 +483,31 @@ def fit(
     report: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     verbose: int = 0,
+    negatives: tuple[Any, Any] | None = None,
 ) -> dict[str, list[float | None]]:
-    """Compile and train ``model`` on uint8 images and class indices. Raises
-    :class:`TrainingCancelled` when ``should_cancel`` said so. Returns the history."""
+    """Compile and train ``model`` on uint8 images and class indices. ``negatives`` (images,
+    rows of 0/1 over the classes) are faces known only as "not these classes" (the review's
+    rejections): they train with the complementary-label loss; without them the loss is the
+    plain label-smoothed cross-entropy. Raises :class:`TrainingCancelled` when
+    ``should_cancel`` said so. Returns the history."""
     import numpy as np
 
     keras = keras_module()
     keras.utils.set_random_seed(recipe.seed)
     n_classes = model.output_shape[-1]
-    steps = recipe.steps_per_epoch(len(x_train))
-    epochs = recipe.epochs_for(len(x_train))
+    x = np.asarray(x_train, dtype="float32")
+    has_negatives = negatives is not None and len(negatives[0]) > 0
+    y = training_targets(y_train, n_classes, negatives[1] if has_negatives else None)
+    if has_negatives:
+        x = np.concatenate([x, np.asarray(negatives[0], dtype="float32")])
+        own = custom_layers()
+        loss = own["LabelsAndNegativesLoss"](label_smoothing=recipe.label_smoothing)
+        metrics: list[Any] = [own["KnownAccuracy"]()]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+        metrics = ["accuracy"]
+    steps = recipe.steps_per_epoch(len(x))
+    epochs = recipe.epochs_for(len(x))
     total = steps * epochs
     warmup = min(steps * recipe.warmup_epochs, total // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -440,8 +525,8 @@ def fit(
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=metrics,
         # XLA is slower than TensorFlow's graph on a CPU; JAX always compiles.
         jit_compile="auto" if keras.backend.backend() != "tensorflow" or has_gpu() else False,
     )
@@ -449,8 +534,8 @@ def fit(
     every = recipe.validation_every or max(1, epochs // 20)
     has_val = len(x_val) > 0
     model.fit(
-        np.asarray(x_train, dtype="float32"),
-        keras.utils.to_categorical(y_train, n_classes),
+        x,
+        y,
         validation_data=(np.asarray(x_val, dtype="float32"), keras.utils.to_categorical(y_val, n_classes))
         if has_val
         else None,

@@ -182,6 +182,8 @@ IDOLSITE_TRAINING_PRECISION = env_choice(
 )
 # A small labeled set trains for more epochs, up to this many optimizer steps in all.
 IDOLSITE_TRAINING_MIN_STEPS = env_int("IDOLSITE_TRAINING_MIN_STEPS", 1000, minimum=0, maximum=100_000)
+# Faces people rejected suggestions for (and never labeled) train as "not her" (issue 7).
+IDOLSITE_TRAINING_NEGATIVES = env_bool("IDOLSITE_TRAINING_NEGATIVES", True)
 IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 900, minimum=60)
 IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
 

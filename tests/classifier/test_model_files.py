@@ -27,7 +27,13 @@ def test_save_and_load_round_trip(tiny_model_dir, tmp_path):
     meta = json.loads((copy / "model.json").read_text())
     assert meta["format_version"] == FORMAT_VERSION and meta["class_idol_ids"] == [1, 2]
     assert meta["input_size"] == 16 and meta["fingerprint"] and meta["versions"]["keras"]
-    np.testing.assert_allclose(Classifier.load(copy).predict(pixels), probabilities, rtol=1e-5, atol=1e-6)
+    loaded = Classifier.load(copy)
+    np.testing.assert_allclose(loaded.predict_with_embeddings(pixels)[0], probabilities, rtol=1e-5, atol=1e-6)
+    # one pass (the validation metric) and the average with the mirror image (suggestions)
+    one_pass = loaded.predict(pixels)
+    mirrored = loaded.predict(pixels[:, :, ::-1])
+    np.testing.assert_allclose((one_pass + mirrored) / 2, probabilities, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_with_embeddings(pixels, mirror=False)[0], one_pass, rtol=1e-5, atol=1e-6)
 
 
 def test_a_folder_without_its_json_is_not_a_model(tiny_model_dir, tmp_path):

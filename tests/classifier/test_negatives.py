@@ -1,0 +1,108 @@
+"""Rejections as training negatives (issue 7): faces known only as "not her" train with the
+complementary-label loss; validation and the fingerprint of sets without them are unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier.dataset import labeled_set, validation_side
+from classifier.models import SuggestionRejection
+from classifier.training import custom_layers, fit, training_targets
+from labeling.services import face_exclude, face_label
+from tests.classifier.conftest import TINY
+from tests.factories import make_face, make_idol
+
+
+def faces_on_side(n: int, *, validation: bool) -> list:
+    out = []
+    while len(out) < n:
+        face = make_face()
+        if validation_side(face.pk) == validation:
+            out.append(face)
+    return out
+
+
+@pytest.mark.django_db
+def test_rejected_unlabeled_faces_of_the_training_side_are_negatives(two_idols, settings):
+    (a, _), (b, faces_b) = two_idols.items()
+    before = labeled_set().fingerprint
+    train_face, other_train_face = faces_on_side(2, validation=False)
+    (val_face,) = faces_on_side(1, validation=True)
+    stranger = make_idol("Not a class")  # below the minimum: no class
+    for face, idol in [(train_face, a), (other_train_face, b), (val_face, a), (faces_b[0], a), (train_face, stranger)]:
+        SuggestionRejection.objects.create(face=face, idol=idol)
+    data = labeled_set()
+    index = {idol_id: i for i, idol_id in enumerate(data.class_idol_ids)}
+    assert [(n.face_id, n.classes) for n in data.negatives] == [
+        (train_face.pk, (index[a.pk],)),
+        (other_train_face.pk, (index[b.pk],)),
+    ]  # not the validation face, not a labeled one, not an idol who is no class
+    assert data.negative_rows().tolist() == [[1.0 if i == index[a.pk] else 0.0 for i in range(2)], [0.0, 1.0]]
+    assert val_face.pk not in data.face_ids and train_face.pk not in data.face_ids
+    assert data.fingerprint != before
+    face_label(face=train_face, idol=b)  # now known: a positive, no longer a negative
+    face_exclude(face=other_train_face, reason="not_target")  # excluded faces stay out
+    data = labeled_set()
+    assert data.negatives == [] and train_face.pk in data.face_ids
+
+
+@pytest.mark.django_db
+def test_negatives_off_and_faces_ruled_out_of_every_class(two_idols, settings):
+    (a, _), (b, _) = two_idols.items()
+    (face,) = faces_on_side(1, validation=False)
+    SuggestionRejection.objects.create(face=face, idol=a)
+    settings.IDOLSITE_TRAINING_NEGATIVES = False
+    assert labeled_set().negatives == []
+    settings.IDOLSITE_TRAINING_NEGATIVES = True
+    assert len(labeled_set().negatives) == 1
+    SuggestionRejection.objects.create(face=face, idol=b)  # neither class: someone else
+    assert labeled_set().negatives == []
+
+
+def test_targets_loss_and_accuracy_of_known_and_negative_rows():
+    rows = training_targets([1, 0], 3, [[1, 0, 1]])
+    assert rows.tolist() == [[0, 1, 0], [1, 0, 0], [-1, 0, -1]]
+    for bad in ([[0, 0, 0]], [[1, 1, 1]], [[2, 0, 0]], [[1, 0]]):
+        with pytest.raises(ValueError):
+            training_targets([0], 3, bad)
+    own = custom_layers()
+    p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.5, 0.2, 0.3]], dtype="float32")
+    loss = own["LabelsAndNegativesLoss"](label_smoothing=0.0, reduction=None)
+    per_row = np.asarray(loss(rows, p))
+    assert per_row == pytest.approx([-np.log(0.7), -np.log(0.6), -np.log(0.5) - np.log(0.7)], rel=1e-5)
+    smoothed = np.asarray(own["LabelsAndNegativesLoss"](label_smoothing=0.3, reduction=None)(rows[:1], p[:1]))
+    target = np.array([0.1, 0.8, 0.1])
+    assert smoothed == pytest.approx([-(target * np.log(p[0])).sum()], rel=1e-5)
+    accuracy = own["KnownAccuracy"]()
+    accuracy.update_state(rows, p)  # rows 1 and 2 are known and right; the negative row is not counted
+    assert float(accuracy.result()) == pytest.approx(1.0)
+    accuracy.update_state(rows[:1], p[1:2])
+    assert float(accuracy.result()) == pytest.approx(2 / 3)
+
+
+def test_training_with_negatives_pushes_their_classes_down():
+    from dataclasses import replace
+
+    from classifier.training import build_network, predict
+
+    rng = np.random.default_rng(0)
+
+    def tinted(n, channel):  # noisy images of one colour
+        images = rng.integers(0, 60, (n, 16, 16, 3))
+        images[..., channel] += 160
+        return images.astype("uint8")
+
+    x = np.concatenate([tinted(32, 0), tinted(32, 1)])  # class 0 red, class 1 green
+    y = np.repeat([0, 1], 32)
+    rows = np.zeros((32, 2), dtype="float32")
+    rows[:, 0] = 1.0  # blue faces: "not class 0"
+    recipe = replace(TINY, epochs=30, label_smoothing=0.0)
+    plain = build_network(2, recipe)
+    fit(plain, x, y, x[::8], y[::8], recipe)
+    with_negatives = build_network(2, recipe)
+    history = fit(with_negatives, x, y, x[::8], y[::8], recipe, negatives=(tinted(32, 2), rows))
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history["val_accuracy"][-1] == 1.0  # the known faces are still learned
+    unseen = tinted(16, 2)
+    assert predict(with_negatives, unseen)[:, 0].mean() < predict(plain, unseen)[:, 0].mean() - 0.2
