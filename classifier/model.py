@@ -237,7 +237,8 @@ def set_aside(directory: Path) -> Path | None:
 
 
 # The active model, kept in memory per process: loading a .keras file takes a second or two.
-_loaded: dict[str, Any] = {}
+_loaded: dict[str, Classifier] = {}  # the last few models used, by version and folder
+_LOADED_KEEP = 4  # the active one and the members of a suggestion ensemble
 
 
 def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
@@ -250,9 +251,9 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
         if version is None:
             return None
     key = f"{version.pk}:{version.directory}"
-    cached = _loaded.get("key")
-    if cached == key:
-        return _loaded["classifier"]
+    if key in _loaded:
+        _loaded[key] = _loaded.pop(key)  # most recently used last
+        return _loaded[key]
     try:
         clf = Classifier.load(version.path)
     except IncompatibleModel as exc:
@@ -260,8 +261,9 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
         set_aside(version.path)
         ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
         return None
-    _loaded.clear()
-    _loaded.update(key=key, classifier=clf)
+    _loaded[key] = clf
+    while len(_loaded) > _LOADED_KEEP:
+        _loaded.pop(next(iter(_loaded)))
     return clf
 
 

@@ -192,6 +192,9 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         metrics["train_seconds"] = round(clf.train_seconds, 1)
         metrics["left_out"] = data.left_out
         metrics["negatives"] = len(data.negatives)
+        same_split = _active_on_this_split(active, data, val, pixels[val], clf.input_size)
+        if same_split is not None:
+            metrics["active_on_this_split"] = same_split
         clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds")}
         if should_cancel():
             raise TrainingCancelled("training was cancelled")
@@ -216,6 +219,39 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     return TrainingRun.objects.get(pk=run_id)
 
 
+def _comparison_classifier(version: ModelVersion) -> Any:
+    from classifier.model import load_classifier
+
+    return load_classifier(version)
+
+
+def _active_on_this_split(
+    active: ModelVersion | None, data: Any, val: list[int], pixels: Any, input_size: int
+) -> dict[str, Any] | None:
+    """The active model's top-1 on this run's validation faces, so that the new model is
+    compared on the same faces: each run's split holds the faces labeled by then (in active
+    learning, the easy ones the last review accepted), so the figures of two runs are not
+    comparable. None when there is no active model, it is pinned, or it cannot be loaded."""
+    if active is None or active.pinned or not val:
+        return None
+    try:
+        clf = _comparison_classifier(active)
+    except Exception:  # a model that cannot be used is never the reason a training fails
+        log.exception("model %s could not be compared", active.pk)
+        return None
+    if clf is None:
+        return None
+    if clf.input_size != input_size:
+        from classifier.dataset import load_pixels
+
+        pixels = load_pixels([data.crops[i] for i in val], clf.input_size)
+    predicted = clf.predict(pixels).argmax(axis=1)
+    right = sum(
+        clf.class_idol_ids[int(p)] == data.class_idol_ids[data.labels[i]] for p, i in zip(predicted, val, strict=True)
+    )
+    return {"version": active.pk, "top1": round(right / len(val), 4)}
+
+
 def _new_classifier(options: dict[str, Any]) -> Any:
     from dataclasses import replace
 
@@ -230,7 +266,9 @@ def _new_classifier(options: dict[str, Any]) -> Any:
 
 def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> ModelVersion:
     """Write the files, then the row; the new model becomes active when it beats the active one
-    on the validation split, unless an admin pinned that one."""
+    on this run's validation split (both measured on it; else each on its own split, and a
+    change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
+    pinned the active one."""
     from classifier.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
     from classifier.model import FORMAT_VERSION, model_root, new_model_directory
 
@@ -251,7 +289,14 @@ def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> Model
             metrics=clf.metrics,
             val_top1=metrics["top1"],
         )
-        if active is None or (not active.pinned and version.val_top1 > active.val_top1):
+        same_split = metrics.get("active_on_this_split") or {}
+        if active is not None and same_split.get("version") == active.pk:
+            # Both measured on this run's faces: the new model wins ties when the labels changed
+            # (it learned from more of them).
+            mine, theirs = round(version.val_top1, 4), same_split["top1"]
+            if not active.pinned and (mine > theirs or (mine == theirs and active.fingerprint != version.fingerprint)):
+                _activate(version, active)
+        elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
             _activate(version, active)
         elif (
             not active.pinned

@@ -313,6 +313,9 @@ IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.a
 # faces (cosine distance threshold, at most this many faces).
 IDOLSITE_RETRAIN_AFTER_LABELS = env_int("IDOLSITE_RETRAIN_AFTER_LABELS", 200, minimum=1)
 IDOLSITE_SUGGEST_BATCH = env_int("IDOLSITE_SUGGEST_BATCH", 256, minimum=1)
+# Suggestions average the new model with this many models in all (itself and the newest earlier
+# ones that know the same idols): models trained on other data are rarely wrong together.
+IDOLSITE_SUGGEST_ENSEMBLE = env_int("IDOLSITE_SUGGEST_ENSEMBLE", 2, minimum=1, maximum=5)
 IDOLSITE_MISTAKE_PROBABILITY = env_float("IDOLSITE_MISTAKE_PROBABILITY", 0.8, minimum=0.0, maximum=1.0)
 IDOLSITE_CLUSTER_DISTANCE = env_float("IDOLSITE_CLUSTER_DISTANCE", 0.35, minimum=0.01, maximum=2.0)
 IDOLSITE_CLUSTER_MAX_FACES = env_int("IDOLSITE_CLUSTER_MAX_FACES", 5000, minimum=2)

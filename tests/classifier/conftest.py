@@ -110,6 +110,9 @@ def fake_classifier(monkeypatch):
         return clf
 
     monkeypatch.setattr(services, "_new_classifier", make)
+    # The fake's files cannot be loaded: the active model is compared on its own split figure
+    # (test_training.py tests the comparison on the same faces).
+    monkeypatch.setattr(services, "_comparison_classifier", lambda version: None)
     return created
 
 

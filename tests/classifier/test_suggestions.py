@@ -197,3 +197,37 @@ def test_suggest_with_the_tiny_real_model(active_tiny_model):
     rows = list(Suggestion.objects.filter(face__in=faces))
     assert len(rows) == 3 and all(r.vector().shape == (8,) for r in rows)
     assert all(0.0 <= r.probability <= 1.0 and len(r.top) == 2 for r in rows)
+
+
+def test_suggestions_average_the_newest_earlier_models_of_the_same_idols(scripted, settings, monkeypatch):
+    from tests.classifier.suggest_fixtures import ScriptedClassifier
+
+    a, b, c = scripted["idols"]
+    older = new_version([c, b, a])  # the same idols, another column order
+    other_idols = new_version([a, b])  # other idols: not a member
+    newest = new_version([a, b, c])
+    clf_older = ScriptedClassifier([c.pk, b.pk, a.pk])
+    clf_other = ScriptedClassifier([a.pk, b.pk])
+    clf_newest = ScriptedClassifier([a.pk, b.pk, c.pk])
+    first = scripted["version"]  # the fixture's, over the same idols, older still
+    by_version = {first.pk: scripted["clf"], older.pk: clf_older, other_idols.pk: clf_other, newest.pk: clf_newest}
+    monkeypatch.setattr("classifier.model.load_classifier", lambda version=None: by_version[version.pk])
+    (face,) = faces_said(clf_newest, [[0.9, 0.1, 0.0]])
+    clf_older.say(face, [0.0, 0.7, 0.3])  # c 0, b 0.7, a 0.3
+    clf_other.say(face, [0.0, 1.0])
+    assert [v.pk for v, _ in suggestions.ensemble_members(newest)] == [older.pk]
+    suggest_faces(version=newest)
+    row = Suggestion.objects.get(face=face, model_version=newest)
+    assert (row.idol_id, row.probability, row.margin) == (a.pk, 0.6, 0.2)
+    assert [t["idol"] for t in row.top] == [a.pk, b.pk, c.pk]
+    settings.IDOLSITE_SUGGEST_ENSEMBLE = 1  # the new model alone
+    assert suggestions.ensemble_members(newest) == []
+    suggest_faces(version=newest)
+    row = Suggestion.objects.get(face=face, model_version=newest)
+    assert (row.idol_id, row.probability) == (a.pk, 0.9)
+    type(older).objects.filter(pk=older.pk).update(set_aside=True)  # files found corrupt: never a member
+    settings.IDOLSITE_SUGGEST_ENSEMBLE = 2
+    assert [v.pk for v, _ in suggestions.ensemble_members(newest)] == [first.pk]
+    settings.IDOLSITE_SUGGEST_ENSEMBLE = 3
+    type(older).objects.filter(pk=older.pk).update(set_aside=False)
+    assert [v.pk for v, _ in suggestions.ensemble_members(newest)] == [older.pk, first.pk]

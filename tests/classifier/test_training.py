@@ -144,6 +144,50 @@ def test_new_model_becomes_active_only_when_better_and_pinned_stays(two_idols, f
     assert not first.path.exists() and ModelVersion.objects.count() == 3
 
 
+def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_idols, fake_classifier, monkeypatch):
+    import numpy as np
+
+    from tests.classifier.conftest import labeled_faces
+
+    first = _run().model_version
+    # The active model's own figure (1.0) was measured on another split: on this run's faces it
+    # is right on half of them, and the new model (right on all) replaces it.
+    ModelVersion.objects.filter(pk=first.pk).update(val_top1=1.0)
+    (a, _), _ = two_idols.items()
+    labeled_faces(a, 2)  # the labels changed
+
+    class HalfRight:
+        input_size = 16
+        class_idol_ids = list(first.class_idol_ids)
+
+        def predict(self, pixels, batch_size=256):
+            out = np.zeros((len(pixels), 2), dtype="float32")
+            out[:, 0] = 1.0  # always the first idol
+            return out
+
+    monkeypatch.setattr(services, "_comparison_classifier", lambda version: HalfRight())
+    run = _run()
+    second = run.model_version
+    data = labeled_set()
+    val = data.indices(validation=True)
+    expected = sum(data.class_idol_ids[data.labels[i]] == first.class_idol_ids[0] for i in val) / len(val)
+    assert run.metrics["active_on_this_split"] == {"version": first.pk, "top1": round(expected, 4)}
+    assert second.is_active and expected < 1.0
+    # An active model right on every face of the split stays, whatever its own figure.
+
+    class AllRight(HalfRight):
+        def predict(self, pixels, batch_size=256):
+            return np.asarray(fake_classifier[-1].predict(pixels)) + 0.1
+
+    monkeypatch.setattr(services, "_comparison_classifier", lambda version: AllRight())
+    ModelVersion.objects.filter(pk=second.pk).update(val_top1=0.0)
+    third = _run(options={"force": True}).model_version
+    assert not third.is_active  # same labels, a tie: the active one stays
+    # A model that cannot be loaded for the comparison never fails the training.
+    monkeypatch.setattr(services, "_comparison_classifier", lambda version: 1 / 0)
+    assert _run(options={"force": True}).status == TrainingRun.Status.SUCCEEDED
+
+
 def test_retrain_once_enough_labels_changed(two_idols, fake_classifier, settings):
     from tests.classifier.conftest import labeled_faces
 
