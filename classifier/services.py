@@ -192,7 +192,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         metrics["train_seconds"] = round(clf.train_seconds, 1)
         metrics["left_out"] = data.left_out
         metrics["negatives"] = len(data.negatives)
-        same_split = _active_on_this_split(active, data, val, pixels[val], clf.input_size)
+        same_split = _active_on_this_split(active, data, val, pixels[val], clf.input_size, probabilities)
         if same_split is not None:
             metrics["active_on_this_split"] = same_split
         clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds")}
@@ -226,13 +226,26 @@ def _comparison_classifier(version: ModelVersion) -> Any:
 
 
 def _active_on_this_split(
-    active: ModelVersion | None, data: Any, val: list[int], pixels: Any, input_size: int
+    active: ModelVersion | None, data: Any, val: list[int], pixels: Any, input_size: int, probabilities: Any
 ) -> dict[str, Any] | None:
-    """The active model's top-1 on this run's validation faces, so that the new model is
-    compared on the same faces: each run's split holds the faces labeled by then (in active
-    learning, the easy ones the last review accepted), so the figures of two runs are not
-    comparable. None when there is no active model, it is pinned, or it cannot be loaded."""
+    """Both models' top-1 on the same faces: this run's validation faces, less those labeled by
+    accepting the active model's own suggestions (it chose them because it was sure of them: on
+    them it is right by construction). Each run's split holds the faces labeled by then, so the
+    figures of two runs are not comparable. ``probabilities``: the new model's on ``val``. None
+    when there is no active model, it is pinned, it cannot be loaded, or no face is left."""
+    import numpy as np
+
+    from classifier.models import Suggestion
+
     if active is None or active.pinned or not val:
+        return None
+    chosen = set(
+        Suggestion.objects.filter(model_version=active, status=Suggestion.Status.ACCEPTED).values_list(
+            "face_id", flat=True
+        )
+    )
+    keep = [n for n, i in enumerate(val) if data.face_ids[i] not in chosen]
+    if not keep:
         return None
     try:
         clf = _comparison_classifier(active)
@@ -241,15 +254,25 @@ def _active_on_this_split(
         return None
     if clf is None:
         return None
+    faces = [val[n] for n in keep]
     if clf.input_size != input_size:
         from classifier.dataset import load_pixels
 
-        pixels = load_pixels([data.crops[i] for i in val], clf.input_size)
-    predicted = clf.predict(pixels).argmax(axis=1)
-    right = sum(
-        clf.class_idol_ids[int(p)] == data.class_idol_ids[data.labels[i]] for p, i in zip(predicted, val, strict=True)
+        theirs = clf.predict(load_pixels([data.crops[i] for i in faces], clf.input_size))
+    else:
+        theirs = clf.predict(pixels[keep])
+    truth = [data.class_idol_ids[data.labels[i]] for i in faces]
+    active_right = sum(clf.class_idol_ids[int(p)] == t for p, t in zip(theirs.argmax(axis=1), truth, strict=True))
+    new_right = sum(
+        data.class_idol_ids[int(p)] == t
+        for p, t in zip(np.asarray(probabilities)[keep].argmax(axis=1), truth, strict=True)
     )
-    return {"version": active.pk, "top1": round(right / len(val), 4)}
+    return {
+        "version": active.pk,
+        "faces": len(faces),
+        "top1": round(active_right / len(faces), 4),
+        "new_top1": round(new_right / len(faces), 4),
+    }
 
 
 def _new_classifier(options: dict[str, Any]) -> Any:
@@ -266,7 +289,7 @@ def _new_classifier(options: dict[str, Any]) -> Any:
 
 def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> ModelVersion:
     """Write the files, then the row; the new model becomes active when it beats the active one
-    on this run's validation split (both measured on it; else each on its own split, and a
+    on the same faces (``_active_on_this_split``; else each on its own split, and a
     change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
     pinned the active one."""
     from classifier.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
@@ -293,7 +316,7 @@ def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> Model
         if active is not None and same_split.get("version") == active.pk:
             # Both measured on this run's faces: the new model wins ties when the labels changed
             # (it learned from more of them).
-            mine, theirs = round(version.val_top1, 4), same_split["top1"]
+            mine, theirs = same_split["new_top1"], same_split["top1"]
             if not active.pinned and (mine > theirs or (mine == theirs and active.fingerprint != version.fingerprint)):
                 _activate(version, active)
         elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
