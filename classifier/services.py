@@ -6,6 +6,7 @@ Views, the admin, the API, tasks and ``manage.py train`` call these and hold no 
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import traceback
 from typing import Any
@@ -262,17 +263,25 @@ def _active_on_this_split(
     else:
         theirs = clf.predict(pixels[keep])
     truth = [data.class_idol_ids[data.labels[i]] for i in faces]
-    active_right = sum(clf.class_idol_ids[int(p)] == t for p, t in zip(theirs.argmax(axis=1), truth, strict=True))
-    new_right = sum(
-        data.class_idol_ids[int(p)] == t
-        for p, t in zip(np.asarray(probabilities)[keep].argmax(axis=1), truth, strict=True)
+    active_right = np.array(
+        [clf.class_idol_ids[int(p)] == t for p, t in zip(theirs.argmax(axis=1), truth, strict=True)]
     )
+    new_predicted = np.asarray(probabilities)[keep].argmax(axis=1)
+    new_right = np.array([data.class_idol_ids[int(p)] == t for p, t in zip(new_predicted, truth, strict=True)])
     return {
         "version": active.pk,
         "faces": len(faces),
-        "top1": round(active_right / len(faces), 4),
-        "new_top1": round(new_right / len(faces), 4),
+        "top1": round(float(active_right.mean()), 4),
+        "new_top1": round(float(new_right.mean()), 4),
+        "only_active_right": int((active_right & ~new_right).sum()),
+        "only_new_right": int((new_right & ~active_right).sum()),
     }
+
+
+def clearly_worse(only_active_right: int, only_new_right: int) -> bool:
+    """McNemar's test on the faces where exactly one of two models is right: the new model is
+    clearly worse when it loses more of them than two standard errors of chance allow."""
+    return only_active_right - only_new_right > 2 * math.sqrt(only_active_right + only_new_right)
 
 
 def _new_classifier(options: dict[str, Any]) -> Any:
@@ -314,10 +323,16 @@ def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> Model
         )
         same_split = metrics.get("active_on_this_split") or {}
         if active is not None and same_split.get("version") == active.pk:
-            # Both measured on this run's faces: the new model wins ties when the labels changed
-            # (it learned from more of them).
-            mine, theirs = same_split["new_top1"], same_split["top1"]
-            if not active.pinned and (mine > theirs or (mine == theirs and active.fingerprint != version.fingerprint)):
+            # Both measured on the same faces. With the same labels, the new model must be better;
+            # when the labels changed (it learned from more of them), it must not be clearly worse:
+            # a face or two either way is chance, and in active learning a model kept for one
+            # more round costs a round of stale suggestions.
+            if active.pinned:
+                pass
+            elif active.fingerprint == version.fingerprint:
+                if same_split["new_top1"] > same_split["top1"]:
+                    _activate(version, active)
+            elif not clearly_worse(same_split["only_active_right"], same_split["only_new_right"]):
                 _activate(version, active)
         elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
             _activate(version, active)

@@ -183,6 +183,8 @@ def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_ido
         "faces": len(kept),
         "top1": round(expected, 4),
         "new_top1": 1.0,
+        "only_active_right": 0,
+        "only_new_right": round((1 - expected) * len(kept)),
     }
     assert second.is_active and expected < 1.0
     # An active model right on every face of the split stays, whatever its own figure.
@@ -195,9 +197,19 @@ def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_ido
     ModelVersion.objects.filter(pk=second.pk).update(val_top1=0.0)
     third = _run(options={"force": True}).model_version
     assert not third.is_active  # same labels, a tie: the active one stays
+    labeled_faces(a, 1)
+    assert _run().model_version.is_active  # the labels changed: not clearly worse is enough
     # A model that cannot be loaded for the comparison never fails the training.
     monkeypatch.setattr(services, "_comparison_classifier", lambda version: 1 / 0)
     assert _run(options={"force": True}).status == TrainingRun.Status.SUCCEEDED
+
+
+def test_a_model_of_changed_labels_must_not_be_clearly_worse_on_the_same_faces():
+    assert not services.clearly_worse(3, 0)  # three faces: chance (2 * sqrt(3) = 3.5)
+    assert not services.clearly_worse(5, 2)
+    assert services.clearly_worse(5, 0)
+    assert services.clearly_worse(20, 5)
+    assert not services.clearly_worse(0, 0) and not services.clearly_worse(0, 9)
 
 
 def test_retrain_once_enough_labels_changed(two_idols, fake_classifier, settings):
