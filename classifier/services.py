@@ -327,12 +327,11 @@ def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> Model
             # when the labels changed (it learned from more of them), it must not be clearly worse:
             # a face or two either way is chance, and in active learning a model kept for one
             # more round costs a round of stale suggestions.
-            if active.pinned:
-                pass
-            elif active.fingerprint == version.fingerprint:
-                if same_split["new_top1"] > same_split["top1"]:
-                    _activate(version, active)
-            elif not clearly_worse(same_split["only_active_right"], same_split["only_new_right"]):
+            if active.fingerprint == version.fingerprint:
+                wins = same_split["new_top1"] > same_split["top1"]
+            else:
+                wins = not clearly_worse(same_split["only_active_right"], same_split["only_new_right"])
+            if wins and not active.pinned:
                 _activate(version, active)
         elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
             _activate(version, active)
