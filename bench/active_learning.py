@@ -18,8 +18,9 @@ out in COLUMNS columns; focus starts on the first face):
 - the wrong guesses are rejected the cheaper of two ways (both are the page's keys):
   - arrows: the arrow keys from the focus to each (grid distance: rows + columns; after ``n``
     the focus moves on to the next open face by itself), then ``n`` (1);
-  - pick mode: ``x`` (1), then each wrong face's key (``classifier.review.review_hints``: one key
-    for the 35 faces of the page least likely right, two for the others);
+  - pick mode: ``x`` (1; once: pick mode stays on across pages until ``Esc``), then each wrong
+    face's key (``classifier.review.review_hints``: one key for the 42 faces of the page least
+    likely right, two for the 6 others);
 - then ``Enter`` (1) accepts every face of the page not rejected and loads the next faces
   (reviewed ones leave the list);
 - a page whose guesses are right less often than ``--stop-rate`` ends the round (its keys are
@@ -97,11 +98,15 @@ def setup_django(workdir: Path, epochs: int, min_steps: int | None) -> None:
     django.setup()
 
 
-def page_keys(wrong_positions: list[int], probabilities: list[float]) -> int:
-    """Keystrokes of one page: the wrong faces rejected with arrows + ``n`` or in pick mode
-    (``x`` + each one's hint), whichever takes fewer, then ``Enter``."""
+def page_keys(wrong_positions: list[int], probabilities: list[float], picking: bool) -> tuple[int, bool]:
+    """Keystrokes of one page, and whether pick mode is on after it: the wrong faces rejected
+    with arrows + ``n`` or in pick mode (``x`` to start it, unless it is on from the pages
+    before, then each one's hint), whichever takes fewer (leaving pick mode for the arrows is
+    ``Esc``), then ``Enter``."""
     from classifier.review import review_hints
 
+    if not wrong_positions:
+        return 1, picking  # Enter, in either mode
     n = len(probabilities)
     arrows, focus, open_ = 0, 0, set(range(n))
     for pos in sorted(wrong_positions):
@@ -110,8 +115,11 @@ def page_keys(wrong_positions: list[int], probabilities: list[float]) -> int:
         later = [p for p in sorted(open_) if p > pos]
         focus = later[0] if later else pos
     hints = review_hints(probabilities)
-    picks = 1 + sum(len(hints[pos]) for pos in wrong_positions) if wrong_positions else 0
-    return min(arrows, picks) + 1  # Enter
+    picks = (0 if picking else 1) + sum(len(hints[pos]) for pos in wrong_positions)
+    by_arrows = arrows + (1 if picking else 0)  # Esc first when pick mode is on
+    if picks <= by_arrows:
+        return picks + 1, True
+    return by_arrows + 1, False
 
 
 def main() -> None:
@@ -168,6 +176,7 @@ def main() -> None:
     keys = {"seed": MANUAL_KEYS * len(seeds), "review": 0, "manual": 0}
     counts = defaultdict(int)
     rounds = 0
+    picking = False  # pick mode stays on across pages (and rounds) once started, until Esc
     final_top1 = None
     labeled = FaceLabel.objects.values("face_id").distinct().count()
     while labeled < goal and rounds < args.max_rounds:
@@ -196,7 +205,8 @@ def main() -> None:
                 suggestions_reject(faces=[page[i].face_id for i in wrong])
             if right:
                 suggestions_accept(faces=right)
-            keys["review"] += page_keys(wrong, [row.probability for row in page])
+            page_cost, picking = page_keys(wrong, [row.probability for row in page], picking)
+            keys["review"] += page_cost
             accepted += len(right)
             rejected += len(wrong)
             page_rates.append(len(right) / len(page))

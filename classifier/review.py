@@ -22,8 +22,10 @@ from labeling.views.common import json_action, role_context
 PAGE_SIZE = 48  # faces a review page shows (the benchmark's page too)
 
 # Pick mode (``x`` on the page): every face shows a key; typing it rejects that face. Home row
-# first; the last key is the prefix of two-key hints when a page has more faces than keys.
-HINT_KEYS = "asdfghjklqwertyuiopzxcvbnm1234567890"
+# first, then the rows above and below, then the punctuation keys that US and Japanese (JIS)
+# keyboards both type without Shift, the digits last; the last key is the prefix of two-key
+# hints when a page has more faces than keys (43 keys: 42 one-key hints, 6 two-key on a page).
+HINT_KEYS = "asdfghjkl;qwertyuiopzxcvbnm,./-[]1234567890"
 
 
 def review_hints(probabilities: list[float], keys: str = HINT_KEYS) -> list[str]:

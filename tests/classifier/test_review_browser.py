@@ -92,6 +92,14 @@ def test_pick_mode_rejects_by_key_and_enter_accepts_the_rest(page, live_server, 
     assert page.locator(f"#face-{faces[4].pk} .chip").inner_text() == "Mio"
     assert set(SuggestionRejection.objects.values_list("face_id", flat=True)) == {faces[3].pk, faces[4].pk}
     assert set(FaceLabel.objects.values_list("face_id", "how")) == {(f.pk, How.SUGGESTION) for f in faces[:3]}
-    page.keyboard.press("u")  # the accept of the page Enter left is undone on the next one
+    page.wait_for_selector(".review.picking")  # pick mode stays on, page after page
+    page.keyboard.press("Backspace")  # the accept of the page Enter left is undone on the next one
     page.wait_for_function("document.getElementById('status').textContent.indexOf('Undone') === 0")
     assert not FaceLabel.objects.exists()
+    page.keyboard.press("s")  # the other face's key, right away
+    page.wait_for_function("document.querySelectorAll('.card.rejected').length === 1")
+    page.keyboard.press("Escape")  # leaves pick mode, also for the pages after
+    page.wait_for_function("!document.querySelector('.review.picking')")
+    page.reload()
+    page.wait_for_selector(".card")
+    assert page.locator(".review.picking").count() == 0

@@ -4,7 +4,8 @@
  * action, ] shows the next faces, Enter accepts the rest and shows the next faces.
  * x starts pick mode: each face shows its key (data-hint, from the server: the faces least
  * likely right have one-key hints); typing it rejects that face, Backspace undoes, Enter
- * accepts the rest and goes on, Esc leaves. Names from the server are inserted with textContent. */
+ * accepts the rest and goes on, Esc leaves. Pick mode stays on across pages (this tab's
+ * sessionStorage) until Esc. Names from the server are inserted with textContent. */
 (function () {
   "use strict";
 
@@ -20,6 +21,7 @@
   var picking = false;
   var typed = "";
   var UNDO_KEY = "idolsite-review-undo";
+  var PICK_KEY = "idolsite-review-picking";
 
   // The accept of the page Enter left is undoable on the next page (u), once.
   try {
@@ -141,7 +143,8 @@
     picking = on;
     typed = "";
     grid.classList.toggle("picking", on);
-    say(on ? "Pick mode: type a face's key to reject it \u00b7 Enter accepts the rest \u00b7 Esc leaves" : "Pick mode off.");
+    try { if (on) sessionStorage.setItem(PICK_KEY, "1"); else sessionStorage.removeItem(PICK_KEY); } catch (err) { /* this page only */ }
+    say(on ? "Pick mode: type a face's key to reject it \u00b7 Backspace undoes \u00b7 Enter accepts the rest \u00b7 Esc leaves" : "Pick mode off.");
   }
 
   function pick(key) {
@@ -186,7 +189,7 @@
     if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
     if (e.altKey || e.ctrlKey || e.metaKey) return;
     if (!cards.length) {  // nothing left here: only the undo of the page before
-      if (e.key === "u") { undo(); e.preventDefault(); }
+      if (e.key === "u" || e.key === "Backspace") { undo(); e.preventDefault(); }
       return;
     }
     if (e.key === "Enter" && t && (t.tagName === "A" || t.tagName === "BUTTON")) return;
@@ -218,4 +221,8 @@
   });
 
   setFocus(0);
+  // Pick mode left on by the page before (Enter went on from it) stays on.
+  var pickingBefore = false;
+  try { pickingBefore = sessionStorage.getItem(PICK_KEY) === "1"; } catch (err) { /* off */ }
+  if (pickingBefore && cards.length) setPicking(true);
 })();
