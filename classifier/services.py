@@ -263,11 +263,12 @@ def _active_on_this_split(
     else:
         theirs = clf.predict(pixels[keep])
     truth = [data.class_idol_ids[data.labels[i]] for i in faces]
-    active_right = np.array(
-        [clf.class_idol_ids[int(p)] == t for p, t in zip(theirs.argmax(axis=1), truth, strict=True)]
-    )
-    new_predicted = np.asarray(probabilities)[keep].argmax(axis=1)
-    new_right = np.array([data.class_idol_ids[int(p)] == t for p, t in zip(new_predicted, truth, strict=True)])
+
+    def right(class_idol_ids: list[int | None], outputs: Any) -> Any:  # -> bool array, a face each
+        return np.array([class_idol_ids[int(p)] == t for p, t in zip(outputs.argmax(axis=1), truth, strict=True)])
+
+    active_right = right(clf.class_idol_ids, theirs)
+    new_right = right(data.class_idol_ids, np.asarray(probabilities)[keep])
     return {
         "version": active.pk,
         "faces": len(faces),
