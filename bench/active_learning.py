@@ -70,6 +70,12 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="optimizer steps a round trains for at least (default: the setting's)",
     )
+    parser.add_argument(
+        "--warm-chain",
+        type=int,
+        default=None,
+        help="warm starts in a row before one from scratch (0: every round from scratch; default: the setting's)",
+    )
     parser.add_argument("--max-rounds", type=int, default=8)
     parser.add_argument("--target", type=float, default=0.95, help="fraction of faces labeled to stop at")
     parser.add_argument("--min-probability", type=float, default=0.0, help="suggestions shown from this probability")
@@ -79,7 +85,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(workdir: Path, epochs: int, min_steps: int | None) -> None:
+def setup_django(workdir: Path, epochs: int, min_steps: int | None, warm_chain: int | None) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["IDOLSITE_MEDIA_ROOT"] = str(workdir / "media")
     os.environ["IDOLSITE_MODEL_DIR"] = str(workdir / "models")
@@ -89,6 +95,8 @@ def setup_django(workdir: Path, epochs: int, min_steps: int | None) -> None:
     os.environ["IDOLSITE_TRAINING_EPOCHS"] = str(epochs)  # also for trainings the review enqueues
     if min_steps is not None:
         os.environ["IDOLSITE_TRAINING_MIN_STEPS"] = str(min_steps)
+    if warm_chain is not None:
+        os.environ["IDOLSITE_TRAINING_WARM_CHAIN"] = str(warm_chain)
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -129,7 +137,7 @@ def main() -> None:
     started = time.monotonic()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="idolsite-bench-al-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    setup_django(workdir, args.epochs, args.min_steps)
+    setup_django(workdir, args.epochs, args.min_steps, args.warm_chain)
 
     from django.core.management import call_command
 
@@ -188,6 +196,8 @@ def main() -> None:
         if run.status != TrainingRun.Status.SUCCEEDED:
             sys.exit(f"training failed: {run.status} {run.error}")
         active = ModelVersion.objects.active()
+        warm = (run.metrics or {}).get("warm_start")
+        start = f"from model {warm['from']}" if warm else "from scratch"
         train_s = time.monotonic() - t
         t = time.monotonic()
         tasks.suggest(active.pk)
@@ -216,7 +226,8 @@ def main() -> None:
         counts["accepted"] += accepted
         counts["rejected"] += rejected
         print(
-            f"round {rounds}: model {active.pk} (top-1 {active.val_top1:.3f}, run {run.pk} {run.note}), "
+            f"round {rounds}: model {active.pk} (top-1 {active.val_top1:.3f}, run {run.pk} {run.note}, "
+            f"{start}), "
             f"train {train_s:.0f} s, suggest {suggest_s:.0f} s; {pages} pages, {accepted} accepted, "
             f"{rejected} rejected; labeled {labeled}/{total} ({labeled / total:.1%}); keys so far "
             f"{sum(keys.values())}; pages right: {' '.join(f'{r:.2f}' for r in page_rates)}",

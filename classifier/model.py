@@ -77,9 +77,12 @@ class Classifier:
         should_cancel: Any = None,
         force: bool = False,
         verbose: int = 0,
+        start_from: Classifier | None = None,
     ) -> bool:
         """Train on ``data``; False (and nothing done) when its fingerprint is the one this
-        classifier was trained on. Raises ``TrainingCancelled`` when asked to stop."""
+        classifier was trained on. ``start_from``: a trained classifier the network starts as a
+        copy of (a warm start, shorter; ``can_start_from`` must allow it). Raises
+        ``TrainingCancelled`` when asked to stop."""
         import numpy as np
 
         from classifier.dataset import load_pixels
@@ -96,6 +99,10 @@ class Classifier:
         val_idx = np.asarray(data.indices(validation=True), dtype="int64")
         self.precision = precision_policy()
         model = build_network(data.n_classes, self.recipe, policy=self.precision)
+        if start_from is not None:
+            if not self.can_start_from(start_from, data.class_idol_ids):
+                raise ValueError("a warm start needs a model of the same idols and the same network")
+            model.set_weights(start_from.model.get_weights())
         negatives = None
         if data.negatives:
             negatives = (load_pixels([n.crop for n in data.negatives], self.input_size), data.negative_rows())
@@ -111,6 +118,7 @@ class Classifier:
             should_cancel=should_cancel,
             verbose=verbose,
             negatives=negatives,
+            warm=start_from is not None,
         )
         self.train_seconds = time.monotonic() - started
         self.model = model
@@ -121,6 +129,17 @@ class Classifier:
         self.fingerprint = data.fingerprint
         self.versions = library_versions()
         return True
+
+    def can_start_from(self, other: Classifier, class_idol_ids: list[int | None]) -> bool:
+        """Whether ``other``'s weights can start a training of this recipe on these classes:
+        the same idols in the same order, the same network (a new idol, or another network,
+        trains from scratch)."""
+        return (
+            other.model is not None
+            and other.model.name == "idol_classifier"
+            and list(other.class_idol_ids) == list(class_idol_ids)
+            and self.recipe.same_network(other.recipe)
+        )
 
     # --- use --------------------------------------------------------------------------------
 

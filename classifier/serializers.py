@@ -76,6 +76,9 @@ class TrainingRunSerializer(serializers.Serializer):
 class TrainingRequestSerializer(serializers.Serializer):
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
     force = serializers.BooleanField(required=False, default=False, help_text="Train even if no label changed.")
+    scratch = serializers.BooleanField(
+        required=False, default=False, help_text="Start from random weights, not from the active model's."
+    )
 
 
 class ModelVersionSerializer(serializers.Serializer):

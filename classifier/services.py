@@ -38,16 +38,19 @@ def _user(user: User) -> AbstractBaseUser | None:
 
 @transaction.atomic
 def training_request(
-    *, reason: str = "manual", user: User = None, epochs: int | None = None, force: bool = False
+    *, reason: str = "manual", user: User = None, epochs: int | None = None, force: bool = False, scratch: bool = False
 ) -> TrainingRun:
     """Queue a training on the training cluster. A run already queued or running is returned
-    instead of queueing a second one (one training at a time)."""
+    instead of queueing a second one (one training at a time). ``scratch``: no warm start
+    (``_warm_parent``), the network starts from random weights."""
     if epochs is not None and not 1 <= epochs <= 1000:
         raise DomainError("epochs must be between 1 and 1000", code="invalid", field="epochs")
     existing = TrainingRun.objects.select_for_update().unfinished().order_by("id").first()
     if existing is not None:
         return existing
     options: dict[str, Any] = {"force": force}
+    if scratch:
+        options["scratch"] = True
     if epochs is not None:
         options["epochs"] = epochs
     run = TrainingRun.objects.create(reason=reason[:200], requested_by=_user(user), options=options)
@@ -161,6 +164,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
             raise DomainError("too few faces for a training and a validation split", code="too_few")
         clf = _new_classifier(run.options)
         pixels = load_pixels(data.crops, clf.input_size)
+        parent, warm_start = _warm_parent(active, clf, data, run.options)
 
         def report(progress: Any) -> None:
             _save_progress(
@@ -179,7 +183,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         def should_cancel() -> bool:
             return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
 
-        clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True)
+        clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True, start_from=parent)
         _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
         val = data.indices(validation=True)
         probabilities = clf.predict(pixels[val])
@@ -193,10 +197,11 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         metrics["train_seconds"] = round(clf.train_seconds, 1)
         metrics["left_out"] = data.left_out
         metrics["negatives"] = len(data.negatives)
+        metrics["warm_start"] = warm_start
         same_split = _active_on_this_split(active, data, val, pixels[val], clf.input_size, probabilities)
         if same_split is not None:
             metrics["active_on_this_split"] = same_split
-        clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds")}
+        clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds", "warm_start")}
         if should_cancel():
             raise TrainingCancelled("training was cancelled")
         _save_progress(run_id, phase="saving")
@@ -218,6 +223,30 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         log.exception("training run %s failed", run_id)
         _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
     return TrainingRun.objects.get(pk=run_id)
+
+
+def _warm_parent(
+    active: ModelVersion | None, clf: Any, data: Any, options: dict[str, Any]
+) -> tuple[Any, dict[str, Any] | None]:
+    """The classifier a training starts from, and what its metrics say of it: the active model
+    when it has the same idols and network, unless the run asked for ``scratch``, warm starts
+    are off (``IDOLSITE_TRAINING_WARM_CHAIN`` 0), or the active model ends a chain of that many
+    warm starts (every few models one is trained from scratch, so that nothing a start learned
+    stays forever). ``(None, None)``: from scratch."""
+    chain = settings.IDOLSITE_TRAINING_WARM_CHAIN
+    if active is None or options.get("scratch") or not chain:
+        return None, None
+    generation = ((active.metrics or {}).get("warm_start") or {}).get("generation", 0) + 1
+    if generation > chain:
+        return None, None
+    try:
+        parent = _comparison_classifier(active)
+    except Exception:  # a model that cannot be loaded is never the reason a training fails
+        log.exception("model %s could not start a training", active.pk)
+        return None, None
+    if parent is None or not clf.can_start_from(parent, data.class_idol_ids):
+        return None, None
+    return parent, {"from": active.pk, "generation": generation}
 
 
 def _comparison_classifier(version: ModelVersion) -> Any:

@@ -184,6 +184,10 @@ IDOLSITE_TRAINING_PRECISION = env_choice(
 IDOLSITE_TRAINING_MIN_STEPS = env_int("IDOLSITE_TRAINING_MIN_STEPS", 1000, minimum=0, maximum=100_000)
 # Faces people rejected suggestions for (and never labeled) train as "not her" (issue 7).
 IDOLSITE_TRAINING_NEGATIVES = env_bool("IDOLSITE_TRAINING_NEGATIVES", True)
+# A training starts from the active model's weights when it has the same idols and network (a
+# warm start: a third of the steps); after this many warm starts in a row, one from scratch
+# (0: always from scratch).
+IDOLSITE_TRAINING_WARM_CHAIN = env_int("IDOLSITE_TRAINING_WARM_CHAIN", 4, minimum=0, maximum=100)
 IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 900, minimum=60)
 IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
 

@@ -72,8 +72,15 @@ class FakeClassifier:
         self.fingerprint = ""
         self.train_seconds = 0.1
         self.labels: dict = {}
+        self.started_from = None
 
-    def train(self, data, *, pixels=None, report=None, should_cancel=None, force=False, verbose=0) -> bool:
+    def can_start_from(self, other, class_idol_ids) -> bool:
+        return list(other.class_idol_ids) == list(class_idol_ids)
+
+    def train(
+        self, data, *, pixels=None, report=None, should_cancel=None, force=False, verbose=0, start_from=None
+    ) -> bool:
+        self.started_from = start_from
         for epoch in (1, 2):
             if report:
                 report(Progress(epoch=epoch, epochs=2, step=1, steps=1, loss=1.0 / epoch, val_accuracy=0.5))

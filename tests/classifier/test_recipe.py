@@ -106,3 +106,30 @@ def test_mixed_float16_training_scales_its_loss(monkeypatch):
     pixels = np.random.default_rng(4).integers(0, 255, size=(3, 16, 16, 3), dtype=np.uint8)
     probabilities = clf.predict(pixels)
     assert probabilities.dtype == np.float32 and np.isfinite(probabilities).all()
+
+
+def test_a_warm_start_copies_the_parent_and_trains_fewer_steps():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from classifier.model import Classifier
+    from tests.classifier.conftest import TINY, two_class_set
+
+    data, pixels = two_class_set(16)
+    recipe = replace(TINY, epochs=10, warm_steps=0.2, warm_learning_rate=0.0)
+    parent = Classifier(recipe)
+    parent.train(data, pixels=pixels)
+    seen = []
+    child = Classifier(recipe)
+    child.train(data, pixels=pixels, start_from=parent, report=seen.append)
+    assert seen[-1].epochs == 2  # a fifth of the ten epochs
+    # At a learning rate of 0 the weights stay the parent's (batch norm's statistics move on).
+    for old, new in zip(parent.model.weights, child.model.weights, strict=True):
+        if "kernel" in old.path:
+            np.testing.assert_array_equal(np.asarray(old), np.asarray(new))
+    assert child.can_start_from(parent, [1, 2])
+    assert not child.can_start_from(parent, [2, 1])  # other idols (or the same in another order)
+    assert not Classifier(replace(recipe, widths=(8, 8))).can_start_from(parent, [1, 2])
+    with pytest.raises(ValueError, match="same idols"):
+        Classifier(replace(recipe, embedding_size=4)).train(data, pixels=pixels, start_from=parent)

@@ -230,3 +230,67 @@ def test_train_command_here(two_idols, fake_classifier, capsys):
     call_command("train", "--here", "--epochs", "2", verbosity=0)
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.options["epochs"] == 2
+
+
+def test_a_training_starts_from_the_active_model_until_the_chain_ends(
+    two_idols, fake_classifier, monkeypatch, settings
+):
+    import numpy as np
+
+    from tests.classifier.conftest import labeled_faces
+
+    settings.IDOLSITE_TRAINING_WARM_CHAIN = 2
+    loaded = {}
+
+    class Loaded(FakeClassifier):
+        def predict(self, pixels, *, batch_size=256):  # always the first idol: each new model wins
+            return np.eye(len(self.class_idol_ids), dtype="float32")[np.zeros(len(pixels), dtype=int)]
+
+    def parent(version):  # the active model, as loaded for the start and the comparison
+        clf = loaded.setdefault(version.pk, Loaded())
+        clf.class_idol_ids = list(version.class_idol_ids)
+        return clf
+
+    monkeypatch.setattr(services, "_comparison_classifier", parent)
+    first = _run()
+    assert first.metrics["warm_start"] is None and fake_classifier[-1].started_from is None
+    v1 = first.model_version
+    second = _run(options={"force": True})
+    assert second.metrics["warm_start"] == {"from": v1.pk, "generation": 1}
+    assert fake_classifier[-1].started_from is loaded[v1.pk]
+    assert second.model_version.metrics["warm_start"] == {"from": v1.pk, "generation": 1}
+    assert second.model_version.is_active
+    third = _run(options={"force": True})
+    assert third.metrics["warm_start"] == {"from": second.model_version.pk, "generation": 2}
+    fourth = _run(options={"force": True})  # the chain of two warm starts ended: from scratch
+    assert fourth.metrics["warm_start"] is None and fake_classifier[-1].started_from is None
+    assert fourth.model_version.is_active
+    # Asked for, or a new idol (the classes changed): from scratch.
+    assert _run(options={"force": True, "scratch": True}).metrics["warm_start"] is None
+    assert services.training_request(reason="t", scratch=True).options == {"force": False, "scratch": True}
+    TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).delete()
+    active = ModelVersion.objects.active()
+    ModelVersion.objects.filter(pk=active.pk).update(metrics={**active.metrics, "warm_start": None})
+    from tests.factories import make_idol
+
+    labeled_faces(make_idol("Chiyo"), 8)
+    assert _run().metrics["warm_start"] is None
+    settings.IDOLSITE_TRAINING_WARM_CHAIN = 0  # off
+    assert _run(options={"force": True}).metrics["warm_start"] is None
+
+
+def test_the_api_and_the_command_ask_for_a_training_from_scratch(user, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from labeling.roles import assign_role
+
+    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    assign_role(user, "admin")
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.post("/api/training-runs/", {"scratch": True}, format="json")
+    assert response.status_code == 202, response.content
+    assert TrainingRun.objects.get(pk=response.json()["id"]).options == {"force": False, "scratch": True}
+    TrainingRun.objects.all().delete()
+    call_command("train", "--scratch")
+    assert TrainingRun.objects.get().options == {"force": False, "scratch": True}

@@ -24,10 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
         parser.add_argument("--here", action="store_true", help="train in this process (no task cluster)")
         parser.add_argument("--force", action="store_true", help="train even if no label changed")
+        parser.add_argument("--scratch", action="store_true", help="start from random weights (no warm start)")
 
-    def handle(self, *args: Any, epochs: int | None, wait: bool, here: bool, force: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, epochs: int | None, wait: bool, here: bool, force: bool, scratch: bool, **options: Any
+    ) -> None:
         try:
-            run = services.training_request(reason="manage.py train", epochs=epochs, force=force)
+            run = services.training_request(reason="manage.py train", epochs=epochs, force=force, scratch=scratch)
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{run} ({run.reason})")
