@@ -23,7 +23,12 @@ def test_evaluation_page_answers_200(client, user, trained_run):
     response = client.get(reverse("classifier:run_detail", args=[trained_run.pk]))
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Top-1" in text and "Confusion matrix" in text and "Aiko" in text
+    assert "Top-1" in text and "Confusion matrix" in text and "Aiko" in text and "(from scratch)" in text
+    TrainingRun.objects.filter(pk=trained_run.pk).update(
+        metrics={**trained_run.metrics, "warm_start": {"from": 7, "generation": 2}}
+    )
+    text = client.get(reverse("classifier:run_detail", args=[trained_run.pk])).content.decode()
+    assert "a warm start from model 7, 2 in a row" in text
     image = client.get(reverse("classifier:version_image", args=[trained_run.model_version.pk, "confusion.png"]))
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     assert (
