@@ -423,15 +423,18 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
 # --- schedule -------------------------------------------------------------------------------
 
 
-def retrain_if_needed() -> TrainingRun | None:
-    """Queue a training when there is no usable model, or when at least
-    IDOLSITE_RETRAIN_MIN_CHANGES label changes arrived since the active model was made."""
+def retrain_if_needed(*, min_changes: int | None = None, source: str = "schedule") -> TrainingRun | None:
+    """Queue a training when there is no usable model (the schedule, ``source`` "schedule"), or
+    when at least ``min_changes`` (IDOLSITE_RETRAIN_MIN_CHANGES) label changes arrived since the
+    active model was made. ``source`` begins the run's reason."""
     from labeling.models import LabelEvent
 
     if TrainingRun.objects.unfinished().exists():
         return None
     active = ModelVersion.objects.active()
     if active is None:
+        if source != "schedule":
+            return None
         last = TrainingRun.objects.order_by("-id").first()
         # No model: try again unless the last attempt already failed on the same labels.
         changes = LabelEvent.objects.filter(created_at__gt=last.created_at).count() if last else None
@@ -441,6 +444,6 @@ def retrain_if_needed() -> TrainingRun | None:
     from classifier.suggestions import changes_since
 
     changes = changes_since(active)
-    if changes < settings.IDOLSITE_RETRAIN_MIN_CHANGES:
+    if changes < (settings.IDOLSITE_RETRAIN_MIN_CHANGES if min_changes is None else min_changes):
         return None
-    return training_request(reason=f"schedule: {changes} label changes since model {active.pk}")
+    return training_request(reason=f"{source}: {changes} label changes since model {active.pk}")

@@ -365,15 +365,9 @@ def changes_since(version: ModelVersion) -> int:
 def retrain_after_labels() -> TrainingRun | None:
     """Enough label changes since the active model (IDOLSITE_RETRAIN_AFTER_LABELS) queue a
     training; the next model's suggestions replace these once it is active."""
-    from classifier.services import training_request
+    from classifier.services import retrain_if_needed
 
-    active = ModelVersion.objects.active()
-    if active is None or TrainingRun.objects.unfinished().exists():
-        return None
-    changes = changes_since(active)
-    if changes < settings.IDOLSITE_RETRAIN_AFTER_LABELS:
-        return None
-    return training_request(reason=f"review: {changes} label changes since model {active.pk}")
+    return retrain_if_needed(min_changes=settings.IDOLSITE_RETRAIN_AFTER_LABELS, source="review")
 
 
 # --- reading --------------------------------------------------------------------------------
