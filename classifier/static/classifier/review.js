@@ -37,28 +37,9 @@
     return promise;
   }
 
-  function say(message, isError) {
-    var el = document.getElementById("status");
-    if (!el) return;
-    el.textContent = message;
-    el.className = "status show" + (isError ? " error" : "");
-    clearTimeout(say.timer);
-    say.timer = setTimeout(function () { el.className = "status"; }, isError ? 6000 : 3000);
-  }
-
-  function post(url, payload) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrf, Accept: "application/json" },
-      body: JSON.stringify(payload),
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (json) {
-        if (!response.ok) throw new Error(json.error || "the server answered " + response.status);
-        return json;
-      });
-    });
-  }
+  // The request and status helpers of labeling.js (loaded first by the page's base template).
+  var post = window.idolsite.post;
+  var say = window.idolsite.say;
 
   function setFocus(i) {
     if (!cards.length) return;
@@ -186,7 +167,7 @@
 
   document.addEventListener("keydown", function (e) {
     var t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
+    if (window.idolsite.typing(e)) return;
     if (e.altKey || e.ctrlKey || e.metaKey) return;
     if (!cards.length) {  // nothing left here: only the undo of the page before
       if (e.key === "u" || e.key === "Backspace") { undo(); e.preventDefault(); }

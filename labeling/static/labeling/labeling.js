@@ -49,6 +49,9 @@
     return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
   }
 
+  // The helpers other pages' scripts (the review page's) use: loaded after this one.
+  window.idolsite = { post: post, say: say, typing: typing };
+
   // --- the typeahead -----------------------------------------------------------------------
 
   var ta = {
