@@ -231,8 +231,8 @@ def _warm_parent(
     """The classifier a training starts from, and what its metrics say of it: the active model
     when it has the same idols and network, unless the run asked for ``scratch``, warm starts
     are off (``IDOLSITE_TRAINING_WARM_CHAIN`` 0), or the active model ends a chain of that many
-    warm starts (every few models one is trained from scratch, so that nothing a start learned
-    stays forever). ``(None, None)``: from scratch."""
+    warm starts (every few models one is trained from scratch: the weights are renewed now and
+    then, not carried forever). ``(None, None)``: from scratch."""
     chain = settings.IDOLSITE_TRAINING_WARM_CHAIN
     if active is None or options.get("scratch") or not chain:
         return None, None
@@ -424,17 +424,15 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
 
 
 def retrain_if_needed(*, min_changes: int | None = None, source: str = "schedule") -> TrainingRun | None:
-    """Queue a training when there is no usable model (the schedule, ``source`` "schedule"), or
-    when at least ``min_changes`` (IDOLSITE_RETRAIN_MIN_CHANGES) label changes arrived since the
-    active model was made. ``source`` begins the run's reason."""
+    """Queue a training when there is no usable model, or when at least ``min_changes``
+    (IDOLSITE_RETRAIN_MIN_CHANGES) label changes arrived since the active model was made.
+    ``source`` begins the run's reason."""
     from labeling.models import LabelEvent
 
     if TrainingRun.objects.unfinished().exists():
         return None
     active = ModelVersion.objects.active()
     if active is None:
-        if source != "schedule":
-            return None
         last = TrainingRun.objects.order_by("-id").first()
         # No model: try again unless the last attempt already failed on the same labels.
         changes = LabelEvent.objects.filter(created_at__gt=last.created_at).count() if last else None

@@ -68,9 +68,9 @@ def _user(user: User) -> AbstractBaseUser | None:
 def rank(top: Sequence[dict[str, Any]], rejected: set[int]) -> tuple[int | None, float, float]:
     """The suggested idol, its probability and margin from a top list, rejected idols left out.
     The probability is the model's given what people said: "not these idols" leaves the others
-    their share of what is left, p / (1 - the rejected idols' p). On an active-learning pool
-    (bench/README.md, run I after round 8: 532 open faces, 139 of them rejected before) the 48 faces
-    most likely right by it were right 69% of the time, by the raw p 60%."""
+    their share of what is left, p / (1 - the rejected idols' p). On two late active-learning
+    pools (bench/README.md, run I) the 48 faces most likely right by it were right 69% and 65% of
+    the time, by the raw p 60% and 65%; the 96 most likely, 57% and 62% (raw 56% and 56%)."""
     kept = [g for g in top if g["idol"] not in rejected]
     if not kept:
         return None, 0.0, 0.0
@@ -373,6 +373,8 @@ def retrain_after_labels() -> TrainingRun | None:
     training; the next model's suggestions replace these once it is active."""
     from classifier.services import retrain_if_needed
 
+    if ModelVersion.objects.active() is None:  # no model, no review: the schedule trains the first
+        return None
     return retrain_if_needed(min_changes=settings.IDOLSITE_RETRAIN_AFTER_LABELS, source="review")
 
 
