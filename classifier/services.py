@@ -164,7 +164,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
             raise DomainError("too few faces for a training and a validation split", code="too_few")
         clf = _new_classifier(run.options)
         pixels = load_pixels(data.crops, clf.input_size)
-        parent, warm_start = _warm_parent(active, clf, data, run.options)
+        parent, warm_start = _warm_parent(run, active, clf, data)
 
         def report(progress: Any) -> None:
             _save_progress(
@@ -226,17 +226,25 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
 
 
 def _warm_parent(
-    active: ModelVersion | None, clf: Any, data: Any, options: dict[str, Any]
+    run: TrainingRun, active: ModelVersion | None, clf: Any, data: Any
 ) -> tuple[Any, dict[str, Any] | None]:
     """The classifier a training starts from, and what its metrics say of it: the active model
     when it has the same idols and network, unless the run asked for ``scratch``, warm starts
-    are off (``IDOLSITE_TRAINING_WARM_CHAIN`` 0), or the active model ends a chain of that many
-    warm starts (every few models one is trained from scratch: the weights are renewed now and
-    then, not carried forever). ``(None, None)``: from scratch."""
+    are off (``IDOLSITE_TRAINING_WARM_CHAIN`` 0), or the trainings before this one were that
+    many warm starts in a row: then one from scratch, so that the weights are renewed now and
+    then. The chain counts trainings, not models: a model from scratch that was not better than
+    the active one still ends the chain, and the next trainings start from the active one again
+    (not one slow training from scratch after another). ``(None, None)``: from scratch."""
     chain = settings.IDOLSITE_TRAINING_WARM_CHAIN
-    if active is None or options.get("scratch") or not chain:
+    if active is None or run.options.get("scratch") or not chain:
         return None, None
-    generation = ((active.metrics or {}).get("warm_start") or {}).get("generation", 0) + 1
+    previous = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, pk__lt=run.pk, metrics__has_key="top1")
+        .order_by("-pk")
+        .first()
+    )
+    last = ((previous.metrics or {}).get("warm_start") or {}) if previous else {}
+    generation = last.get("generation", 0) + 1
     if generation > chain:
         return None, None
     try:

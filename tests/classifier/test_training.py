@@ -262,15 +262,19 @@ def test_a_training_starts_from_the_active_model_until_the_chain_ends(
     assert second.model_version.is_active
     third = _run(options={"force": True})
     assert third.metrics["warm_start"] == {"from": second.model_version.pk, "generation": 2}
-    fourth = _run(options={"force": True})  # the chain of two warm starts ended: from scratch
+    # The chain of two warm starts ended: from scratch. That model is not better (an admin pinned
+    # the active one) but the chain counts trainings: the next one starts warm again.
+    services.model_version_activate(version=third.model_version)  # pinned
+    fourth = _run(options={"force": True})
     assert fourth.metrics["warm_start"] is None and fake_classifier[-1].started_from is None
-    assert fourth.model_version.is_active
+    assert not fourth.model_version.is_active
+    fifth = _run(options={"force": True})
+    assert fifth.metrics["warm_start"] == {"from": third.model_version.pk, "generation": 1}
     # Asked for, or a new idol (the classes changed): from scratch.
     assert _run(options={"force": True, "scratch": True}).metrics["warm_start"] is None
     assert services.training_request(reason="t", scratch=True).options == {"force": False, "scratch": True}
     TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).delete()
-    active = ModelVersion.objects.active()
-    ModelVersion.objects.filter(pk=active.pk).update(metrics={**active.metrics, "warm_start": None})
+    assert _run(options={"force": True}).metrics["warm_start"]["generation"] == 1
     from tests.factories import make_idol
 
     labeled_faces(make_idol("Chiyo"), 8)
