@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("classifier.urls")),  # the classifier pages
 ]
 
-# Under /api/, a URL no view matches and a server error answer the API's error shape.
+# Under /api/, a refusal, a URL no view matches and a server error answer the API's error
+# shape; elsewhere a refusal is a page that says what role is missing.
+handler403 = "idolsite.api.permission_denied_view"
 handler404 = "idolsite.api.not_found_view"
 handler500 = "idolsite.api.server_error_view"
