@@ -9,7 +9,7 @@ admin.site.site_title = "idolsite"
 admin.site.index_title = "Photos, faces and labels"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/label/", permanent=False)),
+    path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
