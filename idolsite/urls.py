@@ -8,6 +8,8 @@ admin.site.site_header = "idolsite"
 admin.site.site_title = "idolsite"
 admin.site.index_title = "Photos, faces and labels"
 
+# A new page, action or file route must also join tests/project/test_url_matrix.py (who may
+# open it), which fails for any pattern it does not classify.
 urlpatterns = [
     path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
