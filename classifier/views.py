@@ -1,10 +1,11 @@
-"""Pages of the classifier: the training runs with their progress, and a run's evaluation."""
+"""Pages of the classifier: the training runs with their progress, and a run's evaluation.
+
+Each page and action needs the same role as its API endpoint (classifier/api_runs.py): any
+role reads, the admin role cancels."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,10 +16,11 @@ from classifier.evaluation import IMAGES
 from classifier.models import ModelVersion, TrainingRun
 from faces.errors import DomainError
 from faces.models import Face
+from labeling import roles
 
 
 @require_GET
-@login_required
+@roles.role_required(roles.can_view)
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = TrainingRun.objects.select_related("model_version", "requested_by")[:50]
     return render(
@@ -29,7 +31,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@roles.role_required(roles.can_view)
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun.objects.select_related("model_version", "requested_by"), pk=pk)
     version = getattr(run, "model_version", None)
@@ -51,15 +53,14 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "per_class": per_class,
             "pairs": pairs,
             "refresh": not run.is_finished,
+            "can_cancel": roles.can_manage_idols(request.user),
         },
     )
 
 
 @require_POST
-@login_required
+@roles.role_required(roles.can_manage_idols)
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied("only staff can cancel a training")
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
         services.training_cancel(run=run, user=request.user)
@@ -71,7 +72,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@roles.role_required(roles.can_view)
 def version_image(request: HttpRequest, pk: int, name: str) -> FileResponse:
     """The confusion matrix and learning curves of a model (files beside the model)."""
     if name not in IMAGES:

@@ -20,6 +20,8 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -120,6 +122,21 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """A page a signed-in user may not open (``handler403``): under ``/api/`` the API's error
+    shape; elsewhere a page that says whether the account has no role at all (ask an admin for
+    one) or a role too weak for this. Never a redirect, so a user without a role is not sent
+    around between the sign-in page and the grid."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("permission_denied", gettext("your role does not allow this")), status=403)
+    from labeling.roles import role_of  # idolsite sits above the apps
+
+    user = getattr(request, "user", None)
+    signed_in = bool(user and user.is_authenticated)
+    context = {"signed_in": signed_in, "role": role_of(user) if signed_in else None}
+    return render(request, "403.html", context, status=403)
 
 
 def server_error_view(request: HttpRequest) -> Any:

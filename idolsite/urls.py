@@ -8,8 +8,10 @@ admin.site.site_header = "idolsite"
 admin.site.site_title = "idolsite"
 admin.site.index_title = "Photos, faces and labels"
 
+# A new page, action or file route must also join tests/project/test_url_matrix.py (who may
+# open it), which fails for any pattern it does not classify.
 urlpatterns = [
-    path("", RedirectView.as_view(url="/label/", permanent=False)),
+    path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
@@ -17,6 +19,8 @@ urlpatterns = [
     path("", include("classifier.urls")),  # the classifier pages
 ]
 
-# Under /api/, a URL no view matches and a server error answer the API's error shape.
+# Under /api/, a refusal, a URL no view matches and a server error answer the API's error
+# shape; elsewhere a refusal is a page that says what role is missing.
+handler403 = "idolsite.api.permission_denied_view"
 handler404 = "idolsite.api.not_found_view"
 handler500 = "idolsite.api.server_error_view"

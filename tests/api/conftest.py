@@ -11,7 +11,7 @@ from labeling.roles import assign_role
 from tests.api.world import World, build_world
 from tests.faces.conftest import scripted  # noqa: F401  (the fake detector, for /api/detect/)
 
-ROLES = ("anonymous", "viewer", "labeler", "admin")
+ROLES = ("anonymous", "norole", "viewer", "labeler", "admin")  # norole: signed in, no role
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +23,8 @@ def _fresh_throttles():
 
 @pytest.fixture
 def make_api(django_user_model):
-    """``make_api(role)``: an APIClient with a token of a new user holding that role (or none
-    for "anonymous"); ``client.user`` is the user."""
+    """``make_api(role)``: an APIClient with a token of a new user holding that role (no role
+    for "norole", no user for "anonymous"); ``client.user`` is the user."""
 
     def make(role: str, username: str | None = None) -> APIClient:
         client = APIClient()
@@ -32,7 +32,8 @@ def make_api(django_user_model):
         if role == "anonymous":
             return client
         user = django_user_model.objects.create_user(username=username or f"api-{role}", password="pw-123456")
-        assign_role(user, role)
+        if role != "norole":
+            assign_role(user, role)
         client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
         client.user = user
         return client

@@ -1,9 +1,11 @@
-"""The authorization matrix: every endpoint under /api/ x {anonymous, viewer, labeler, admin}.
+"""The authorization matrix: every endpoint under /api/ x {anonymous, no role, viewer, labeler,
+admin}.
 
 The endpoints are read from the URL configuration: an API URL (or method) missing from MATRIX
 fails ``test_every_api_endpoint_is_in_the_matrix``, so no endpoint escapes it. Each entry
 names the weakest role allowed and the status of a successful call; anonymous callers get 401
-(unless the endpoint is public), weaker roles 403. Each call runs on a fresh world
+(unless the endpoint is public), weaker roles 403. A signed-in user without a role calls
+nothing but the public endpoints and their own token (``SIGNED_IN``). Each call runs on a fresh world
 (tests/api/world.py) with a request that succeeds for an allowed role.
 """
 
@@ -24,14 +26,15 @@ from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db
 
-RANK = {"anonymous": 0, "viewer": 1, "labeler": 2, "admin": 3}
 PUBLIC = "public"
+SIGNED_IN = "signed_in"  # any signed-in user, with a role or not
+RANK = {"anonymous": 0, "norole": 1, SIGNED_IN: 1, "viewer": 2, "labeler": 3, "admin": 4}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    role: str  # the weakest role allowed: public, viewer, labeler or admin
+    role: str  # the weakest role allowed: public, signed_in, viewer, labeler or admin
     status: int  # the answer to an allowed caller
     kwargs: Callable[[Any], dict[str, Any]] = lambda w: {}
     body: Callable[[Any, Any], Any] = lambda w, user: None
@@ -64,8 +67,8 @@ SOURCE = {"kind": "rss", "name": "Feed", "locator": "https://example.org/feed.xm
 MATRIX: dict[tuple[str, str], Endpoint] = {
     # tokens, schema and documentation
     ("api:token", "post"): Endpoint(PUBLIC, 200, body=_token_body),
-    ("api:token", "get"): Endpoint("viewer", 200),
-    ("api:token", "delete"): Endpoint("viewer", 204),
+    ("api:token", "get"): Endpoint(SIGNED_IN, 200),
+    ("api:token", "delete"): Endpoint(SIGNED_IN, 204),
     ("api:schema", "get"): Endpoint(PUBLIC, 200),
     ("api:docs", "get"): Endpoint(PUBLIC, 200),
     ("api:redoc", "get"): Endpoint(PUBLIC, 200),
