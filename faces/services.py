@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 # A new face whose box overlaps an old one at least this much succeeds it (takes its labels).
 REDETECT_IOU = 0.5
+# A detected face overlapping a hand-drawn one at least this much is the same face: a box drawn
+# by hand is usually looser than the detector's, hence a lower bar than REDETECT_IOU.
+HAND_DRAWN_IOU = 0.3
 
 log = logging.getLogger(__name__)
 
@@ -323,16 +326,29 @@ def match_faces(old: list[Face], new: list[Face], *, threshold: float = REDETECT
 
 
 def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) -> Photo:
-    """Replace a photo's faces with a detection's, all at once, and release the claim.
+    """Replace a photo's detected faces with a detection's, all at once, and release the claim.
 
-    A new face overlapping an old one (IoU >= REDETECT_IOU) succeeds it: ``faces_redetected``
-    lets labeling move the old face's labels over (and record it). Old faces without a successor
-    are deleted, except those that carry labels: they stay, so no label is ever lost. Raises
-    DomainError (code ``claim_lost``) when another worker took the claim over."""
+    A machine never undoes a person's work:
+
+    - faces drawn by hand (detector ``manual``) stay as they are, labeled or not, and a new face
+      overlapping one of them (IoU >= HAND_DRAWN_IOU) is not created: the person's box wins;
+    - a new face overlapping an old one (IoU >= REDETECT_IOU) succeeds it: ``faces_redetected``
+      lets labeling move the old face's labels and exclusion over (and record it);
+    - old faces without a successor are deleted, except those that carry labels or were
+      excluded by a person: they stay, so no label or exclusion is ever lost.
+
+    Raises DomainError (code ``claim_lost``) when another worker took the claim over."""
+    from faces.detection import iou
+
     with atomic_with_files() as files:
         photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
         _check_claim(photo, claim)
-        old = list(photo.faces.order_by("id"))
+        current = list(photo.faces.order_by("id"))
+        drawn = [face for face in current if face.detector == MANUAL_DETECTOR]
+        old = [face for face in current if face.detector != MANUAL_DETECTOR]
+        found_faces = [
+            found for found in analysis.faces if all(iou(found.box, face.box) < HAND_DRAWN_IOU for face in drawn)
+        ]
         new = [
             face_create(
                 photo=photo,
@@ -344,7 +360,7 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
                 angle=found.angle,
                 tracker=files,
             )
-            for found in analysis.faces
+            for found in found_faces
         ]
         pairs = match_faces(old, new)
         info = analysis.info
@@ -354,10 +370,19 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
         succeeded = {o.pk for o, _ in pairs}
         unmatched = [face.pk for face in old if face.pk not in succeeded]
         # ``labels`` is labeling.FaceLabel's reverse name: faces does not import labeling.
-        kept = set(Face.objects.filter(pk__in=unmatched, labels__isnull=False).values_list("pk", flat=True))
+        labeled = set(Face.objects.filter(pk__in=unmatched, labels__isnull=False).values_list("pk", flat=True))
+        excluded = {face.pk for face in old if face.pk in set(unmatched) and face.excluded} - labeled
+        kept = labeled | excluded
         gone = [face for face in old if face.pk not in kept]
         Face.objects.filter(pk__in=[face.pk for face in gone]).delete()
-        info.update(replaced=len(pairs), removed=len(gone), kept_labeled=len(kept))
+        info.update(
+            replaced=len(pairs),
+            removed=len(gone),
+            kept_labeled=len(labeled),
+            kept_excluded=len(excluded),
+            kept_hand_drawn=len(drawn),
+            under_hand_drawn=len(analysis.faces) - len(found_faces),
+        )
         Photo.all_objects.filter(pk=photo.pk).update(
             status=Photo.Status.DETECTED,
             error="",
