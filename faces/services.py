@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,11 +17,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_q.tasks import async_task
 
+from faces.dedupe import PhashIndex
 from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
-from faces.models import Face, Photo, PhotoTombstone, Source
+from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
 from faces.signals import faces_detected, faces_redetected
 
 if TYPE_CHECKING:
@@ -70,15 +72,77 @@ def atomic_with_files() -> Iterator[FileTracker]:
         raise
 
 
-def photo_find_existing(*, sha256: str, source: Source | None = None, source_item_id: str = "") -> Photo | None:
+@dataclass(frozen=True)
+class Intake:
+    """What became of a photo offered to ``photo_intake``."""
+
+    outcome: Literal["new", "duplicate", "trashed"]
+    photo: Photo | None = None  # the new photo, or the stored one it duplicates
+    how: str = ""  # what matched a stored photo or a tombstone: item, url, sha256 or phash
+    tombstone: PhotoTombstone | None = None
+
+    def error(self) -> DomainError:
+        """The refusal a caller that wanted a new photo raises (the API answers 409 with it)."""
+        if self.outcome == "trashed":
+            when = f" on {self.tombstone.trashed_at:%Y-%m-%d}" if self.tombstone else ""
+            return TrashedBefore(
+                gettext("this photo (or a copy of it) was trashed%(when)s and is not imported again") % {"when": when}
+            )
+        assert self.photo is not None
+        what = gettext("a copy of this photo") if self.how == "phash" else gettext("this photo")
+        return DuplicatePhoto(
+            gettext("%(what)s is already stored as photo %(id)s") % {"what": what, "id": self.photo.pk},
+            existing_id=self.photo.pk,
+        )
+
+
+def _tombstone(**filters: Any) -> PhotoTombstone | None:
+    return PhotoTombstone.objects.filter(**filters).order_by("id").first()
+
+
+def photo_sighting_record(
+    *, photo_id: int, how: str, source: Source | None = None, source_item_id: str = "", source_url: str = ""
+) -> None:
+    """Remember that a stored photo was offered again (a repost, a re-encoded copy, an upload of
+    a photo already there). An item of a source is recorded once."""
+    fields = {"photo_id": photo_id, "source_url": source_url[:2000] if "://" in source_url else "", "how": how}
+    if source is None or not source_item_id:
+        PhotoSighting.objects.create(source=source, source_item_id=source_item_id[:255], **fields)
+        return
+    try:
+        with transaction.atomic():
+            PhotoSighting.objects.get_or_create(source=source, source_item_id=source_item_id[:255], defaults=fields)
+    except IntegrityError:
+        pass  # another worker recorded it a moment ago
+
+
+def photo_known(*, source: Source | None = None, source_item_id: str = "", source_url: str = "") -> Intake | None:
+    """The duplicate rules that need no content, checked before a crawler downloads anything:
+    the same item of the same source (seen before: nothing new is recorded); a tombstone of the
+    URL; and, for a crawled item (``source`` given: its URL is the image's), a stored photo of
+    the same URL, recorded as a sighting. None when the content must decide."""
     if source is not None and source_item_id:
-        found = Photo.all_objects.filter(source=source, source_item_id=source_item_id).first()
-        if found:
-            return found
-    return Photo.all_objects.filter(sha256=sha256).first()
+        same = Photo.all_objects.filter(source=source, source_item_id=source_item_id).first()
+        if same is None:
+            seen = PhotoSighting.objects.filter(source=source, source_item_id=source_item_id).first()
+            same = seen.photo if seen else None
+        if same is not None:
+            return Intake("duplicate", photo=same, how="item")
+    if "://" in source_url:
+        tombstone = _tombstone(source_url=source_url)
+        if tombstone is not None:
+            return Intake("trashed", how="url", tombstone=tombstone)
+        if source is not None:
+            same = Photo.all_objects.filter(source_url=source_url).order_by("id").first()
+            if same is not None:
+                photo_sighting_record(
+                    photo_id=same.pk, how="url", source=source, source_item_id=source_item_id, source_url=source_url
+                )
+                return Intake("duplicate", photo=same, how="url")
+    return None
 
 
-def photo_create(
+def photo_intake(
     *,
     data: bytes,
     original_name: str = "",
@@ -91,28 +155,48 @@ def photo_create(
     status: str = Photo.Status.NEW,
     detector: str = "",
     tracker: FileTracker | None = None,
-) -> Photo:
-    """Store a new photo from untrusted bytes.
+    index: PhashIndex | None = None,
+) -> Intake:
+    """Every way a photo comes in (upload, ``import_photos``, ``import_faces``, crawl) goes
+    through here, so one set of duplicate rules holds for all, in this order:
 
-    Raises InvalidImage (not a usable image), DuplicatePhoto (same content or same source item)
-    or TrashedBefore (trashed once: its tombstone keeps it out). Writes the image and its
-    thumbnail; on any failure neither the files nor the row remain. A caller that adds more
-    to the same transaction (faces, labels) passes the ``tracker`` of its ``atomic_with_files``.
-    """
+    1. ``photo_known``: the same item of a source, a trashed URL, a crawled item's URL;
+    2. the same bytes (sha256): trashed once -> ``trashed``; stored -> ``duplicate``;
+    3. a near-identical picture (perceptual hash within ``IDOLSITE_PHASH_MAX_DISTANCE`` bits: a
+       re-encoded or resized copy): of a trashed photo -> ``trashed``; of a stored photo of the
+       same shape -> ``duplicate``;
+    4. otherwise a new photo is stored (``new``) and queued for detection.
+
+    A duplicate is recorded as a ``PhotoSighting`` of the stored photo instead of a second
+    photo; nothing is stored for a trashed one. Raises InvalidImage (not a usable image). Callers
+    that take many photos pass one ``index`` (faces.dedupe.PhashIndex), kept up to date here;
+    a caller that adds more to the same transaction passes the ``tracker`` of its
+    ``atomic_with_files``."""
+    known = photo_known(source=source, source_item_id=source_item_id, source_url=source_url)
+    if known is not None:
+        return known
     decoded = decode_image(data)
     sha = sha256_hex(data)
-    existing = photo_find_existing(sha256=sha, source=source, source_item_id=source_item_id)
-    if existing is not None:
-        raise DuplicatePhoto(f"this photo is already stored as photo {existing.pk}", existing_id=existing.pk)
-    tombstone = PhotoTombstone.objects.filter(sha256=sha).first()
-    if tombstone is None and source_url:
-        tombstone = PhotoTombstone.objects.filter(source_url=source_url).first()
+    tombstone = _tombstone(sha256=sha)
     if tombstone is not None:
-        raise TrashedBefore(f"this photo was trashed on {tombstone.trashed_at:%Y-%m-%d} and is not imported again")
+        return Intake("trashed", how="sha256", tombstone=tombstone)
+    sighting = {"source": source, "source_item_id": source_item_id, "source_url": source_url}
+    same = Photo.all_objects.filter(sha256=sha).first()
+    if same is not None:
+        photo_sighting_record(photo_id=same.pk, how="sha256", **sighting)
+        return Intake("duplicate", photo=same, how="sha256")
+    phash = dhash_hex(decoded.image)
+    index = index if index is not None else PhashIndex()
+    if index.near_tombstone(phash):
+        return Intake("trashed", how="phash")
+    near = index.near_photo(phash, decoded.width, decoded.height)
+    if near is not None:
+        photo_sighting_record(photo_id=near, how="phash", **sighting)
+        return Intake("duplicate", photo=Photo.all_objects.get(pk=near), how="phash")
 
     photo = Photo(
         sha256=sha,
-        phash=dhash_hex(decoded.image),
+        phash=phash,
         width=decoded.width,
         height=decoded.height,
         format=decoded.format,
@@ -135,13 +219,30 @@ def photo_create(
             if photo.status == Photo.Status.NEW and settings.IDOLSITE_AUTO_DETECT:
                 transaction.on_commit(lambda: enqueue_detection(photo_id=photo.pk))
     except IntegrityError:
-        existing = photo_find_existing(sha256=sha, source=source, source_item_id=source_item_id)
-        if existing is not None:  # another worker stored it a moment ago
-            raise DuplicatePhoto(
-                f"this photo is already stored as photo {existing.pk}", existing_id=existing.pk
-            ) from None
-        raise
-    return photo
+        same = Photo.all_objects.filter(sha256=sha).first()
+        if same is None and source is not None and source_item_id:
+            same = Photo.all_objects.filter(source=source, source_item_id=source_item_id).first()
+        if same is None:
+            raise
+        # Another worker stored it a moment ago.
+        photo_sighting_record(photo_id=same.pk, how="sha256", **sighting)
+        return Intake("duplicate", photo=same, how="sha256")
+    index.add(photo)
+    return Intake("new", photo=photo)
+
+
+def photo_create(**kwargs: Any) -> Photo:
+    """Store a new photo from untrusted bytes (``photo_intake``'s arguments).
+
+    Raises InvalidImage (not a usable image), DuplicatePhoto (stored already: same item, bytes or
+    picture; the sighting of it is recorded first) or TrashedBefore (trashed once: its tombstone
+    keeps it and its copies out). Writes the image and its thumbnail; on any failure neither the
+    files nor the row remain."""
+    intake = photo_intake(**kwargs)
+    if intake.outcome != "new":
+        raise intake.error()
+    assert intake.photo is not None
+    return intake.photo
 
 
 def face_create(
