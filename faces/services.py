@@ -16,6 +16,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
@@ -386,16 +388,56 @@ def photo_detection_claim(*, photo_id: int, redetect: bool = False) -> uuid.UUID
     """Take a photo for detection, or return None when it is not to be detected now.
 
     One conditional UPDATE: it touches the row only when no live claim holds it (a claim older
-    than IDOLSITE_DETECT_CLAIM_TIMEOUT belongs to a dead worker and is taken over), the photo is
-    not trashed and, unless ``redetect``, still waits for detection. So two workers never detect
-    the same photo, and a task run twice does the work once."""
+    than IDOLSITE_DETECT_CLAIM_TIMEOUT belongs to a dead worker and is taken over: the retry of
+    a killed task does so), the photo is not trashed, was not interrupted
+    IDOLSITE_DETECT_MAX_ATTEMPTS times already and, unless ``redetect``, still waits for
+    detection. So two workers never detect the same photo, and a task run twice does the work
+    once. Each claim counts as an attempt until the detection ends."""
     now = timezone.now()
     token = uuid.uuid4()
-    queryset = Photo.all_objects.claimable(now=now, timeout_seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    queryset = Photo.all_objects.claimable(now=now, timeout_seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT).filter(
+        Q(detection_attempts__isnull=True) | Q(detection_attempts__lt=settings.IDOLSITE_DETECT_MAX_ATTEMPTS)
+    )
     if not redetect:
         queryset = queryset.filter(status=Photo.Status.NEW)
-    touched = queryset.filter(pk=photo_id).update(detection_claimed_at=now, detection_claim=token)
+    touched = queryset.filter(pk=photo_id).update(
+        detection_claimed_at=now, detection_claim=token, detection_attempts=Coalesce(F("detection_attempts"), 0) + 1
+    )
     return token if touched == 1 else None
+
+
+def photo_detection_sweep() -> dict[str, int]:
+    """Find photos whose detection claim is stale (its worker was killed or timed out and no
+    retry took it over) and queue them again, or fail them with the reason once they were
+    interrupted IDOLSITE_DETECT_MAX_ATTEMPTS times. Called by ``faces.tasks
+    .sweep_detection_claims`` on the default cluster's schedule; safe to run twice and beside
+    workers: each photo changes only while it still holds the stale claim that was read."""
+    now = timezone.now()
+    limit = settings.IDOLSITE_DETECT_MAX_ATTEMPTS
+    counts = {"requeued": 0, "failed": 0, "released": 0}
+    stale = Photo.all_objects.stale_claims(now=now, timeout_seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    for photo_id, claim, claimed_at, attempts, status, trashed_at in stale.values_list(
+        "id", "detection_claim", "detection_claimed_at", "detection_attempts", "status", "trashed_at"
+    ):
+        held = Photo.all_objects.filter(pk=photo_id, detection_claim=claim, detection_claimed_at=claimed_at)
+        release = {"detection_claim": None, "detection_claimed_at": None, "updated_at": now}
+        if trashed_at is not None:  # nothing to detect; the claim goes
+            counts["released"] += held.update(**release)
+        elif (attempts or 0) >= limit:
+            error = gettext(
+                "detection was interrupted %(n)s times (the worker was killed or timed out; last claimed at "
+                "%(at)s); detect it again by hand once the cause is found"
+            ) % {"n": attempts, "at": f"{claimed_at:%Y-%m-%d %H:%M:%S} UTC"}
+            counts["failed"] += held.update(
+                status=Photo.Status.FAILED, error=error, detected_at=now, detection_attempts=None, **release
+            )
+        elif held.update(**release):
+            counts["requeued"] += 1
+            redetect = status != Photo.Status.NEW
+            transaction.on_commit(lambda pk=photo_id, again=redetect: enqueue_detection(photo_id=pk, redetect=again))
+    if any(counts.values()):
+        log.warning("stale detection claims: %s", counts)
+    return counts
 
 
 def _check_claim(photo: Photo, claim: uuid.UUID) -> None:
@@ -492,6 +534,7 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
             detected_at=timezone.now(),
             detection_claimed_at=None,
             detection_claim=None,
+            detection_attempts=None,
             updated_at=timezone.now(),
         )
         names = [face.crop.name for face in gone if face.crop]
@@ -514,6 +557,7 @@ def photo_detection_fail(*, photo: Photo, error: str, claim: uuid.UUID) -> Photo
             detected_at=timezone.now(),
             detection_claimed_at=None,
             detection_claim=None,
+            detection_attempts=None,
             updated_at=timezone.now(),
         )
     photo.refresh_from_db()
