@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from classifier.models import ModelVersion, TrainingRun
 from faces.errors import DomainError
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 User = AbstractBaseUser | None
 
-# Progress is written at most this often (seconds); a running run whose heartbeat is older
-# than IDOLSITE_TRAINING_STALE_SECONDS has lost its worker.
+# Progress and the heartbeat are written at most this often (seconds) while training; a
+# running run whose heartbeat is older than IDOLSITE_TRAINING_STALE_SECONDS lost its worker.
 PROGRESS_EVERY_SECONDS = 3.0
 CHANGED_LABELS_TOLERANCE = 0.01
 
@@ -40,11 +41,13 @@ def _user(user: User) -> AbstractBaseUser | None:
 def training_request(
     *, reason: str = "manual", user: User = None, epochs: int | None = None, force: bool = False, scratch: bool = False
 ) -> TrainingRun:
-    """Queue a training on the training cluster. A run already queued or running is returned
-    instead of queueing a second one (one training at a time). ``scratch``: no warm start
-    (``_warm_parent``), the network starts from random weights."""
+    """Queue a training on the training cluster. A run already queued, or running with a live
+    worker, is returned instead of queueing a second one (one training at a time); a running run
+    whose worker stopped beating is failed first (``fail_stale_runs``), so a new run starts.
+    ``scratch``: no warm start (``_warm_parent``), the network starts from random weights."""
     if epochs is not None and not 1 <= epochs <= 1000:
         raise DomainError("epochs must be between 1 and 1000", code="invalid", field="epochs")
+    fail_stale_runs()
     existing = TrainingRun.objects.select_for_update().unfinished().order_by("id").first()
     if existing is not None:
         return existing
@@ -89,14 +92,24 @@ def training_cancel(*, run: TrainingRun, user: User = None) -> TrainingRun:
 
 
 def fail_stale_runs(*, seconds: int | None = None) -> int:
-    """Runs left ``running`` by a worker that died (killed, out of memory, machine gone) become
-    ``failed``. Their model was never registered, so nothing half-written is used."""
+    """Runs left ``running`` by a worker that died (killed, out of memory, machine gone): no
+    heartbeat for IDOLSITE_TRAINING_STALE_SECONDS. They become ``failed`` with the reason; their
+    model was never registered, so nothing half-written is used. A worker that was only slow
+    finds its run failed at its next heartbeat and stops (``_still_running``)."""
     seconds = settings.IDOLSITE_TRAINING_STALE_SECONDS if seconds is None else seconds
-    return TrainingRun.objects.stale(seconds=seconds).update(
-        status=TrainingRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the worker stopped reporting for more than {seconds} s (killed or crashed)",
-    )
+    failed = 0
+    for run_id, heartbeat_at in TrainingRun.objects.stale(seconds=seconds).values_list("id", "heartbeat_at"):
+        since = f"{heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if heartbeat_at else gettext("it started")
+        error = gettext("the worker stopped (no heartbeat since %(since)s, more than %(seconds)s s)") % {
+            "since": since,
+            "seconds": seconds,
+        }
+        failed += TrainingRun.objects.filter(
+            pk=run_id, status=TrainingRun.Status.RUNNING, heartbeat_at=heartbeat_at
+        ).update(status=TrainingRun.Status.FAILED, finished_at=timezone.now(), error=error)
+    if failed:
+        log.warning("%s training run(s) failed: no heartbeat for %s s", failed, seconds)
+    return failed
 
 
 def _claim(run_id: int) -> bool:
@@ -114,11 +127,21 @@ def _claim(run_id: int) -> bool:
 
 
 def _save_progress(run_id: int, **fields: Any) -> None:
-    TrainingRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
+    """Progress and the heartbeat, only while the run is running: a run the sweep failed stays
+    failed."""
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+        heartbeat_at=timezone.now(), **fields
+    )
+
+
+def _still_running(run_id: int) -> bool:
+    """False once the run was cancelled or failed by the sweep (its worker seemed dead)."""
+    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING, cancel_requested=False).exists()
 
 
 def _finish(run_id: int, status: str, **fields: Any) -> None:
-    TrainingRun.objects.filter(pk=run_id).update(
+    """The end of an unfinished run; one already finished (failed by the sweep) is left as is."""
+    TrainingRun.objects.filter(pk=run_id, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).update(
         status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
     )
 
@@ -181,7 +204,7 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
             )
 
         def should_cancel() -> bool:
-            return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
+            return not _still_running(run_id)
 
         clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True, start_from=parent)
         _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)

@@ -472,6 +472,9 @@ def progress_callback(
                 self.state.loss = float(logs["loss"])
             self._tick()
 
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self._tick()  # a long validation pass beats too: the run is alive
+
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             self.state.step = steps

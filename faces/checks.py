@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 @register(Tags.compatibility, deploy=False)
@@ -41,3 +41,32 @@ def check_detector(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     return [Error(message, id="idolsite.E004") for message in DETECTORS[name].configuration_errors()]
+
+
+@register(Tags.compatibility, deploy=False)
+def check_detection_claim_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A detection task killed with its worker is delivered again after Q_CLUSTER "retry"
+    seconds; its claim must be stale by then, or the retry finds the photo claimed, skips it
+    and the photo stays claimed for good. A claim that goes stale while its task may still run
+    lets a second worker detect the same photo (the first then saves nothing)."""
+    claim = settings.IDOLSITE_DETECT_CLAIM_TIMEOUT
+    timeout, retry = settings.Q_CLUSTER.get("timeout"), settings.Q_CLUSTER.get("retry")
+    messages: list[CheckMessage] = []
+    if retry is not None and claim >= retry:
+        messages.append(
+            Error(
+                f"IDOLSITE_DETECT_CLAIM_TIMEOUT ({claim} s) is not shorter than the task retry ({retry} s): "
+                "the retry of a killed detection would find its photo still claimed",
+                hint="Leave IDOLSITE_DETECT_CLAIM_TIMEOUT unset (IDOLSITE_TASK_TIMEOUT + 30) or lower it.",
+                id="faces.E001",
+            )
+        )
+    if timeout is not None and claim <= timeout:
+        messages.append(
+            Warning(
+                f"IDOLSITE_DETECT_CLAIM_TIMEOUT ({claim} s) is not longer than the task timeout ({timeout} s): "
+                "a detection still running may be taken over by another worker",
+                id="faces.W001",
+            )
+        )
+    return messages

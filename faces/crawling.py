@@ -1,10 +1,10 @@
 """Crawling a source: list what is new, store each new photo once, remember where it stopped.
 
-Dedupe, in order: the same item of the same source; the same URL; the same bytes (sha256); a
-near-identical picture (perceptual hash within ``IDOLSITE_PHASH_MAX_DISTANCE`` bits and the same
-shape: a re-encoded or resized repost). A duplicate is linked to the first photo as a
-``PhotoSighting`` instead of being stored twice. A photo trashed once (its tombstone) is
-never imported again. Each new photo goes to detection (``photo_create`` enqueues it).
+Dedupe follows ``faces.services.photo_intake``, the rules of every way in: the same item of the
+same source; the same URL; the same bytes (sha256); a near-identical picture (perceptual hash
+within ``IDOLSITE_PHASH_MAX_DISTANCE`` bits and the same shape: a re-encoded or resized repost).
+A duplicate is linked to the first photo as a ``PhotoSighting`` instead of being stored twice. A
+photo trashed once (its tombstone) is never imported again. Each new photo goes to detection.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from faces import services
-from faces.errors import DomainError, DuplicatePhoto, InvalidImage, TrashedBefore
+from faces.dedupe import PhashIndex
+from faces.errors import DomainError, InvalidImage
 from faces.http import Fetcher, FetchError
-from faces.images import decode_image, dhash_hex, sha256_hex
-from faces.models import Photo, PhotoSighting, PhotoTombstone, Source
+from faces.models import Source
 from faces.sources import KINDS, Item
 
 log = logging.getLogger(__name__)
@@ -50,114 +48,26 @@ class CrawlReport:
         return f"{text}; error: {self.error}" if self.error else text
 
 
-class PhashIndex:
-    """Perceptual hashes of stored (and trashed) photos for near-duplicate search.
-
-    Loaded once per crawl run; a vectorised XOR and popcount over all hashes is fast enough for
-    millions of photos, unlike a query per candidate."""
-
-    def __init__(self) -> None:
-        import numpy as np
-
-        self._np = np
-        rows = list(Photo.all_objects.values_list("phash", "id", "width", "height"))
-        tomb = list(PhotoTombstone.objects.values_list("phash", flat=True))
-        self.hashes = np.array([_signed(int(h, 16)) for h, *_ in rows], dtype=np.int64)
-        self.photos = [(pid, w, h) for _, pid, w, h in rows]
-        self.tombstones = np.array([_signed(int(h, 16)) for h in tomb if h], dtype=np.int64)
-
-    def _distances(self, hashes, phash: str):
-        np = self._np
-        if hashes.size == 0:
-            return np.array([], dtype=np.int64)
-        xor = (hashes ^ np.int64(_signed(int(phash, 16)))).view(np.uint64)
-        return np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-
-    def near_photo(self, phash: str, width: int, height: int) -> int | None:
-        distances = self._distances(self.hashes, phash)
-        limit = settings.IDOLSITE_PHASH_MAX_DISTANCE
-        for index in self._np.flatnonzero(distances <= limit)[:20]:
-            photo_id, w, h = self.photos[index]
-            if abs(w / h - width / height) <= 0.02 * (width / height):
-                return photo_id
-        return None
-
-    def near_tombstone(self, phash: str) -> bool:
-        distances = self._distances(self.tombstones, phash)
-        return bool((distances <= settings.IDOLSITE_PHASH_MAX_DISTANCE).any())
-
-    def add(self, photo: Photo) -> None:
-        np = self._np
-        self.hashes = np.append(self.hashes, np.int64(_signed(int(photo.phash, 16))))
-        self.photos.append((photo.pk, photo.width, photo.height))
-
-
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= (1 << 63) else value
-
-
-def _sighting(*, photo_id: int, source: Source, item: Item, how: str) -> None:
-    try:
-        with transaction.atomic():
-            PhotoSighting.objects.get_or_create(
-                source=source,
-                source_item_id=item.item_id,
-                defaults={"photo_id": photo_id, "source_url": item.url[:2000] if "://" in item.url else "", "how": how},
-            )
-    except IntegrityError:
-        pass  # another worker recorded it a moment ago
-
-
 def ingest_item(*, source: Source, item: Item, kind: object, fetcher: Fetcher, index: PhashIndex) -> str:
-    """Store one item. Returns "new", "duplicate", "trashed" or raises FetchError/DomainError."""
-    if (
-        Photo.all_objects.filter(source=source, source_item_id=item.item_id).exists()
-        or PhotoSighting.objects.filter(source=source, source_item_id=item.item_id).exists()
-    ):
-        return "duplicate"
-    is_url = "://" in item.url
-    if is_url:
-        if PhotoTombstone.objects.filter(source_url=item.url).exists():
-            return "trashed"
-        same_url = Photo.all_objects.filter(source_url=item.url).values_list("id", flat=True).first()
-        if same_url:
-            _sighting(photo_id=same_url, source=source, item=item, how="url")
-            return "duplicate"
+    """Store one item through the duplicate rules of ``services.photo_intake``; what needs no
+    download is checked first. Returns "new", "duplicate", "trashed" or raises
+    FetchError/DomainError."""
+    source_url = item.url if "://" in item.url else ""
+    known = services.photo_known(source=source, source_item_id=item.item_id, source_url=source_url)
+    if known is not None:
+        return known.outcome
     data = kind.download(item)  # type: ignore[attr-defined]
-    sha = sha256_hex(data)
-    if PhotoTombstone.objects.filter(sha256=sha).exists():
-        return "trashed"
-    same = Photo.all_objects.filter(sha256=sha).values_list("id", flat=True).first()
-    if same:
-        _sighting(photo_id=same, source=source, item=item, how="sha256")
-        return "duplicate"
-    decoded = decode_image(data)
-    phash = dhash_hex(decoded.image)
-    if index.near_tombstone(phash):
-        return "trashed"
-    near = index.near_photo(phash, decoded.width, decoded.height)
-    if near:
-        _sighting(photo_id=near, source=source, item=item, how="phash")
-        return "duplicate"
-    try:
-        photo = services.photo_create(
-            data=data,
-            original_name=item.url.rsplit("/", 1)[-1].split("?")[0][:255],
-            source=source,
-            source_url=item.url if is_url else "",
-            source_item_id=item.item_id,
-            author=item.author,
-            caption=item.caption,
-            posted_at=item.posted_at,
-        )
-    except DuplicatePhoto as exc:  # stored by another worker meanwhile
-        if exc.existing_id:
-            _sighting(photo_id=exc.existing_id, source=source, item=item, how="sha256")
-        return "duplicate"
-    except TrashedBefore:
-        return "trashed"
-    index.add(photo)
-    return "new"
+    return services.photo_intake(
+        data=data,
+        original_name=item.url.rsplit("/", 1)[-1].split("?")[0][:255],
+        source=source,
+        source_url=source_url,
+        source_item_id=item.item_id,
+        author=item.author,
+        caption=item.caption,
+        posted_at=item.posted_at,
+        index=index,
+    ).outcome
 
 
 def claim_source(source: Source) -> bool:

@@ -68,6 +68,11 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
             Q(detection_claimed_at__isnull=True) | Q(detection_claimed_at__lt=now - timedelta(seconds=timeout_seconds))
         )
 
+    def stale_claims(self, *, now: datetime, timeout_seconds: int) -> PhotoQuerySet:
+        """Photos claimed by a worker that must have died (read by the sweep,
+        faces.tasks.sweep_detection_claims)."""
+        return self.filter(detection_claimed_at__lt=now - timedelta(seconds=timeout_seconds)).order_by("id")
+
     def failed(self) -> PhotoQuerySet:
         return self.filter(status=Photo.Status.FAILED)
 
@@ -130,6 +135,10 @@ class Photo(models.Model):
     # it is done; the token tells a worker whether its claim still holds when it writes.
     detection_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     detection_claim = models.UUIDField(null=True, blank=True, editable=False)
+    # Claims since the last detection ended: more than one means workers died on it (counted by
+    # faces.services; the sweep fails the photo at IDOLSITE_DETECT_MAX_ATTEMPTS). NULL is 0:
+    # a nullable column is added to a big table in place, without rebuilding it (SQLite).
+    detection_attempts = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -38,7 +38,10 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
 
     claim = services.photo_detection_claim(photo_id=photo_id, redetect=redetect)
     if claim is None:
-        return f"photo {photo_id}: skipped (gone, trashed, already detected or claimed by another worker)"
+        return (
+            f"photo {photo_id}: skipped (gone, trashed, already detected, claimed by a live worker "
+            "or interrupted too often)"
+        )
     photo = Photo.all_objects.get(pk=photo_id)
     try:
         with photo.image.open("rb") as file:
@@ -62,3 +65,10 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
     except DomainError as exc:
         return str(exc)
     return f"photo {photo_id}: failed: {error}"
+
+
+def sweep_detection_claims() -> str:
+    """Queue again the photos whose detecting worker died (a stale claim), or fail those
+    interrupted too often (the default cluster's schedule, see migration faces 0006)."""
+    counts = services.photo_detection_sweep()
+    return ", ".join(f"{n} {what}" for what, n in counts.items())

@@ -161,8 +161,16 @@ IDOLSITE_YUNET_MODEL = env_path("IDOLSITE_YUNET_MODEL", BASE_DIR / "var" / "mode
 IDOLSITE_YUNET_SCORE = env_float("IDOLSITE_YUNET_SCORE", 0.7, minimum=0.0, maximum=1.0)
 # New photos (import, crawl, upload) go to detection on commit; tests turn it off where unwanted.
 IDOLSITE_AUTO_DETECT = env_bool("IDOLSITE_AUTO_DETECT", True)
-# A claim older than this (a worker killed mid-detection) may be taken over by another worker.
-IDOLSITE_DETECT_CLAIM_TIMEOUT = env_int("IDOLSITE_DETECT_CLAIM_TIMEOUT", 15 * 60, minimum=10)
+# Seconds a task may run before django-q stops it (Q_CLUSTER "timeout"); the broker delivers a
+# task again when its worker did not finish it within this plus a minute (Q_CLUSTER "retry").
+IDOLSITE_TASK_TIMEOUT = env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10)
+# A detection claim older than this belongs to a dead worker: the task's retry takes it over and
+# the sweep (faces.tasks.sweep_detection_claims) queues the photo again. Longer than a task may
+# run (a live worker is never robbed), shorter than the retry (checked at start-up).
+IDOLSITE_DETECT_CLAIM_TIMEOUT = env_int("IDOLSITE_DETECT_CLAIM_TIMEOUT", IDOLSITE_TASK_TIMEOUT + 30, minimum=10)
+# A photo whose detection was interrupted (worker killed, task timed out) this many times fails
+# with the reason instead of being queued again: it may be the one that kills the workers.
+IDOLSITE_DETECT_MAX_ATTEMPTS = env_int("IDOLSITE_DETECT_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 
 # The detection API (POST /api/detect/): the largest image accepted, uploaded or fetched from a
 # URL (through faces.http, see the IDOLSITE_FETCH_* settings below).
@@ -188,7 +196,10 @@ IDOLSITE_TRAINING_NEGATIVES = env_bool("IDOLSITE_TRAINING_NEGATIVES", True)
 # warm start: a third of the steps); after this many warm starts in a row, one from scratch
 # (0: always from scratch).
 IDOLSITE_TRAINING_WARM_CHAIN = env_int("IDOLSITE_TRAINING_WARM_CHAIN", 4, minimum=0, maximum=100)
-IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 900, minimum=60)
+# A running training beats (TrainingRun.heartbeat_at) every few seconds while it trains and at
+# each phase; one silent this long lost its worker: the sweep fails it and a new request starts
+# a new run.
+IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 300, minimum=60)
 IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
 
 # Task queue (django-q2). Two clusters: "default" (crawling, detection, inference) and
@@ -199,8 +210,8 @@ TRAINING_CLUSTER = "training"
 Q_CLUSTER = {
     "name": "idolsite",
     "workers": env_int("IDOLSITE_WORKERS", 2, minimum=1),
-    "timeout": env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10),
-    "retry": env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10) + 60,
+    "timeout": IDOLSITE_TASK_TIMEOUT,
+    "retry": IDOLSITE_TASK_TIMEOUT + 60,
     "max_attempts": 3,
     "queue_limit": 50,
     "bulk": 10,

@@ -47,8 +47,8 @@ def test_a_photo_trashed_once_is_refused(labeler_api, admin_api):
     data = image_bytes(100, 80)
     photo_id = upload(labeler_api, data).json()["id"]
     assert admin_api.post(f"/api/photos/{photo_id}/trash/").status_code == 200
-    response = upload(labeler_api, data)  # still in the trash: the stored photo
-    assert response.status_code == 409 and response.json()["existing"] == photo_id
+    response = upload(labeler_api, data)  # still in the trash: its tombstone keeps it out
+    assert response.status_code == 409 and response.json()["error"] == "trashed_before"
     photo_purge(photo=Photo.all_objects.get(pk=photo_id))
     response = upload(labeler_api, data)  # purged: its tombstone keeps it out
     assert response.status_code == 409 and response.json()["error"] == "trashed_before"
@@ -146,3 +146,34 @@ def test_media_accept_a_token(viewer_api, client):
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert bad.get(url).status_code == 401
+
+
+def _reencoded(data: bytes, quality: int = 60) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(buffer, format="JPEG", quality=quality)
+    assert buffer.getvalue() != data
+    return buffer.getvalue()
+
+
+def test_a_reencoded_copy_is_a_duplicate_recorded_as_a_sighting(labeler_api):
+    from faces.models import PhotoSighting
+
+    first = upload(labeler_api, image_bytes(400, 300, seed=41)).json()
+    response = upload(labeler_api, _reencoded(image_bytes(400, 300, seed=41)), source_url="https://example.org/r.jpg")
+    assert response.status_code == 409
+    assert response.json()["error"] == "duplicate" and response.json()["existing"] == first["id"]
+    assert Photo.all_objects.count() == 1
+    sighting = PhotoSighting.objects.get()
+    assert (sighting.photo_id, sighting.how, sighting.source_url) == (first["id"], "phash", "https://example.org/r.jpg")
+
+
+def test_a_reencoded_copy_of_a_trashed_photo_is_refused(labeler_api, admin_api):
+    photo_id = upload(labeler_api, image_bytes(400, 300, seed=42)).json()["id"]
+    assert admin_api.post(f"/api/photos/{photo_id}/trash/").status_code == 200
+    response = upload(labeler_api, _reencoded(image_bytes(400, 300, seed=42)))
+    assert response.status_code == 409 and response.json()["error"] == "trashed_before"
+    assert Photo.all_objects.count() == 1

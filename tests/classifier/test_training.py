@@ -97,7 +97,8 @@ def test_stale_running_run_becomes_failed(settings):
     stale = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
     assert tasks.fail_stale_runs() == 1
     stale.refresh_from_db()
-    assert stale.status == TrainingRun.Status.FAILED and "stopped reporting" in stale.error
+    assert stale.status == TrainingRun.Status.FAILED
+    assert stale.error.startswith(f"the worker stopped (no heartbeat since {old:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def test_a_fresh_running_run_is_left_alone_and_blocks_a_second():
@@ -298,3 +299,58 @@ def test_the_api_and_the_command_ask_for_a_training_from_scratch(user, monkeypat
     TrainingRun.objects.all().delete()
     call_command("train", "--scratch")
     assert TrainingRun.objects.get().options == {"force": False, "scratch": True}
+
+
+def _admin_client(user):
+    from rest_framework.test import APIClient
+
+    from labeling.roles import assign_role
+
+    assign_role(user, "admin")
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_killed_training_is_found_within_minutes(settings):
+    from django_q.models import Schedule
+
+    assert settings.IDOLSITE_TRAINING_STALE_SECONDS <= 300
+    assert Schedule.objects.get(func="classifier.tasks.fail_stale_runs").minutes <= 5
+
+
+def test_a_request_after_a_dead_run_starts_a_new_run(user, settings, monkeypatch):
+    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    old = timezone.now() - timezone.timedelta(seconds=settings.IDOLSITE_TRAINING_STALE_SECONDS + 5)
+    dead = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
+    response = _admin_client(user).post("/api/training-runs/", {}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["id"] != dead.pk and response.json()["status"] == "queued"
+    dead.refresh_from_db()
+    assert dead.status == TrainingRun.Status.FAILED and "no heartbeat since" in dead.error
+    call_command("train")  # the queued one is returned now: one training at a time
+    assert TrainingRun.objects.count() == 2
+
+
+def test_a_live_run_still_blocks_a_second_request(user, monkeypatch):
+    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    live = TrainingRun.objects.create(status="running", heartbeat_at=timezone.now(), started_at=timezone.now())
+    response = _admin_client(user).post("/api/training-runs/", {}, format="json")
+    assert response.status_code == 202 and response.json()["id"] == live.pk
+    assert TrainingRun.objects.count() == 1 and TrainingRun.objects.get().status == TrainingRun.Status.RUNNING
+
+
+def test_a_worker_whose_run_was_failed_by_the_sweep_stops_and_registers_nothing(
+    two_idols, fake_classifier, monkeypatch
+):
+    original = FakeClassifier.train
+
+    def slow_then_swept(self, data, *, report=None, should_cancel=None, **kwargs):
+        TrainingRun.objects.filter(status="running").update(heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+        services.fail_stale_runs()
+        return original(self, data, report=report, should_cancel=should_cancel)
+
+    monkeypatch.setattr(FakeClassifier, "train", slow_then_swept)
+    run = _run()
+    assert run.status == TrainingRun.Status.FAILED and "no heartbeat since" in run.error
+    assert not ModelVersion.objects.exists()

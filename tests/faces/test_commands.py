@@ -75,3 +75,30 @@ def test_empty_trash_erases_only_old_trash_and_keeps_tombstones():
     call_command("empty_trash", stdout=io.StringIO())
     assert set(Photo.all_objects.values_list("pk", flat=True)) == {recent.pk, kept.pk}
     assert PhotoTombstone.objects.filter(sha256=old.sha256, photo=None).exists()
+
+
+def _reencoded(data: bytes, quality: int = 60) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(buffer, format="JPEG", quality=quality)
+    assert buffer.getvalue() != data
+    return buffer.getvalue()
+
+
+def test_import_photos_links_a_reencoded_copy_and_refuses_one_of_a_trashed_photo(tmp_path):
+    from faces.models import PhotoSighting
+
+    stored = services.photo_create(data=image_bytes(400, 300, seed=31))
+    trashed = services.photo_create(data=image_bytes(400, 300, seed=32))
+    services.photo_trash(photo=trashed)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "copy.jpg").write_bytes(_reencoded(image_bytes(400, 300, seed=31)))
+    (folder / "back.jpg").write_bytes(_reencoded(image_bytes(400, 300, seed=32)))
+    out = io.StringIO()
+    call_command("import_photos", str(folder), stdout=out, verbosity=0)
+    assert "0 photo(s) added, 1 already stored, 1 trashed before" in out.getvalue()
+    assert Photo.all_objects.count() == 2
+    sighting = PhotoSighting.objects.get()
+    assert (sighting.photo, sighting.how) == (stored, "phash")

@@ -354,7 +354,7 @@ def test_cursor_resumes_after_an_interrupted_run(web, monkeypatch):
     web.routes[base_q + "&since_id=1&max_id=2"] = Answer(body=b"[]")
     source = _source("mastodon", "mei@social.example", options={"base_url": web.base})
 
-    real_create = services.photo_create
+    real_create = services.photo_intake
     calls = {"n": 0}
 
     def dying_create(**kwargs):
@@ -363,14 +363,14 @@ def test_cursor_resumes_after_an_interrupted_run(web, monkeypatch):
             raise SystemExit("worker killed")
         return real_create(**kwargs)
 
-    monkeypatch.setattr(services, "photo_create", dying_create)
+    monkeypatch.setattr(services, "photo_intake", dying_create)
     with pytest.raises(SystemExit):
         _crawl(source)
     source.refresh_from_db()
     assert source.state["since_id"] == "1" and source.crawl_claimed_at is None
     assert Photo.objects.count() == 1 and source.new_count == 1
 
-    monkeypatch.setattr(services, "photo_create", real_create)
+    monkeypatch.setattr(services, "photo_intake", real_create)
     report = _crawl(source)
     assert (report.new, report.duplicates) == (2, 0)
     assert web.hits("/img/m1.jpg") == 1  # the stored one is not fetched again

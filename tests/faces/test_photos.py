@@ -50,7 +50,7 @@ def test_trash_leaves_tombstone_and_blocks_reimport_until_restored():
     assert not Photo.objects.filter(pk=photo.pk).exists()  # hidden by the default manager
     assert Photo.all_objects.get(pk=photo.pk).is_trashed
     assert PhotoTombstone.objects.filter(sha256=photo.sha256, photo=photo).exists()
-    with pytest.raises(DuplicatePhoto):  # the row is still there
+    with pytest.raises(TrashedBefore):  # its tombstone keeps it out, as crawling does
         services.photo_create(data=data)
     with pytest.raises(DomainError, match="already in the trash"):
         services.photo_trash(photo=photo)

@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from faces import services
-from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
+from faces.dedupe import PhashIndex
+from faces.errors import DomainError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -36,16 +37,19 @@ class Command(BaseCommand):
         files = image_files(paths)
         added = duplicates = trashed = 0
         bad: list[tuple[Path, str]] = []
+        index = PhashIndex()  # one for the whole import, kept up to date by photo_intake
         for path in tqdm(files, desc="photos", unit="photo", disable=options["verbosity"] < 1):
             try:
-                services.photo_create(data=path.read_bytes(), original_name=path.name)
-                added += 1
-            except DuplicatePhoto:
-                duplicates += 1
-            except TrashedBefore:
-                trashed += 1
+                intake = services.photo_intake(data=path.read_bytes(), original_name=path.name, index=index)
             except (DomainError, OSError) as exc:
                 bad.append((path, str(exc)))
+                continue
+            if intake.outcome == "new":
+                added += 1
+            elif intake.outcome == "duplicate":
+                duplicates += 1
+            else:
+                trashed += 1
         for path, reason in bad:
             self.stderr.write(f"skipped {path}: {reason}")
         self.stdout.write(
