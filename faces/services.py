@@ -158,6 +158,7 @@ def photo_intake(
     detector: str = "",
     tracker: FileTracker | None = None,
     index: PhashIndex | None = None,
+    near_copies: bool = True,
 ) -> Intake:
     """Every way a photo comes in (upload, ``import_photos``, ``import_faces``, crawl) goes
     through here, so one set of duplicate rules holds for all, in this order:
@@ -173,7 +174,8 @@ def photo_intake(
     photo; nothing is stored for a trashed one. Raises InvalidImage (not a usable image). Callers
     that take many photos pass one ``index`` (faces.dedupe.PhashIndex), kept up to date here;
     a caller that adds more to the same transaction passes the ``tracker`` of its
-    ``atomic_with_files``."""
+    ``atomic_with_files``. ``near_copies=False`` skips rule 3 for pictures that look alike by
+    construction (aligned face crops: distinct faces of one person fall within a few bits)."""
     known = photo_known(source=source, source_item_id=source_item_id, source_url=source_url)
     if known is not None:
         return known
@@ -188,13 +190,14 @@ def photo_intake(
         photo_sighting_record(photo_id=same.pk, how="sha256", **sighting)
         return Intake("duplicate", photo=same, how="sha256")
     phash = dhash_hex(decoded.image)
-    index = index if index is not None else PhashIndex()
-    if index.near_tombstone(phash):
-        return Intake("trashed", how="phash")
-    near = index.near_photo(phash, decoded.width, decoded.height)
-    if near is not None:
-        photo_sighting_record(photo_id=near, how="phash", **sighting)
-        return Intake("duplicate", photo=Photo.all_objects.get(pk=near), how="phash")
+    if near_copies:
+        index = index if index is not None else PhashIndex()
+        if index.near_tombstone(phash):
+            return Intake("trashed", how="phash")
+        near = index.near_photo(phash, decoded.width, decoded.height)
+        if near is not None:
+            photo_sighting_record(photo_id=near, how="phash", **sighting)
+            return Intake("duplicate", photo=Photo.all_objects.get(pk=near), how="phash")
 
     photo = Photo(
         sha256=sha,
@@ -229,7 +232,8 @@ def photo_intake(
         # Another worker stored it a moment ago.
         photo_sighting_record(photo_id=same.pk, how="sha256", **sighting)
         return Intake("duplicate", photo=same, how="sha256")
-    index.add(photo)
+    if index is not None:
+        index.add(photo)
     return Intake("new", photo=photo)
 
 

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from faces.dedupe import PhashIndex
 from faces.errors import DomainError
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
@@ -802,13 +801,12 @@ def refresh_group_members(group: IdolGroup) -> None:
 # --- imports --------------------------------------------------------------------------------
 
 
-def face_import(
-    *, data: bytes, idol: Idol, original_name: str = "", user: User = None, index: PhashIndex | None = None
-) -> FaceLabel:
+def face_import(*, data: bytes, idol: Idol, original_name: str = "", user: User = None) -> FaceLabel:
     """A ready face crop becomes a photo with one face covering it, labeled with ``idol``
     (how: import). All of it or nothing: rows and files. The photo goes through the duplicate
-    rules of every way in (``faces.services.photo_intake``): a copy of a stored photo raises
-    DuplicatePhoto (its sighting recorded), one of a trashed photo TrashedBefore."""
+    rules of every way in (``faces.services.photo_intake``) but the perceptual hash (aligned crops
+    of one person are alike by construction): a copy of a stored photo raises DuplicatePhoto (its
+    sighting recorded), one of a trashed photo TrashedBefore."""
     from faces.images import decode_image, square_crop
     from faces.services import atomic_with_files, face_create, photo_intake
 
@@ -820,7 +818,7 @@ def face_import(
             status=Photo.Status.DETECTED,
             detector="import",
             tracker=files,
-            index=index,
+            near_copies=False,
         )
         if intake.outcome == "new":
             photo = intake.photo

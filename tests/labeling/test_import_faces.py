@@ -85,3 +85,20 @@ def test_import_real_shared_faces_sample(tmp_path):
     out, _ = _run(root)
     assert "12 face(s) imported for 3 people" in out
     assert Face.objects.count() == 12
+
+
+def test_import_faces_keeps_alike_crops_that_are_not_the_same_file(tmp_path):
+    """Aligned crops of one person fall within a few bits of each other's perceptual hash: only
+    the same bytes count as a copy here (a re-encoded copy of a photo does elsewhere)."""
+    from PIL import Image
+
+    root = tmp_path / "people" / "Mei"
+    root.mkdir(parents=True)
+    original = image_bytes(112, 112, seed=1)
+    (root / "1.jpg").write_bytes(original)
+    again = io.BytesIO()
+    Image.open(io.BytesIO(original)).save(again, format="JPEG", quality=60)
+    (root / "2.jpg").write_bytes(again.getvalue())
+    out, _ = _run(tmp_path / "people")
+    assert "2 face(s) imported" in out
+    assert FaceLabel.objects.count() == 2

@@ -8,7 +8,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from faces.dedupe import PhashIndex
 from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import sha256_hex
 from faces.management.commands.import_photos import IMAGE_SUFFIXES
@@ -48,7 +47,6 @@ class Command(BaseCommand):
         # Hashes already stored or trashed: skipped without decoding, so a re-run is quick.
         known = set(Photo.all_objects.values_list("sha256", flat=True))
         known |= set(PhotoTombstone.objects.values_list("sha256", flat=True))
-        index = PhashIndex()  # near-identical copies: one index for the whole import
         idols: dict[Path, Idol] = {}
         added = skipped = 0
         new_idols: list[str] = []
@@ -71,7 +69,7 @@ class Command(BaseCommand):
                     new_idols.append(name)
                 idols[person] = idol
             try:
-                face_import(data=data, idol=idols[person], original_name=f"{person.name}/{path.name}", index=index)
+                face_import(data=data, idol=idols[person], original_name=f"{person.name}/{path.name}")
             except (DuplicatePhoto, TrashedBefore):  # a re-encoded copy of a stored or trashed photo
                 skipped += 1
                 continue
