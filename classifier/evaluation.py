@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from faces.files import PRIVATE_FILE, make_private_dirs
+
 CONFUSION_IMAGE = "confusion.png"
 CURVES_IMAGE = "curves.png"
 IMAGES = (CONFUSION_IMAGE, CURVES_IMAGE)
@@ -150,7 +152,8 @@ def save_curves_image(history: dict[str, list[float | None]], path: Path) -> Non
 
 def _save(figure: Any, path: Path) -> None:
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     figure.savefig(tmp, format="png")
+    tmp.chmod(PRIVATE_FILE)
     tmp.replace(path)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from classifier.training import Progress, Recipe
+from faces.files import PRIVATE_FILE, make_private_dirs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +44,7 @@ def _write_atomically(path: Path, write: Any) -> None:
     """``write(tmp_path)`` then rename over ``path``: readers see the old file or the new one."""
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     write(tmp)
+    tmp.chmod(PRIVATE_FILE)  # before the rename: never visible to others under its final name
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
     tmp.replace(path)
@@ -196,7 +198,7 @@ class Classifier:
         """Write the model, then its JSON, each to a temporary name and renamed into place."""
         if self.model is None:
             raise ValueError("nothing to save: the classifier is not trained")
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         _write_atomically(directory / MODEL_FILE, lambda tmp: self.model.save(tmp))
         text = json.dumps(self.meta(), indent=1)
         _write_atomically(directory / META_FILE, lambda tmp: tmp.write_text(text))

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from faces.files import make_private_dirs
+
 
 @register(Tags.compatibility, deploy=False)
 def check_writable_folders(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -16,7 +18,7 @@ def check_writable_folders(app_configs: Any = None, **kwargs: Any) -> list[Error
     for name in ("MEDIA_ROOT", "IDOLSITE_MODEL_DIR"):
         path = Path(getattr(settings, name))
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path)
         except OSError as exc:
             errors.append(Error(f"{name} ({path}) cannot be created: {exc}", id="idolsite.E001"))
             continue
@@ -70,3 +72,36 @@ def check_detection_claim_timeout(app_configs: Any = None, **kwargs: Any) -> lis
             )
         )
     return messages
+
+
+def weak_secret_key(key: str) -> str | None:
+    """Why ``key`` is too weak to sign sessions and password resets, or None: Django's own
+    criteria (security.W009), which Django only warns about."""
+    if key.startswith("django-insecure-"):
+        return "it starts with 'django-insecure-' (a key generated for development)"
+    if len(key) < 50:
+        return f"it has {len(key)} characters (at least 50 are needed)"
+    if len(set(key)) < 5:
+        return f"it has {len(set(key))} different characters (at least 5 are needed)"
+    return None
+
+
+@register(Tags.security, deploy=True)
+def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """``check --deploy`` fails on a weak SECRET_KEY when DEBUG is off (development keys are
+    generated strong)."""
+    if settings.DEBUG:
+        return []
+    reason = weak_secret_key(str(settings.SECRET_KEY))
+    if reason is None:
+        return []
+    return [
+        Error(
+            f"SECRET_KEY is too weak: {reason}",
+            hint=(
+                "Set SECRET_KEY to a long random value, e.g. "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            ),
+            id="idolsite.E021",
+        )
+    ]

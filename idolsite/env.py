@@ -161,7 +161,7 @@ def sqlite_database(path: Path) -> dict[str, Any]:
     'database is locked' when a read lock cannot be upgraded.
     """
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "idolsite.sqlite",  # Django's, creating the file owner-only (idolsite/sqlite)
         "NAME": str(path),
         "OPTIONS": {
             "timeout": 30,
@@ -171,3 +171,13 @@ def sqlite_database(path: Path) -> dict[str, Any]:
             ),
         },
     }
+
+
+def require_web_settings(settings: Any) -> None:
+    """The web server (wsgi, asgi) with DEBUG off needs ALLOWED_HOSTS: without it Django would
+    start and answer every request 400. Management commands (migrate) do not need it."""
+    if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS must be set when DEBUG is off: the comma-separated host names the site "
+            "answers to, e.g. ALLOWED_HOSTS=photos.example.org"
+        )

@@ -8,6 +8,7 @@ so a new user needs no server. Production: ``DATABASE_URL`` (PostgreSQL),
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,7 +33,7 @@ DEBUG = env_bool("DEBUG", False)
 
 
 def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
+    key = env_str("SECRET_KEY").strip()
     if key:
         return key
     if not DEBUG:
@@ -41,7 +42,7 @@ def _secret_key() -> str:
     path = VAR_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     path.write_text(key)
     path.chmod(0o600)
@@ -60,7 +61,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # emptied by a migration: tokens live hashed in knox's table
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -79,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused for a lockout into the lockout answer (idolsite.signin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "idolsite.urls"
@@ -116,6 +121,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in lockout (django-axes, idolsite.signin): failures are counted in the database, shared
+# by every process, per account and per client address; the labeling login, the admin login and
+# POST /api/auth/token/ all authenticate through LockoutBackend. The client address is
+# REMOTE_ADDR, or with N trusted reverse proxies in front the address the outermost one saw.
+IDOLSITE_TRUSTED_PROXIES = env_int("IDOLSITE_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+IDOLSITE_LOGIN_FAILURE_LIMIT = env_int("IDOLSITE_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+IDOLSITE_LOGIN_COOLOFF_MINUTES = env_int("IDOLSITE_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = ["idolsite.signin.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("IDOLSITE_LOGIN_LOCKOUT", True)
+AXES_HANDLER = "idolsite.signin.LockoutHandler"
+AXES_FAILURE_LIMIT = IDOLSITE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=IDOLSITE_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_CLIENT_IP_CALLABLE = "idolsite.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "idolsite.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True  # that account from that address only (LockoutHandler)
+# Failures during a lockout are not counted, so the lockout ends one cool-off after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
+
 # The labeling pages' sign-in: labelers are not staff, so the admin's login would refuse them.
 LOGIN_URL = "labeling:login"
 LOGIN_REDIRECT_URL = "labeling:grid"
@@ -138,6 +163,10 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_path("IDOLSITE_MEDIA_ROOT", VAR_DIR / "media")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Everything saved through the storage (photos, thumbnails, crops) is owner-only; the SQLite
+# file too (idolsite.sqlite), and the classifier's files (faces.files).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Images: the largest accepted (bytes and pixels) and the size of stored crops and thumbnails.
@@ -246,7 +275,7 @@ Q_CLUSTER["sync"] = env_bool("IDOLSITE_TASKS_SYNC", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Every API view says which role each of its actions needs (idolsite.api.RolePermission).
@@ -266,8 +295,21 @@ REST_FRAMEWORK = {
         # POST /api/recognize/ (the classifier's, when it lands): detection plus inference.
         "recognize": env_str("IDOLSITE_THROTTLE_RECOGNIZE", "60/minute"),
     },
+    # The anonymous throttle counts by the address idolsite.signin.client_ip finds (same rule).
+    "NUM_PROXIES": IDOLSITE_TRUSTED_PROXIES,
     "EXCEPTION_HANDLER": "idolsite.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "idolsite.api.ApiSchema",
+}
+
+# API tokens (django-rest-knox, idolsite.tokens): stored as digests; a token expires this many
+# days after its last use (0: never); POST /api/auth/token/ makes a new one each time and
+# retires the oldest beyond the per-user limit.
+IDOLSITE_TOKEN_TTL_DAYS = env_int("IDOLSITE_TOKEN_TTL_DAYS", 90, minimum=0)
+IDOLSITE_TOKENS_PER_USER = env_int("IDOLSITE_TOKENS_PER_USER", 20, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=IDOLSITE_TOKEN_TTL_DAYS) if IDOLSITE_TOKEN_TTL_DAYS else None,
+    "AUTO_REFRESH": True,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 # The OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ and Redoc at /api/redoc/,

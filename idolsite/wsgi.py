@@ -1,6 +1,10 @@
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+
+from idolsite.env import require_web_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
 application = get_wsgi_application()
+require_web_settings(settings)

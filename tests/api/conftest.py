@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from labeling.roles import assign_role
@@ -34,7 +34,7 @@ def make_api(django_user_model):
         user = django_user_model.objects.create_user(username=username or f"api-{role}", password="pw-123456")
         if role != "norole":
             assign_role(user, role)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
         client.user = user
         return client
 

@@ -35,9 +35,9 @@ def wsgi_app(settings):
     """The project's WSGI application inside the test's transaction: Django closes "old"
     connections around each request, which would end the transaction (its test client does
     the same as here)."""
+    settings.ALLOWED_HOSTS = ["*"]
     from idolsite.wsgi import application
 
-    settings.ALLOWED_HOSTS = ["*"]
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     yield application

@@ -146,6 +146,8 @@ def test_media_accept_a_token(viewer_api, client):
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert bad.get(url).status_code == 401
+    assert viewer_api.delete("/api/auth/token/").status_code == 204  # revoked: refused too
+    assert viewer_api.get(url).status_code == 401
 
 
 def _reencoded(data: bytes, quality: int = 60) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from faces import services
@@ -54,7 +54,7 @@ def test_user_without_a_role_gets_403_on_every_file(client, make_user, files):
 
 def test_user_without_a_role_gets_403_by_token_too(make_user, files):
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=make_user(None)).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=make_user(None))[1]}")
     for kind, url in files["live"].items():
         assert api.get(url).status_code == 403, kind
 
@@ -73,7 +73,7 @@ def test_viewers_see_live_files_but_not_trashed_or_orphan_ones(client, make_user
 
 def test_viewer_token_does_not_see_trashed_files(make_user, files):
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=make_user('viewer')).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=make_user('viewer'))[1]}")
     assert api.get(files["live"]["crop"]).status_code == 200
     for kind, url in files["trashed"].items():
         assert api.get(url).status_code == 404, kind

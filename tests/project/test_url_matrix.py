@@ -283,7 +283,8 @@ ADMIN_CASES: dict[str, list[Case]] = {
     ],
     "admin:labeling_idol_change": [Case("get", staff(200, no_role=DENIED), kwargs=lambda w: {"object_id": w.idol.pk})],
     "admin:classifier_trainingrun_changelist": [Case("get", staff(200, no_role=DENIED, viewer=DENIED))],
-    "admin:authtoken_tokenproxy_changelist": [Case("get", staff(200, no_role=DENIED, viewer=DENIED))],
+    "admin:axes_accessattempt_changelist": [Case("get", staff(200, no_role=DENIED, viewer=DENIED))],
+    "admin:knox_authtoken_changelist": [Case("get", staff(200, no_role=DENIED, viewer=DENIED))],
 }
 
 _ADMIN_SITE_VIEWS = {
