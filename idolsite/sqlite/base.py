@@ -4,6 +4,7 @@ create it readable by everyone and gives its -wal and -shm files the database fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ def prepare_database_file(name: str) -> None:
         return
     path = Path(name)
     if path.exists():
+        # A database made before files were owner-only (or copied in) is closed to others too.
+        for existing in (path, Path(f"{name}-wal"), Path(f"{name}-shm")):
+            with contextlib.suppress(OSError):
+                if existing.stat().st_mode & 0o077:
+                    existing.chmod(PRIVATE_FILE)
         return
     make_private_dirs(path.parent)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # an empty file is an empty database

@@ -126,3 +126,13 @@ def test_model_files_are_owner_only(tmp_path):
     target = tmp_path / "model.json"
     _write_atomically(target, lambda tmp: tmp.write_text("{}"))
     assert mode(target) == 0o600
+
+
+def test_a_database_file_readable_by_others_is_closed_on_connect(tmp_path):
+    from idolsite.sqlite.base import prepare_database_file
+
+    path = tmp_path / "old.sqlite3"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    prepare_database_file(str(path))
+    assert mode(path) == 0o600
