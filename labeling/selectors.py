@@ -170,6 +170,12 @@ def faces_with_labels(face_ids: list[int]) -> list[Face]:
     return list(Face.objects.filter(pk__in=face_ids).prefetch_related(_labels_prefetch()).order_by("-id"))
 
 
+def batch_recorded(batch: uuid.UUID) -> bool:
+    """Whether an action changed anything: an action that found everything as it asked (a
+    label the face had already) records no event, and there is nothing to undo."""
+    return LabelEvent.objects.filter(batch=batch).exists()
+
+
 def chips(face: Face) -> list[dict[str, Any]]:
     """A face's labels as plain data, for JSON answers (the page's JavaScript renders them
     with textContent, never as HTML)."""
