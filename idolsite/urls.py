@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("classifier.urls")),  # the classifier pages
 ]
 
-# Under /api/, a URL no view matches and a server error answer the API's error shape.
+# Under /api/, a request refused early, a URL no view matches and a server error answer the API's error shape.
+handler400 = "idolsite.api.bad_request_view"
 handler404 = "idolsite.api.not_found_view"
 handler500 = "idolsite.api.server_error_view"

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from faces.models import Face, Photo
+from idolsite.api import MAX_ID
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
 from labeling.text import fold
 
@@ -30,7 +31,6 @@ SORTS = {
 }
 DEFAULT_PAGE_SIZE = 120
 MAX_PAGE_SIZE = 500
-MAX_ID = 2**63 - 1
 
 
 class BadCursor(ValueError):
