@@ -39,7 +39,8 @@ def atomic_retrying(func: Callable[P, R]) -> Callable[P, R]:
     random pause) when the database refuses the transaction for a transient conflict.
 
     Only the outermost transaction can be run again: inside another one, a conflict aborts the
-    caller's transaction too, so the error goes up for the caller to handle."""
+    caller's transaction too, so the error goes up for the caller to handle. The arguments are
+    used again: pass lists, not generators."""
     atomic_func = transaction.atomic(func)
 
     @functools.wraps(func)

@@ -58,7 +58,7 @@ def _event(
 # --- labels ---------------------------------------------------------------------------------
 
 
-def _lock_faces(ids: Iterable[int]) -> dict[int, Face]:
+def lock_faces(ids: Iterable[int]) -> dict[int, Face]:
     """Lock the faces' rows, always in id order. Every write to labels or exclusions takes these
     locks before it reads anything, so concurrent actions on overlapping faces queue up instead
     of deadlocking (on the labels' unique index), and each one sees what the one before left."""
@@ -110,7 +110,7 @@ def faces_label(
     if not faces:
         raise DomainError("no faces given", code="invalid")
     idol = Idol.all_objects.get(pk=idol.pk)
-    locked = _lock_faces(f.pk for f in faces)
+    locked = lock_faces(f.pk for f in faces)
     missing = [f.pk for f in faces if f.pk not in locked]
     if missing:
         raise DomainError(f"faces not found: {missing}", code="not_found")
@@ -146,7 +146,7 @@ def face_unlabel(
     *, face: Face, idol: Idol, user: User = None, how: str = How.MANUAL, batch: uuid.UUID | None = None
 ) -> None:
     """Remove one label from a face."""
-    _lock_faces([face.pk])
+    lock_faces([face.pk])
     label = FaceLabel.objects.filter(face=face, idol=idol).first()
     if label is None:
         raise DomainError(f"face {face.pk} has no label {idol.name}", code="not_labeled")
@@ -241,7 +241,7 @@ def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uu
     """Remove one idol's label from several faces at once (wrong faces spotted on the idol's
     page); one batch, undone together. Faces without that label are left as they are."""
     faces = _faces_in_order(faces)
-    _lock_faces(f.pk for f in faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     has_label = set(
         FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
@@ -259,7 +259,7 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
     """Exclude several faces at once (``face_exclude`` for each); one batch, undone together.
     Faces already excluded are left as they are."""
     faces = _faces_in_order(faces)
-    _lock_faces(f.pk for f in faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     todo = [f for f in faces if f.pk not in excluded]
@@ -274,7 +274,7 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
 def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     """Include several excluded faces again; one batch."""
     faces = _faces_in_order(faces)
-    _lock_faces(f.pk for f in faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     if not excluded:
@@ -304,7 +304,7 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
         )
     # Locked before the check: a second undo of the same action, or an action on the same faces,
     # waits here and then sees what this one did.
-    _lock_faces(event.face_id for event in events)
+    lock_faces(event.face_id for event in events)
     if LabelEvent.objects.filter(undoes__in=events).exists():
         raise DomainError("this action was already undone", code="already_undone")
     undo_batch = uuid.uuid4()
