@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.urls import reverse
 
+from idolsite.api import bad_request_view
 from labeling.models import FaceLabel, Idol
 from labeling.roles import assign_role
 
@@ -91,6 +93,16 @@ def test_filter_ids_beyond_the_database_range_are_a_400(viewer_api, query):
 def test_an_oversized_body_is_a_413_in_the_error_shape(admin_api):
     assert_error_shape(post_raw(admin_api, "/api/faces/bulk/label/", TOO_BIG), 413, "too_large")
     assert_error_shape(post_raw(admin_api, "/api/idols/", TOO_BIG), 413, "too_large")
+    form = admin_api.post("/api/idols/", data=b"name=" + TOO_BIG, content_type="application/x-www-form-urlencoded")
+    assert_error_shape(form, 413, "too_large")
+
+
+def test_a_body_refused_before_any_view_ran_answers_the_error_shape_under_api(rf):
+    response = bad_request_view(rf.post("/api/idols/"), RequestDataTooBig("too big"))
+    assert response.status_code == 413 and json.loads(response.content)["error"] == "too_large"
+    response = bad_request_view(rf.get("/api/idols/"), SuspiciousOperation("bad host"))
+    assert response.status_code == 400 and set(json.loads(response.content)) == {"error", "detail", "fields"}
+    assert bad_request_view(rf.post("/label/"), RequestDataTooBig("too big")).status_code == 400  # Django's page
 
 
 # --- the labeling pages' JSON actions -------------------------------------------------------
