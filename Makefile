@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active clean
+.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench-train: install
 # Active learning: oracle review rounds (train -> suggest -> review), keystrokes per label.
 bench-active: install
 	$(BIN)/python bench/active_learning.py $(BENCH_ARGS)
+
+# Labelers at once over HTTP (gunicorn) on SQLite and PostgreSQL: server errors, lost actions,
+# double events; BENCH_ARGS="--seconds 10 --db sqlite" for a quick run.
+bench-concurrency: install
+	$(BIN)/python bench/concurrency.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
@@ -29,6 +29,7 @@ from classifier.serializers import (
 )
 from faces.errors import DomainError
 from idolsite.api import error_body
+from idolsite.parsers import JSONParser
 from labeling import roles
 from labeling.models import Idol
 

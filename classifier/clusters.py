@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion
+from faces.db import atomic_retrying
 from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import How, Idol
@@ -110,7 +111,7 @@ def _members(cluster: FaceCluster) -> list[int]:
     return list(cluster.members.order_by("face_id").values_list("face_id", flat=True))
 
 
-@transaction.atomic
+@atomic_retrying
 def cluster_name(*, cluster: FaceCluster, idol: Idol, user: User = None) -> uuid.UUID:
     """Label every face of the cluster still unlabeled and visible with ``idol`` (one batch,
     undone together); the cluster is closed, named."""

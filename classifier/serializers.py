@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from idolsite.api import MAX_ID
+
 
 class RecognizeInput(serializers.Serializer):
     image = serializers.ImageField(required=False, allow_empty_file=False, use_url=False)
@@ -96,9 +98,6 @@ class ModelVersionSerializer(serializers.Serializer):
 
 
 # --- active learning (issue 7) ---------------------------------------------------------------
-
-
-MAX_ID = 2**63 - 1  # the databases' largest key: anything larger is a 400, not a 500
 
 
 class SuggestionQueryInput(serializers.Serializer):

@@ -34,6 +34,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from classifier.models import ModelVersion, Suggestion, SuggestionRejection, TrainingRun
+from faces.db import atomic_retrying
 from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import FaceLabel, How, Idol, LabelEvent
@@ -260,7 +261,7 @@ def _open_rows(face_ids: list[int]) -> dict[int, Suggestion]:
     return rows
 
 
-@transaction.atomic
+@atomic_retrying
 def suggestions_accept(
     *,
     faces: Iterable[Face | int],
@@ -288,8 +289,9 @@ def suggestions_accept(
     for found in idols.values():
         if found.is_deleted:
             raise DomainError(f"{found.name} has left ({found.get_deletion_reason_display()})", code="deleted_idol")
-    from labeling.services import face_unlabel, faces_label
+    from labeling.services import face_unlabel, faces_label, lock_faces
 
+    lock_faces(f.pk for f in faces)  # all at once, in id order, before the labels are touched
     batch = batch or uuid.uuid4()
     if replace:
         for label in FaceLabel.objects.select_related("idol", "face").filter(face__in=faces):

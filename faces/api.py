@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
@@ -39,6 +39,7 @@ from faces.serializers import (
     SourceSerializer,
 )
 from idolsite.api import CursorPage, IdLookupMixin
+from idolsite.parsers import JSONParser
 
 # Multipart framing around the file: a request longer than the limit plus this is refused unread.
 _FORM_OVERHEAD = 64 * 1024

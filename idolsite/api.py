@@ -16,7 +16,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, JsonResponse
@@ -85,6 +85,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(body, status=domain_error_status(exc))
     if isinstance(exc, DetectorUnavailable):
         return Response(error_body("detector_unavailable", str(exc)), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, RequestDataTooBig):  # Django's own cap on a body it reads whole
+        return Response(error_body("too_large", str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ObjectDoesNotExist | Http404):  # get_object_or_404, or a row gone meanwhile
         return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoValidationError):  # a model's own validation, raised by a service
@@ -137,6 +139,18 @@ def permission_denied_view(request: HttpRequest, exception: Exception | None = N
     signed_in = bool(user and user.is_authenticated)
     context = {"signed_in": signed_in, "role": role_of(user) if signed_in else None}
     return render(request, "403.html", context, status=403)
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """Django's 400 for requests refused before a view ran (``handler400``: a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, a bad host): the API's error shape under ``/api/``."""
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(error_body("too_large", str(exception)), status=413)
+        return JsonResponse(error_body("bad_request", "the request was refused"), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
 
 
 def server_error_view(request: HttpRequest) -> Any:

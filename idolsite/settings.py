@@ -281,6 +281,12 @@ REST_FRAMEWORK = {
     # Every API view says which role each of its actions needs (idolsite.api.RolePermission).
     "DEFAULT_PERMISSION_CLASSES": ["idolsite.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON with a depth limit, a size limit and no unpaired surrogates (idolsite.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "idolsite.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

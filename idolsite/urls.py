@@ -22,8 +22,9 @@ urlpatterns = [
     path("", include("classifier.urls")),  # the classifier pages
 ]
 
-# Under /api/, a refusal, a URL no view matches and a server error answer the API's error
-# shape; elsewhere a refusal is a page that says what role is missing.
+# Under /api/, a request refused early, a refusal, a URL no view matches and a server error
+# answer the API's error shape; elsewhere a refusal is a page that says what role is missing.
+handler400 = "idolsite.api.bad_request_view"
 handler403 = "idolsite.api.permission_denied_view"
 handler404 = "idolsite.api.not_found_view"
 handler500 = "idolsite.api.server_error_view"

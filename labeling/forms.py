@@ -3,14 +3,17 @@ and idol pages. The JSON actions read their bodies with :func:`json_payload`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from faces.errors import DomainError
 from faces.models import Face
+from idolsite.api import MAX_ID
+from idolsite.parsers import BadJSON, load_json
 from labeling.models import Idol
 from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SORTS, STATUSES, GridFilters
 
@@ -19,7 +22,7 @@ class GridFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[(s, s.capitalize()) for s in STATUSES], required=False, initial="unlabeled", label="Show"
     )
-    idol = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    idol = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
     group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Group")
     source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Source")
     date_from = forms.DateField(required=False, label="Added from", widget=forms.DateInput(attrs={"type": "date"}))
@@ -91,7 +94,7 @@ class SoftDeleteForm(forms.Form):
 
 
 class MergeForm(forms.Form):
-    into = forms.IntegerField(min_value=1, label="Merge into idol")
+    into = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Merge into idol")
 
 
 class IdolCreateForm(forms.Form):
@@ -100,11 +103,14 @@ class IdolCreateForm(forms.Form):
 
 
 def json_payload(request: HttpRequest) -> dict[str, Any]:
-    """The JSON body of an action, or a DomainError saying why it is unusable."""
+    """The JSON body of an action, or a DomainError saying why it is unusable (with the API's
+    limits: size, depth, unpaired surrogates)."""
     try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError("the request body is not JSON", code="invalid") from None
+        data = load_json(request.body or b"{}")
+    except RequestDataTooBig:
+        raise DomainError(gettext("the request body is too large"), code="too_large") from None
+    except BadJSON as exc:
+        raise DomainError(exc.message, code="too_large" if exc.too_large else "invalid", field=exc.field) from None
     if not isinstance(data, dict):
         raise DomainError("the request body is not a JSON object", code="invalid")
     return data
@@ -114,13 +120,19 @@ def id_list(value: Any, what: str = "face_ids", limit: int = MAX_PAGE_SIZE) -> l
     if not isinstance(value, list) or not value or len(value) > limit:
         raise DomainError(f"{what} must be a list of 1 to {limit} ids", code="invalid", field=what)
     try:
-        return [int(v) for v in value]
-    except (TypeError, ValueError):
+        ids = [int(v) for v in value]
+    except (TypeError, ValueError, OverflowError):
         raise DomainError(f"{what} must be whole numbers", code="invalid", field=what) from None
+    if not all(1 <= v <= MAX_ID for v in ids):
+        raise DomainError(gettext("%s must be ids from 1 to %d") % (what, MAX_ID), code="invalid", field=what)
+    return ids
 
 
 def one_id(value: Any, what: str) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise DomainError(f"{what} must be a whole number", code="invalid", field=what) from None
+    if not 1 <= number <= MAX_ID:
+        raise DomainError(gettext("%s must be an id from 1 to %d") % (what, MAX_ID), code="invalid", field=what)
+    return number

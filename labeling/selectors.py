@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from faces.models import Face, Photo
+from idolsite.api import MAX_ID
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
 from labeling.text import fold
 
@@ -30,7 +31,6 @@ SORTS = {
 }
 DEFAULT_PAGE_SIZE = 120
 MAX_PAGE_SIZE = 500
-MAX_ID = 2**63 - 1
 
 
 class BadCursor(ValueError):
@@ -168,6 +168,12 @@ def face_grid(*, filters: GridFilters, cursor: str | None = None, size: int = DE
 def faces_with_labels(face_ids: list[int]) -> list[Face]:
     """Faces as the grid shows them, after an action changed their labels."""
     return list(Face.objects.filter(pk__in=face_ids).prefetch_related(_labels_prefetch()).order_by("-id"))
+
+
+def batch_recorded(batch: uuid.UUID) -> bool:
+    """Whether an action changed anything: an action that found everything as it asked (a
+    label the face had already) records no event, and there is nothing to undo."""
+    return LabelEvent.objects.filter(batch=batch).exists()
 
 
 def chips(face: Face) -> list[dict[str, Any]]:

@@ -60,7 +60,7 @@ class ActionResultSerializer(serializers.Serializer):
     """What a labeling action did: its batch (``POST /api/label-events/undo/`` undoes it) and
     the faces as they are now."""
 
-    batch = serializers.UUIDField()
+    batch = serializers.UUIDField(allow_null=True, help_text="Null when the action changed nothing.")
     faces = FaceSerializer(many=True)
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from faces.db import atomic_retrying
 from faces.errors import DomainError
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
@@ -57,6 +58,14 @@ def _event(
 # --- labels ---------------------------------------------------------------------------------
 
 
+def lock_faces(ids: Iterable[int]) -> dict[int, Face]:
+    """Lock the faces' rows, always in id order. Every write to labels or exclusions takes these
+    locks before it reads anything, so concurrent actions on overlapping faces queue up instead
+    of deadlocking (on the labels' unique index), and each one sees what the one before left."""
+    faces = Face.objects.select_related("photo").select_for_update(of=("self",))
+    return {face.pk: face for face in faces.filter(pk__in=set(ids)).order_by("pk")}
+
+
 def _check_labelable(face: Face, idol: Idol) -> None:
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
         raise DomainError(
@@ -71,7 +80,7 @@ def _check_labelable(face: Face, idol: Idol) -> None:
         raise DomainError(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
 
 
-@transaction.atomic
+@atomic_retrying
 def face_label(
     *,
     face: Face,
@@ -80,11 +89,12 @@ def face_label(
     how: str = How.MANUAL,
     batch: uuid.UUID | None = None,
 ) -> FaceLabel:
-    """Say that ``idol`` is on ``face``. Labeling twice with the same idol changes nothing."""
+    """Say that ``idol`` is on ``face``. Labeling twice with the same idol changes nothing and
+    records nothing (no event carries ``batch`` then)."""
     return faces_label(faces=[face], idol=idol, user=user, how=how, batch=batch)[0]
 
 
-@transaction.atomic
+@atomic_retrying
 def faces_label(
     *,
     faces: Iterable[Face],
@@ -100,9 +110,7 @@ def faces_label(
     if not faces:
         raise DomainError("no faces given", code="invalid")
     idol = Idol.all_objects.get(pk=idol.pk)
-    locked = {
-        f.pk: f for f in Face.objects.select_related("photo").select_for_update().filter(pk__in=[f.pk for f in faces])
-    }
+    locked = lock_faces(f.pk for f in faces)
     missing = [f.pk for f in faces if f.pk not in locked]
     if missing:
         raise DomainError(f"faces not found: {missing}", code="not_found")
@@ -133,15 +141,16 @@ def faces_label(
     return [result[f.pk] for f in faces]
 
 
-@transaction.atomic
+@atomic_retrying
 def face_unlabel(
     *, face: Face, idol: Idol, user: User = None, how: str = How.MANUAL, batch: uuid.UUID | None = None
 ) -> None:
     """Remove one label from a face."""
-    label = FaceLabel.objects.select_for_update().filter(face=face, idol=idol).first()
+    lock_faces([face.pk])
+    label = FaceLabel.objects.filter(face=face, idol=idol).first()
     if label is None:
         raise DomainError(f"face {face.pk} has no label {idol.name}", code="not_labeled")
-    label.delete()
+    FaceLabel.objects.filter(pk=label.pk).delete()
     _event(
         face_id=face.pk,
         idol_id=idol.pk,
@@ -153,7 +162,7 @@ def face_unlabel(
     ).save()
 
 
-@transaction.atomic
+@atomic_retrying
 def face_exclude(
     *, face: Face, reason: str, user: User = None, how: str = How.MANUAL, batch: uuid.UUID | None = None
 ) -> Face:
@@ -167,7 +176,7 @@ def face_exclude(
             code="invalid",
             field="reason",
         )
-    face = Face.objects.select_for_update().get(pk=face.pk)
+    face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if face.excluded:
         raise DomainError(f"face {face.pk} is already excluded", code="already_excluded")
     batch = batch or uuid.uuid4()
@@ -198,10 +207,10 @@ def face_exclude(
     return face
 
 
-@transaction.atomic
+@atomic_retrying
 def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch: uuid.UUID | None = None) -> Face:
     """Undo an exclusion: the face is shown and labeled again."""
-    face = Face.objects.select_for_update().get(pk=face.pk)
+    face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if not face.excluded:
         raise DomainError(f"face {face.pk} is not excluded", code="not_excluded")
     reason = face.exclusion_reason
@@ -227,11 +236,12 @@ def _faces_in_order(faces: Iterable[Face]) -> list[Face]:
     return faces
 
 
-@transaction.atomic
+@atomic_retrying
 def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uuid.UUID:
     """Remove one idol's label from several faces at once (wrong faces spotted on the idol's
     page); one batch, undone together. Faces without that label are left as they are."""
     faces = _faces_in_order(faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     has_label = set(
         FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
@@ -244,11 +254,12 @@ def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uu
     return batch
 
 
-@transaction.atomic
+@atomic_retrying
 def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> uuid.UUID:
     """Exclude several faces at once (``face_exclude`` for each); one batch, undone together.
     Faces already excluded are left as they are."""
     faces = _faces_in_order(faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     todo = [f for f in faces if f.pk not in excluded]
@@ -259,10 +270,11 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
     return batch
 
 
-@transaction.atomic
+@atomic_retrying
 def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     """Include several excluded faces again; one batch."""
     faces = _faces_in_order(faces)
+    lock_faces(f.pk for f in faces)
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     if not excluded:
@@ -273,7 +285,7 @@ def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     return batch
 
 
-@transaction.atomic
+@atomic_retrying
 def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = False) -> uuid.UUID:
     """Undo every event of one action, newest first; returns the batch of the undo itself.
 
@@ -290,6 +302,9 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
         raise DomainError(
             "labels carried over by re-detection cannot be undone: the old faces are gone", code="not_undoable"
         )
+    # Locked before the check: a second undo of the same action, or an action on the same faces,
+    # waits here and then sees what this one did.
+    lock_faces(event.face_id for event in events)
     if LabelEvent.objects.filter(undoes__in=events).exists():
         raise DomainError("this action was already undone", code="already_undone")
     undo_batch = uuid.uuid4()

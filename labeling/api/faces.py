@@ -106,7 +106,7 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
         "bulk_include": roles.can_label,
     }
 
-    def _result(self, batch: uuid.UUID, face_ids: list[int], code: int = status.HTTP_200_OK) -> Response:
+    def _result(self, batch: uuid.UUID | None, face_ids: list[int], code: int = status.HTTP_200_OK) -> Response:
         faces = selectors.faces_with_labels(face_ids)
         body = {"batch": batch, "faces": faces}
         return Response(ActionResultSerializer(body, context=self.get_serializer_context()).data, status=code)
@@ -127,9 +127,10 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Label the face with an idol",
         request=LabelInputSerializer,
-        responses={201: ActionResultSerializer},
-        description="Labeling again with the same idol changes nothing. 409: the face is excluded, "
-        "on a trashed photo, or the idol was merged.",
+        responses={201: ActionResultSerializer, 200: ActionResultSerializer},
+        description="201 with the action's batch. A face that has the label already: 200 with "
+        "`batch` null (nothing changed, nothing to undo). 409: the face is excluded, on a trashed "
+        "photo, or the idol was merged.",
     )
     @action(detail=True, methods=["post"])
     def labels(self, request: Request, pk: str) -> Response:
@@ -138,6 +139,8 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         batch = uuid.uuid4()
         services.face_label(face=face, idol=data.validated_data["idol"], user=request.user, batch=batch)
+        if not selectors.batch_recorded(batch):
+            return self._result(None, [face.pk])
         return self._result(batch, [face.pk], status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -180,6 +183,8 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
         summary="Label many faces with one idol (one batch)",
         request=BulkLabelSerializer,
         responses={200: ActionResultSerializer},
+        description="The batch holds the faces that did not have the label yet; `batch` is null "
+        "when every face had it already (nothing changed).",
     )
     @action(detail=False, methods=["post"], url_path="bulk/label", url_name="bulk-label")
     def bulk_label(self, request: Request) -> Response:
@@ -188,7 +193,7 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
         faces = _faces(data.validated_data["faces"])
         batch = uuid.uuid4()
         services.faces_label(faces=faces, idol=data.validated_data["idol"], user=request.user, batch=batch)
-        return self._result(batch, [f.pk for f in faces])
+        return self._result(batch if selectors.batch_recorded(batch) else None, [f.pk for f in faces])
 
     @extend_schema(
         summary="Remove one idol's label from many faces (one batch)",

@@ -35,7 +35,7 @@ def json_action(check: Check) -> Callable:
             try:
                 return view(request, *args, **kwargs)
             except DomainError as exc:
-                status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
+                status = {"forbidden": 403, "not_found": 404, "too_large": 413}.get(exc.code, 400)
                 return json_error(exc.message, code=exc.code, status=status)
 
         return wrapped

@@ -72,9 +72,12 @@ def _idol(value: object) -> Idol:
     return idol
 
 
-def _answer(batch: uuid.UUID, face_ids: list[int]) -> JsonResponse:
+def _answer(batch: uuid.UUID | None, face_ids: list[int]) -> JsonResponse:
     return JsonResponse(
-        {"batch": str(batch), "faces": [selectors.face_state(f) for f in selectors.faces_with_labels(face_ids)]}
+        {
+            "batch": str(batch) if batch else None,
+            "faces": [selectors.face_state(f) for f in selectors.faces_with_labels(face_ids)],
+        }
     )
 
 
@@ -85,7 +88,8 @@ def label(request: HttpRequest) -> HttpResponse:
     ids = id_list(data.get("face_ids"))
     batch = uuid.uuid4()
     services.faces_label(faces=_faces(ids), idol=_idol(data.get("idol")), user=request.user, batch=batch)
-    return _answer(batch, ids)
+    # Faces that had the label already: nothing changed, no batch to undo.
+    return _answer(batch if selectors.batch_recorded(batch) else None, ids)
 
 
 @json_action(roles.can_label)

@@ -208,3 +208,23 @@ def test_times_out_of_the_databases_range_are_refused_or_normalised(viewer_api, 
     response = viewer_api.get(f"/api/label-events/?since={quote(value)}")
     assert response.status_code in (200, 400), response.content
     assert viewer_api.get(f"/api/photos/?added_before={quote(value)}").status_code in (200, 400)
+
+
+def test_labeling_a_face_that_has_the_label_changes_nothing_and_answers_no_batch(labeler_api, world):
+    face = world.labeled  # labeled with world.idol already
+    events = LabelEvent.objects.count()
+    response = labeler_api.post(f"/api/faces/{face.pk}/labels/", {"idol": world.idol.pk}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["batch"] is None
+    assert [label["name"] for label in response.json()["faces"][0]["labels"]] == ["Suzuka Nakamoto"]
+    response = labeler_api.post("/api/faces/bulk/label/", {"faces": [face.pk], "idol": world.idol.pk}, format="json")
+    assert response.status_code == 200 and response.json()["batch"] is None
+    assert LabelEvent.objects.count() == events
+    # Some faces new, some labeled already: the batch holds the new ones and undoes only them.
+    ids = [face.pk, world.unlabeled.pk]
+    response = labeler_api.post("/api/faces/bulk/label/", {"faces": ids, "idol": world.idol.pk}, format="json")
+    batch = response.json()["batch"]
+    assert list(LabelEvent.objects.filter(batch=batch).values_list("face_id", flat=True)) == [world.unlabeled.pk]
+    undo = labeler_api.post("/api/label-events/undo/", {"batch": batch}, format="json")
+    assert undo.status_code == 200
+    assert set(FaceLabel.objects.filter(idol=world.idol).values_list("face_id", flat=True)) == {face.pk}

@@ -289,6 +289,16 @@ def test_bulk_label_then_undo(as_labeler, labeler, world):
     assert not FaceLabel.objects.filter(face_id__in=faces).exists()
 
 
+def test_labeling_faces_that_have_the_label_answers_no_batch(as_labeler, world):
+    events = LabelEvent.objects.count()
+    response = post_json(
+        as_labeler, "labeling:api-label", {"face_ids": [world["labeled_moa"].pk], "idol": world["moa"].pk}
+    )
+    assert response.status_code == 200 and response.json()["batch"] is None
+    assert response.json()["faces"][0]["labels"][0]["idol"] == world["moa"].pk
+    assert LabelEvent.objects.count() == events
+
+
 def test_undo_of_someone_elses_action_is_refused(client, make_user, world):
     other = make_user("labeler", "other")
     batch = uuid.uuid4()

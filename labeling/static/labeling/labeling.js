@@ -321,8 +321,12 @@
 
   function done(json, message, ids) {
     update(json.faces);
-    undoStack.push(json.batch);
-    say(message + " \u00b7 u undoes");
+    if (json.batch) {
+      undoStack.push(json.batch);
+      say(message + " \u00b7 u undoes");
+    } else {
+      say("Nothing changed: the faces had that label already.");  // no batch: nothing to undo
+    }
     selected.clear();
     showSelection();
     // Unlabeled faces: go on to the next face still to do.
