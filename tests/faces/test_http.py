@@ -195,7 +195,14 @@ def test_the_session_refuses_a_request_that_was_not_checked(web, settings):
 
 @pytest.mark.parametrize(
     "location",
-    ["http://127.0.0.1:notaport/", "http://[::1/", "http:///x.jpg", "ftp://127.0.0.1/x.jpg", "http://a\\@b/"],
+    [
+        "http://127.0.0.1:notaport/",
+        "http://public.example:notaport/",
+        "http://[::1/",
+        "http:///x.jpg",
+        "ftp://127.0.0.1/x.jpg",
+        "http://a\\@b/",
+    ],
 )
 def test_malformed_redirect_is_a_clear_permanent_error(location, web, settings):
     settings.IDOLSITE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
