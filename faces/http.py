@@ -27,7 +27,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -37,7 +37,7 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import LocationParseError
+from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
@@ -103,7 +103,8 @@ class Target:
     scheme: str
     host: str  # as urllib3 normalises it: lower case, IDNA, IPv6 in brackets
     port: int
-    address: str = ""
+    address: str = ""  # the one to connect to now
+    addresses: tuple[str, ...] = ()  # every checked address, tried in order while connecting fails
 
     @property
     def host_header(self) -> str:
@@ -137,7 +138,7 @@ def parse_target(url: str) -> Target:
         same = _same_host(split.hostname or "", parsed.host) and (split.port or DEFAULT_PORTS[scheme]) == port
     except (ValueError, UnicodeError):
         same = False
-    if not same or "@" in split.netloc:
+    if not same or "@" in split.netloc or any(c.isspace() for c in split.netloc):
         raise FetchError(f"{shown}: the URL's host is read differently by different parsers; refused")
     return Target(url=url, scheme=scheme, host=parsed.host, port=port)
 
@@ -156,7 +157,8 @@ def _same_host(split_host: str, urllib3_host: str) -> bool:
 
 
 def is_public_address(address: IPAddress) -> bool:
-    """A global unicast address, whose IPv4 forms inside IPv6 (6to4) are global too."""
+    """A global unicast address; an IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4)
+    only if that IPv4 address is global too (mapped and NAT64 ones are refused as reserved anyway)."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour or _nat64(address)
         if embedded is not None and not is_public_address(embedded):
@@ -221,7 +223,8 @@ def check_url(url: str) -> Target:
         for address in addresses:
             if not is_public_address(address):
                 raise FetchError(f"{url}: refused, {target.host} resolves to an internal address ({address})")
-    return Target(url=target.url, scheme=target.scheme, host=target.host, port=target.port, address=str(addresses[0]))
+    checked = tuple(str(address) for address in addresses)
+    return replace(target, address=checked[0], addresses=checked)
 
 
 # --- the transport: pinned connections under a deadline ------------------------------------------
@@ -284,6 +287,11 @@ class Deadline:
             for sock in self._sockets:
                 sock.close()
             self._sockets.clear()
+
+
+def _not_connected(exc: requests.RequestException) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
 
 
 def _shut(sock: socket.socket) -> None:
@@ -438,10 +446,11 @@ class Fetcher:
                         raise FetchError(f"{current}: redirect without a Location")
                     try:
                         # A Location with a scheme stands alone: urljoin would read "http:///x" as a path.
-                        current = location if _has_scheme(location) else urljoin(current, location)
-                        parse_target(current)
+                        following = location if _has_scheme(location) else urljoin(current, location)
+                        parse_target(following)
                     except (ValueError, FetchError) as exc:
                         raise FetchError(f"{current}: the redirect to {location!r} is not usable ({exc})") from None
+                    current = following
                     continue
                 response_headers = {k.lower(): v for k, v in answer.headers.items()}
                 if answer.status_code == 304:
@@ -467,21 +476,26 @@ class Fetcher:
         if (sent.host, sent.port or DEFAULT_PORTS[target.scheme]) != (target.host, target.port):
             raise FetchError(f"{target.url}: the URL's host is read differently by different parsers; refused")
         prepared.headers["Host"] = target.host_header
-        prepared.idolsite_target = target  # type: ignore[attr-defined]  # read by PinnedAdapter
-        remaining = deadline.remaining()
-        timeout = (min(self.timeout[0], remaining) or 0.001, min(self.timeout[1], remaining) or 0.001)
         # The adapter itself, not Session.send, which parses any Location (with urlsplit) on its own.
         adapter = self.session.get_adapter(prepared.url)
-        try:
-            answer = adapter.send(prepared, stream=True, timeout=timeout, verify=self.session.verify, proxies={})
+        addresses = target.addresses or (target.address,)
+        for number, address in enumerate(addresses, start=1):
+            prepared.idolsite_target = replace(target, address=address)  # type: ignore[attr-defined]
+            remaining = deadline.remaining()
+            timeout = (min(self.timeout[0], remaining) or 0.001, min(self.timeout[1], remaining) or 0.001)
+            try:
+                answer = adapter.send(prepared, stream=True, timeout=timeout, verify=self.session.verify, proxies={})
+            except requests.RequestException as exc:
+                if deadline.expired:
+                    raise self._late(target.url, deadline) from None
+                if number < len(addresses) and _not_connected(exc):
+                    continue  # as urllib3 itself would, but only among the checked addresses
+                if isinstance(exc, requests.Timeout):
+                    raise FetchError(f"{target.url}: timed out", permanent=False) from None
+                raise FetchError(f"{target.url}: {exc.__class__.__name__}", permanent=False) from None
             extract_cookies_to_jar(self.session.cookies, prepared, answer.raw)
             return answer
-        except requests.RequestException as exc:
-            if deadline.expired:
-                raise self._late(target.url, deadline) from None
-            if isinstance(exc, requests.Timeout):
-                raise FetchError(f"{target.url}: timed out", permanent=False) from None
-            raise FetchError(f"{target.url}: {exc.__class__.__name__}", permanent=False) from None
+        raise AssertionError("unreachable: the last address returns or raises")
 
     def _read(self, answer: requests.Response, max_bytes: int, deadline: Deadline) -> bytes:
         body = bytearray()

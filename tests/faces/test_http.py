@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from faces.http import Fetcher, FetchError
 from tests.factories import image_bytes
@@ -183,9 +184,24 @@ def test_allowed_host_is_resolved_once_and_keeps_its_host_header(web, dns, setti
     assert web.requests[0].headers["host"] == f"images.test:{port}"
 
 
+def test_every_checked_address_is_tried_and_no_other(dns, connections):
+    dns.names["two.example"] = [PUBLIC_IP, "8.8.8.8"]
+    assert not _fetch("http://two.example/x.jpg").permanent
+    assert connections.made == [(PUBLIC_IP, 80), ("8.8.8.8", 80)]
+    assert dns.calls["two.example"] == 1
+
+
+def test_an_unreachable_first_address_falls_back_to_the_next(web, dns, settings):
+    settings.IDOLSITE_FETCH_ALLOWED_HOSTS = ["two.test"]
+    dns.names["two.test"] = ["127.0.0.2", "127.0.0.1"]  # nothing listens on 127.0.0.2
+    port = web.httpd.server_address[1]
+    assert Fetcher(retries=0).get_image(f"http://two.test:{port}/x.jpg").status == 200
+    assert len(web.requests) == 1
+
+
 def test_the_session_refuses_a_request_that_was_not_checked(web, settings):
     settings.IDOLSITE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
-    with pytest.raises(Exception, match="checked address"):
+    with pytest.raises(requests.exceptions.InvalidURL, match="checked address"):
         Fetcher().session.get(web.url("/x.jpg"))
     assert web.requests == []
 
