@@ -449,7 +449,9 @@ class Fetcher:
                         following = location if _has_scheme(location) else urljoin(current, location)
                         parse_target(following)
                     except (ValueError, FetchError) as exc:
-                        raise FetchError(f"{current}: the redirect to {location!r} is not usable ({exc})") from None
+                        raise FetchError(
+                            f"{current}: the redirect to {location[:200]!r} is not usable ({exc})"
+                        ) from None
                     current = following
                     continue
                 response_headers = {k.lower(): v for k, v in answer.headers.items()}
