@@ -364,6 +364,8 @@ IDOLSITE_FETCH_READ_TIMEOUT = env_float("IDOLSITE_FETCH_READ_TIMEOUT", 20.0, min
 IDOLSITE_FETCH_RETRIES = env_int("IDOLSITE_FETCH_RETRIES", 3, minimum=0, maximum=10)
 IDOLSITE_FETCH_BACKOFF = env_float("IDOLSITE_FETCH_BACKOFF", 1.0, minimum=0.0)
 IDOLSITE_FETCH_HOST_DELAY = env_float("IDOLSITE_FETCH_HOST_DELAY", 1.0, minimum=0.0)
+# The most one attempt of a fetch may take, connect, redirects and the whole body included.
+IDOLSITE_FETCH_DEADLINE = env_float("IDOLSITE_FETCH_DEADLINE", 60.0, minimum=1.0)
 # Hosts that may resolve to internal addresses (intranets, tests); everything else internal is refused.
 IDOLSITE_FETCH_ALLOWED_HOSTS = env_list("IDOLSITE_FETCH_ALLOWED_HOSTS", [])
 IDOLSITE_PHASH_MAX_DISTANCE = env_int("IDOLSITE_PHASH_MAX_DISTANCE", 4, minimum=0, maximum=16)

@@ -10,6 +10,8 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from classifier import recognition
 from tests.factories import image_bytes
+from tests.netfakes import PUBLIC_IP, FakeDNS
+from tests.webserver import LocalWebServer
 
 pytestmark = pytest.mark.django_db
 URL = "/api/recognize/"
@@ -75,6 +77,16 @@ def test_url_to_a_private_host_is_refused(api, active_tiny_model):
     response = api.post(URL, {"url": "http://127.0.0.1/secret.jpg"}, format="json")
     body = response.json()
     assert response.status_code == 400 and body["error"] == "fetch_failed" and "internal address" in body["detail"]
+
+
+def test_backslash_url_is_refused_and_fetches_nothing(api, active_tiny_model, monkeypatch, settings):
+    settings.IDOLSITE_FETCH_ALLOWED_HOSTS = []
+    FakeDNS(monkeypatch).names["public.example"] = [PUBLIC_IP]
+    with LocalWebServer() as web:
+        response = api.post(URL, {"url": f"{web.base}\\@public.example/x.jpg"}, format="json")
+    body = response.json()
+    assert response.status_code == 400 and body["error"] == "fetch_failed" and "backslash" in body["detail"]
+    assert web.requests == []
 
 
 def test_happy_path_answers_each_face_with_its_top_idols(api, active_tiny_model, two_faces, settings):

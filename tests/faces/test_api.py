@@ -19,6 +19,8 @@ from tests.conftest import SHARED_PHOTOS, needs_shared_photos
 from tests.faces.conftest import face
 from tests.faces.test_images import BAD_INPUT, UNUSUAL_INPUT
 from tests.factories import image_bytes, make_photo
+from tests.netfakes import PUBLIC_IP, FakeDNS
+from tests.webserver import Answer, LocalWebServer
 
 pytestmark = pytest.mark.django_db
 URL = "/api/detect/"
@@ -226,6 +228,31 @@ def test_fetch_errors_answer_400(api, scripted, image_server, settings):
         response = api.post(URL, {"url": base + path}, format="json")
         assert response.status_code == 400, path
         assert response.json()["error"] == code and words in response.json()["detail"], path
+
+
+def test_backslash_url_answers_400_and_fetches_nothing(api, scripted, monkeypatch, settings):
+    """urlsplit read public.example as the host, the connection went to 127.0.0.1 before the backslash."""
+    settings.IDOLSITE_FETCH_ALLOWED_HOSTS = []
+    settings.IDOLSITE_FETCH_HOST_DELAY = 0
+    FakeDNS(monkeypatch).names["public.example"] = [PUBLIC_IP]
+    with LocalWebServer() as web:
+        web.routes["/%5C@public.example/x.jpg"] = Answer(
+            body=image_bytes(200, 100), headers={"Content-Type": "image/jpeg"}
+        )
+        response = api.post(URL, {"url": f"{web.base}\\@public.example/x.jpg"}, format="json")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"] == "fetch_failed" and "backslash" in body["detail"] and "url" in body["fields"]
+    assert web.requests == []
+
+
+def test_redirect_to_a_malformed_port_answers_400(api, scripted, image_server):
+    base, routes = image_server
+    routes["/bad-port"] = (302, {"Location": "http://public.example:notaport/"}, b"")
+    response = api.post(URL, {"url": base + "/bad-port"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "fetch_failed" and "redirect" in body["detail"] and "not a valid URL" in body["detail"]
 
 
 @needs_shared_photos

@@ -13,6 +13,7 @@ from faces import crawling, services
 from faces.http import FetchError, check_url
 from faces.models import Photo, PhotoSighting, Source
 from tests.factories import image_bytes
+from tests.netfakes import PUBLIC_IP, FakeDNS
 from tests.webserver import Answer, LocalWebServer
 
 pytestmark = pytest.mark.django_db
@@ -325,6 +326,29 @@ def test_redirect_to_link_local_metadata_address_is_refused(web):
     web.routes["/img/evil.jpg"] = Answer(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
     report = _crawl(_feed_with(web, "/img/evil.jpg"))
     assert report.failed == 1 and "internal address (169.254.169.254)" in report.errors[0]
+
+
+def test_backslash_item_url_fetches_nothing_and_is_recorded(web, monkeypatch):
+    """The feed is on an allowed host; the item's URL names public.example to urlsplit only."""
+    FakeDNS(monkeypatch).names["public.example"] = [PUBLIC_IP]
+    _images(web, "a.jpg")
+    source = _feed_with(web, "\\@public.example/img/a.jpg")
+    report = _crawl(source)
+    assert report.failed == 1 and "backslash" in report.errors[0]
+    assert [r.path for r in web.requests] == ["/feed.xml"]
+    source.refresh_from_db()
+    assert "backslash" in source.last_error and not Photo.objects.exists()
+
+
+def test_redirect_to_a_malformed_port_is_a_recorded_error(web):
+    _images(web, "ok.jpg")
+    web.routes["/img/bad.jpg"] = Answer(302, headers={"Location": "http://public.example:notaport/"})
+    source = _feed_with(web, "/img/bad.jpg", "/img/ok.jpg")
+    report = _crawl(source)
+    assert (report.new, report.failed) == (1, 1)
+    assert "redirect" in report.errors[0] and "not a valid URL" in report.errors[0]
+    source.refresh_from_db()
+    assert "notaport" in source.last_error
 
 
 @pytest.mark.parametrize(
