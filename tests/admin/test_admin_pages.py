@@ -234,3 +234,17 @@ def test_admin_adds_an_idol_with_an_alias_and_a_group(client, admin_user, data):
     assert list(idol.aliases.values_list("name", flat=True)) == ["Hinatan"]
     assert idol.memberships.get().group == data["group"]
     assert "hinatan" in idol.search_text and "sakura gakuin" in idol.search_text and "hina_x" in idol.search_text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/labeling/labelevent/?idol=99999999999999999999",
+        "/admin/labeling/labelevent/?face=99999999999999999999",
+        "/admin/faces/face/?photo=99999999999999999999",
+        "/admin/labeling/idol/?memberships__group__id__exact=99999999999999999999",
+    ],
+)
+def test_admin_lists_answer_400_not_500_for_ids_past_64_bits(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code in (200, 400), response.status_code  # PostgreSQL compares them; SQLite cannot
