@@ -17,3 +17,11 @@ class LabelingConfig(AppConfig):
 
         # After Django's own permissions are created: the role groups get theirs.
         post_migrate.connect(_post_migrate, sender=self, dispatch_uid="labeling.sync_roles")
+
+        # API tokens are knox's hashed ones (DRF's plain tokens stay installed only for the
+        # migration that hashed them): a plain token made in the admin would sign in nobody.
+        from django.contrib import admin
+        from rest_framework.authtoken.models import TokenProxy
+
+        if admin.site.is_registered(TokenProxy):
+            admin.site.unregister(TokenProxy)
