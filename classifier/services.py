@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import threading
 import traceback
 from typing import Any
 
@@ -134,6 +135,39 @@ def _save_progress(run_id: int, **fields: Any) -> None:
     )
 
 
+class _Heartbeat:
+    """Beats for a run from a thread of the training worker while it loads crops, trains,
+    evaluates and saves: the beat says the worker process is alive, whatever phase is slow (a
+    million crops take minutes to decode, with no progress to report). A killed worker stops
+    beating, and the sweep fails its run."""
+
+    def __init__(self, run_id: int, *, every: float | None = None) -> None:
+        self.run_id = run_id
+        self.every = every if every is not None else min(30.0, settings.IDOLSITE_TRAINING_STALE_SECONDS / 5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    _save_progress(self.run_id)
+                except Exception:  # a busy database now and then: the next beat will do
+                    log.debug("heartbeat of run %s not written", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def _still_running(run_id: int) -> bool:
     """False once the run was cancelled or failed by the sweep (its worker seemed dead)."""
     return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING, cancel_requested=False).exists()
@@ -149,9 +183,6 @@ def _finish(run_id: int, status: str, **fields: Any) -> None:
 def training_execute(*, run_id: int) -> TrainingRun | None:
     """Run a queued training to its end (called by ``classifier.tasks.train``). Safe to call
     twice: a run that is not queued is left alone. Returns the run, or None when it is gone."""
-    from classifier.dataset import labeled_set, load_pixels
-    from classifier.evaluation import evaluate
-    from classifier.training import TrainingCancelled
 
     fail_stale_runs()
     run = TrainingRun.objects.filter(pk=run_id).first()
@@ -164,6 +195,15 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
             _finish(run_id, TrainingRun.Status.FAILED, error=f"another training ({other}) was running")
             run.refresh_from_db()
         return run
+    with _Heartbeat(run_id):
+        return _run_claimed(run, run_id)
+
+
+def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
+    from classifier.dataset import labeled_set, load_pixels
+    from classifier.evaluation import evaluate
+    from classifier.training import TrainingCancelled
+
     try:
         data = labeled_set()
         active = ModelVersion.objects.active()

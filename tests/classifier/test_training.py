@@ -354,3 +354,22 @@ def test_a_worker_whose_run_was_failed_by_the_sweep_stops_and_registers_nothing(
     run = _run()
     assert run.status == TrainingRun.Status.FAILED and "no heartbeat since" in run.error
     assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_busy_in_a_phase_without_progress_still_beats():
+    """Decoding a million crops reports no progress for minutes: the worker's heartbeat thread
+    keeps the run alive for the sweep, and stops beating when the run ends."""
+    import time
+
+    old = timezone.now() - timezone.timedelta(hours=1)
+    run = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
+    with services._Heartbeat(run.pk, every=0.05):
+        time.sleep(0.5)
+        assert services.fail_stale_runs(seconds=60) == 0
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.RUNNING and run.heartbeat_at > old
+    beat = run.heartbeat_at
+    time.sleep(0.2)
+    run.refresh_from_db()
+    assert run.heartbeat_at == beat
