@@ -190,3 +190,42 @@ def test_labelers_on_the_same_faces_in_opposite_orders_never_fail(django_user_mo
         thread.join(60)
     assert errors == []
     assert _replay_doubles() == 0
+
+
+def test_a_merge_racing_labelers_of_both_idols_neither_deadlocks_nor_loses_a_label(user):
+    """A merge locks both idols and then the faces; a labeler locks a face and then needs a
+    key-share lock on the idol it labels with: the merge's idol locks must not block that."""
+    keep, drop = make_idol(name="Keep"), make_idol(name="Drop")
+    photo = make_photo()
+    faces = [make_face(photo=photo) for _ in range(6)]
+    for face in faces[:3]:
+        services.face_label(face=face, idol=drop, user=user)
+
+    def label_rest() -> None:
+        services.faces_label(faces=faces[3:][::-1], idol=drop, user=user)
+
+    errors = _race(label_rest, lambda: services.idol_merge(keep=keep, drop=drop, user=user))
+    errors += _race(
+        lambda: services.faces_label(faces=faces[:3], idol=keep, user=user),
+        lambda: services.idol_merge(keep=make_idol(name="Other"), drop=keep, user=user),
+    )
+    assert errors == []
+    assert FaceLabel.objects.filter(face__in=faces).count() == 6  # every face keeps one label
+
+
+def test_a_label_given_while_its_idol_is_merged_is_refused_not_left_on_the_merged_idol(user):
+    keep, drop = make_idol(name="Keep"), make_idol(name="Drop")
+    face = make_face()
+    errors: list[BaseException] = []
+    merging, release = threading.Event(), threading.Event()
+    holder = _in_thread(
+        _held_open(lambda: services.idol_merge(keep=keep, drop=drop, user=user), merging, release), errors
+    )
+    assert merging.wait(10)
+    labeler = _in_thread(lambda: services.face_label(face=face, idol=drop, user=user), errors)
+    time.sleep(0.5)
+    release.set()
+    holder.join(20)
+    labeler.join(20)
+    assert [getattr(e, "code", e) for e in errors] == ["merged_idol"]
+    assert not FaceLabel.objects.filter(idol=drop).exists()
