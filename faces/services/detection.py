@@ -19,12 +19,12 @@ from faces.errors import DomainError
 from faces.models import Face, Photo
 from faces.services.faces import MANUAL_DETECTOR, face_create
 from faces.services.files import atomic_with_files, delete_files
-from faces.signals import faces_detected, faces_redetected
+from faces.signals import faces_detected, faces_redetected, faces_to_keep
 
 if TYPE_CHECKING:
     from faces.detection import Analysis
 
-# A new face whose box overlaps an old one at least this much succeeds it (takes its labels).
+# A new face whose box overlaps an old one at least this much succeeds it (see faces_redetected).
 REDETECT_IOU = 0.5
 # A detected face overlapping a hand-drawn one at least this much is the same face: a box drawn
 # by hand is usually looser than the detector's, hence a lower bar than REDETECT_IOU.
@@ -131,8 +131,9 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
       overlapping one of them (IoU >= HAND_DRAWN_IOU) is not created: the person's box wins;
     - a new face overlapping an old one (IoU >= REDETECT_IOU) succeeds it: ``faces_redetected``
       lets labeling move the old face's labels and exclusion over (and record it);
-    - old faces without a successor are deleted, except those that carry labels or were
-      excluded by a person: they stay, so no label or exclusion is ever lost.
+    - old faces without a successor are deleted, except those a receiver of ``faces_to_keep``
+      holds on to (labeling: labeled faces) and those excluded by a person: they stay, so no
+      label or exclusion is ever lost.
 
     Raises DomainError (code ``claim_lost``) when another worker took the claim over."""
     from faces.detection import iou
@@ -165,17 +166,18 @@ def photo_detection_save(*, photo: Photo, analysis: Analysis, claim: uuid.UUID) 
             for key, value in (counts or {}).items():
                 info[key] = info.get(key, 0) + value
         succeeded = {o.pk for o, _ in pairs}
-        unmatched = [face.pk for face in old if face.pk not in succeeded]
-        # ``labels`` is labeling.FaceLabel's reverse name: faces does not import labeling.
-        labeled = set(Face.objects.filter(pk__in=unmatched, labels__isnull=False).values_list("pk", flat=True))
-        excluded = {face.pk for face in old if face.pk in set(unmatched) and face.excluded} - labeled
-        kept = labeled | excluded
+        unmatched = [face for face in old if face.pk not in succeeded]
+        held: set[int] = set()
+        for _, pks in faces_to_keep.send(sender=Photo, photo=photo, faces=unmatched):
+            held.update(pks or ())
+        excluded = {face.pk for face in unmatched if face.excluded} - held
+        kept = held | excluded
         gone = [face for face in old if face.pk not in kept]
         Face.objects.filter(pk__in=[face.pk for face in gone]).delete()
         info.update(
             replaced=len(pairs),
             removed=len(gone),
-            kept_labeled=len(labeled),
+            kept_labeled=len(held),
             kept_excluded=len(excluded),
             kept_hand_drawn=len(drawn),
             under_hand_drawn=len(analysis.faces) - len(found_faces),
