@@ -92,19 +92,17 @@ class TrashFilter(admin.SimpleListFilter):
 
 
 class FaceInline(admin.TabularInline):
+    """A photo's faces. Apps built on faces add their columns in a subclass (labeling.face_admin)."""
+
     model = Face
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["crop_thumbnail", "box_text", "detector", "score", "angle", "excluded", "exclusion_reason", "label_names"]
+    fields = ["crop_thumbnail", "box_text", "detector", "score", "angle", "excluded", "exclusion_reason"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # ``labels`` is the reverse name of labeling.FaceLabel.face.
-        return super().get_queryset(request).prefetch_related("labels__idol")
 
     @admin.display(description="crop")
     def crop_thumbnail(self, obj: Face) -> str:
@@ -113,10 +111,6 @@ class FaceInline(admin.TabularInline):
     @admin.display(description="box (x, y, w, h)")
     def box_text(self, obj: Face) -> str:
         return ", ".join(str(v) for v in obj.box)
-
-    @admin.display(description="labels")
-    def label_names(self, obj: Face) -> str:
-        return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
 
 
 class SightingInline(admin.TabularInline):
@@ -258,7 +252,7 @@ class PhotoAdmin(admin.ModelAdmin):
             format_html_join("", "{}", ((shape,) for shape in shapes)),
         )
 
-    @admin.action(description="Detect faces again (labels are carried over)")
+    @admin.action(description="Detect faces again")
     def detect_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         ids = list(queryset.filter(trashed_at__isnull=True).values_list("pk", flat=True))
         for photo_id in ids:

@@ -52,11 +52,17 @@ VIEW_PHOTO = "faces.view_photo"
 
 @extend_schema_view(
     list=extend_schema(summary="Photos, newest first (the trash only with trashed=1)"),
-    retrieve=extend_schema(summary="A photo with every face: box, labels, exclusion, crop URL"),
+    retrieve=extend_schema(summary="A photo with every face: box, exclusion, crop URL"),
 )
 class PhotoViewSet(IdLookupMixin, viewsets.GenericViewSet):
     """Photos. Upload (labelers) stores the photo and queues it for detection; trash and
     restore (admins) keep a tombstone so no crawl brings a trashed photo back."""
+
+    # Apps built on faces serve a subclass that adds their part of a face (labeling.api.photos:
+    # its labels): the serializers of a photo's detail and of one face, and what they prefetch.
+    detail_serializer_class: type[PhotoDetailSerializer] = PhotoDetailSerializer
+    face_serializer_class: type[FaceSerializer] = FaceSerializer
+    face_prefetch: tuple[str, ...] = ()
 
     queryset = Photo.all_objects.all()
     serializer_class = PhotoSerializer
@@ -80,8 +86,8 @@ class PhotoViewSet(IdLookupMixin, viewsets.GenericViewSet):
         return throttles
 
     def _detail(self, photo: Photo, code: int = status.HTTP_200_OK) -> Response:
-        photo = Photo.all_objects.with_faces().get(pk=photo.pk)
-        return Response(PhotoDetailSerializer(photo, context=self.get_serializer_context()).data, status=code)
+        photo = Photo.all_objects.with_faces(*self.face_prefetch).get(pk=photo.pk)
+        return Response(self.detail_serializer_class(photo, context=self.get_serializer_context()).data, status=code)
 
     def list(self, request: Request) -> Response:
         photos = self.filter_queryset(Photo.all_objects.select_related("source").annotate(face_count=Count("faces")))
@@ -138,7 +144,8 @@ class PhotoViewSet(IdLookupMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         face = services.face_add_manual(photo=photo, box=data.validated_data["box"], user=request.user)
         return Response(
-            FaceSerializer(face, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+            self.face_serializer_class(face, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
         )
 
 

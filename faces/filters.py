@@ -5,27 +5,27 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from faces.models import Face, Photo, Source
+from faces.models import Photo, Source
 from idolsite.api import DateTimeFilter, FlagFilter, IdFilter
 
 
 class PhotoFilter(django_filters.FilterSet):
-    """``?status=&source=&trashed=1&added_after=&added_before=&idol=&q=``. The trash is shown
-    only with ``trashed=1`` (and then only the trash)."""
+    """``?status=&source=&trashed=1&added_after=&added_before=&q=``. The trash is shown only
+    with ``trashed=1`` (and then only the trash). Apps built on faces add their filters in a
+    subclass (labeling.face_filters: ``idol=``)."""
 
     status = django_filters.ChoiceFilter(choices=Photo.Status.choices)
     source = IdFilter(field_name="source_id")
     trashed = FlagFilter(method="filter_trashed", help_text="1: only the trash; 0 (default): none of it.")
     added_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     added_before = DateTimeFilter(field_name="created_at", lookup_expr="lte")
-    idol = IdFilter(method="filter_idol", help_text="Photos with a face labeled with this idol.")
     q = django_filters.CharFilter(
         method="filter_text", max_length=200, help_text="In the file name, caption or author."
     )
 
     class Meta:
         model = Photo
-        fields = ["status", "source", "trashed", "added_after", "added_before", "idol", "q"]
+        fields = ["status", "source", "trashed", "added_after", "added_before", "q"]
 
     def filter_queryset(self, queryset: QuerySet[Photo]) -> QuerySet[Photo]:
         if self.form.cleaned_data.get("trashed") is None:
@@ -36,10 +36,6 @@ class PhotoFilter(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(trashed_at__isnull=not value)
-
-    def filter_idol(self, queryset: QuerySet[Photo], name: str, value: int) -> QuerySet[Photo]:
-        # ``labels`` is labeling.FaceLabel's reverse name: faces does not import labeling.
-        return queryset.filter(pk__in=Face.objects.filter(labels__idol_id=value).values("photo_id"))
 
     def filter_text(self, queryset: QuerySet[Photo], name: str, value: str) -> QuerySet[Photo]:
         from django.db.models import Q

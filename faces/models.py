@@ -79,10 +79,11 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
     def trashed(self) -> PhotoQuerySet:
         return self.filter(trashed_at__isnull=False)
 
-    def with_faces(self) -> PhotoQuerySet:
-        """Each photo with its source and every face (excluded ones too), left to right, with
-        their labels and idols: three queries, whatever the number of faces."""
-        faces = Face.objects.order_by("x", "id").prefetch_related("labels__idol")
+    def with_faces(self, *face_lookups: str) -> PhotoQuerySet:
+        """Each photo with its source and every face (excluded ones too), left to right, and
+        ``face_lookups`` prefetched on the faces (apps built on faces name their relations): two
+        queries and one a prefetched relation, whatever the number of faces."""
+        faces = Face.objects.order_by("x", "id").prefetch_related(*face_lookups)
         return self.select_related("source").prefetch_related(models.Prefetch("faces", queryset=faces))
 
 
@@ -229,14 +230,6 @@ class FaceQuerySet(models.QuerySet["Face"]):
 
     def excluded(self) -> FaceQuerySet:
         return self.filter(excluded=True)
-
-    # ``labels`` is the reverse name of labeling.FaceLabel.face: the lookup names the relation,
-    # so faces does not import labeling (dependencies point classifier -> labeling -> faces).
-    def labeled(self) -> FaceQuerySet:
-        return self.filter(labels__isnull=False).distinct()
-
-    def unlabeled(self) -> FaceQuerySet:
-        return self.visible().filter(labels__isnull=True)
 
 
 def crop_upload_to(instance: Face, filename: str) -> str:

@@ -62,26 +62,13 @@ def _media_url(file: Any, context: dict[str, Any]) -> str | None:
     return request.build_absolute_uri(file.url) if request is not None else file.url
 
 
-class FaceLabelSerializer(serializers.Serializer):
-    """One label of a face. ``labels`` is labeling.FaceLabel's reverse name: faces reads it by
-    name and does not import labeling (dependencies point classifier -> labeling -> faces)."""
-
-    idol = serializers.IntegerField(source="idol_id")
-    name = serializers.CharField(source="idol.name")
-    how = serializers.CharField()
-    idol_deleted = serializers.SerializerMethodField()
-
-    def get_idol_deleted(self, label: Any) -> bool:
-        return label.idol.deleted_at is not None
-
-
 class FaceSerializer(serializers.ModelSerializer):
-    """A face: its box in photo pixels ``[x, y, w, h]``, labels, exclusion and crop URL."""
+    """A face: its box in photo pixels ``[x, y, w, h]``, exclusion and crop URL. Apps built on
+    faces add their fields in a subclass (labeling.face_serializers: a face's labels)."""
 
     box = serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4, read_only=True)
     landmarks = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()), read_only=True)
     crop = serializers.SerializerMethodField()
-    labels = FaceLabelSerializer(many=True, read_only=True)
     exclusion_reason = serializers.ChoiceField(
         choices=Face.ExclusionReason.choices, allow_blank=True, read_only=True, help_text="Empty unless excluded."
     )
@@ -100,7 +87,6 @@ class FaceSerializer(serializers.ModelSerializer):
             "exclusion_reason",
             "excluded_at",
             "crop",
-            "labels",
             "created_at",
         ]
         read_only_fields = fields

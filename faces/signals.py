@@ -16,6 +16,13 @@ from django.dispatch import Signal
 # A receiver may return a dict of counts; they are added to the photo's detection_info.
 faces_redetected = Signal()
 
+# Sent by faces.services.photo_detection_save inside its transaction, after ``faces_redetected``,
+# for the old faces that no new face succeeds: they are deleted unless a receiver holds on to them.
+#   sender: Photo; photo: Photo; faces: list[Face] (old faces without a successor)
+# Each receiver returns the pks of the faces that carry its data (labeling: the labeled ones);
+# they stay, and their count is ``kept_labeled`` in the photo's detection_info.
+faces_to_keep = Signal()
+
 # Sent by faces.services.photo_detection_save inside its transaction, after the new faces are
 # created, and by face_add_manual for a face drawn by hand: apps built on faces (classifier's
 # suggestions) react on commit.

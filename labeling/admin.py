@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+import labeling.face_admin  # noqa: F401  (faces' photo admin, with the labels of each face)
 from faces.admin import image_tag
 from faces.errors import DomainError
 from faces.models import Face

@@ -6,8 +6,10 @@ from labeling.api.events import LabelEventViewSet
 from labeling.api.faces import FaceViewSet
 from labeling.api.groups import GroupViewSet, MembershipViewSet
 from labeling.api.idols import IdolViewSet
+from labeling.api.photos import PhotoViewSet
 
 router = SimpleRouter()
+router.register("photos", PhotoViewSet, basename="photo")  # faces' photos with their labels
 router.register("faces", FaceViewSet, basename="face")
 router.register("idols", IdolViewSet, basename="idol")
 router.register("groups", GroupViewSet, basename="group")

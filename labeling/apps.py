@@ -8,12 +8,13 @@ class LabelingConfig(AppConfig):
     verbose_name = "Labeling"
 
     def ready(self) -> None:
-        from faces.signals import faces_redetected
-        from labeling.receivers import carry_labels_over
+        from faces.signals import faces_redetected, faces_to_keep
+        from labeling.receivers import carry_labels_over, keep_labeled_faces
         from labeling.roles import _post_migrate
 
         # Re-detecting a photo never loses labels: new faces take over their predecessors'.
         faces_redetected.connect(carry_labels_over, dispatch_uid="labeling.carry_labels_over")
+        faces_to_keep.connect(keep_labeled_faces, dispatch_uid="labeling.keep_labeled_faces")
 
         # After Django's own permissions are created: the role groups get theirs.
         post_migrate.connect(_post_migrate, sender=self, dispatch_uid="labeling.sync_roles")

@@ -14,3 +14,12 @@ from labeling import services
 
 def carry_labels_over(sender: Any, *, pairs: list[tuple[Face, Face]], **kwargs: Any) -> dict[str, int]:
     return services.labels_carry_over(pairs=pairs)
+
+
+def keep_labeled_faces(sender: Any, *, faces: list[Face], **kwargs: Any) -> set[int]:
+    """Re-detection deletes old faces without a successor, but never a labeled one."""
+    if not faces:
+        return set()
+    return set(
+        Face.objects.filter(pk__in=[face.pk for face in faces], labels__isnull=False).values_list("pk", flat=True)
+    )

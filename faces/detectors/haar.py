@@ -1,7 +1,7 @@
 """OpenCV's Haar cascades (bundled with opencv-python-headless < 5): the fast fallback.
 
 The frontal-face cascade tolerates little tilt, so this backend searches rotated copies by
-default (as the talk did); the eye cascade, run on the upper half of each face, gives the eye
+default; the eye cascade, run on the upper half of each face, gives the eye
 landmarks used to level the crop. Haar gives no probability: the score is the logistic of the
 last stage's weight, in [0, 1].
 """

@@ -1,4 +1,4 @@
-"""An X (Twitter) account through the API v2 with a bearer token, as the talk's collector did:
+"""An X (Twitter) account through the API v2 with a bearer token:
 ``/2/users/by/username/:name`` gives the user id; ``/2/users/:id/tweets`` with
 ``expansions=attachments.media_keys&media.fields=url,type`` lists tweets and their photos,
 paged with ``pagination_token`` and bounded below by ``since_id``. Retweets are skipped unless

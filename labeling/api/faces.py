@@ -17,9 +17,9 @@ from rest_framework.utils.urls import replace_query_param
 
 from faces.errors import DomainError
 from faces.models import Face
-from faces.serializers import FaceSerializer
 from idolsite.api import IdLookupMixin, object_or_404
 from labeling import roles, selectors, services
+from labeling.face_serializers import FaceSerializer
 from labeling.filters import FaceGridFilter
 from labeling.models import Idol
 from labeling.serializers import (

@@ -122,7 +122,7 @@ def test_a_face_drawn_by_hand(labeler_api):
 
 def test_sources_crud_and_crawl_now(admin_api, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("faces.services.async_task", lambda *args, **kwargs: queued.append(args))
+    monkeypatch.setattr("faces.services.sources.async_task", lambda *args, **kwargs: queued.append(args))
     body = {"kind": "rss", "name": "Feed", "locator": "https://example.org/feed.xml"}
     created = admin_api.post("/api/sources/", body, format="json")
     assert created.status_code == 201 and created.json()["poll_interval_minutes"] == 30

@@ -140,7 +140,7 @@ def test_a_photo_gets_all_of_its_faces_or_none(scripted, monkeypatch, tmp_path):
         made.append(real(**kwargs))
         return made[-1]
 
-    monkeypatch.setattr(services, "face_create", second_fails)
+    monkeypatch.setattr("faces.services.detection.face_create", second_fails)
     detect_photo(photo.pk)
     photo.refresh_from_db()
     assert photo.status == Photo.Status.FAILED and photo.error == "the disk is full"

@@ -81,7 +81,7 @@ def test_a_failed_insert_leaves_no_crop_file(monkeypatch):
         kwargs["tracker"].save("crops/xx/partial.jpg", b"half")
         raise DomainError("the database said no")
 
-    monkeypatch.setattr(face_services, "face_create", boom)
+    monkeypatch.setattr("faces.services.faces.face_create", boom)
     with pytest.raises(DomainError):
         face_services.face_add_manual(photo=photo, box=(10, 10, 40, 40))
     assert media_files() == files and not Face.objects.exists()

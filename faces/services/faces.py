@@ -1,0 +1,84 @@
+"""Faces: one added to a photo (by a detection or drawn by hand)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from faces.errors import DomainError
+from faces.images import crop_square, decode_image
+from faces.models import Face, Photo
+from faces.services.files import FileTracker, atomic_with_files
+from faces.signals import faces_detected
+
+log = logging.getLogger(__name__)
+
+
+def face_create(
+    *,
+    photo: Photo,
+    box: tuple[int, int, int, int] | list[int],
+    crop_jpeg: bytes,
+    detector: str,
+    score: float,
+    landmarks: dict[str, Any] | None = None,
+    angle: float = 0.0,
+    tracker: FileTracker,
+) -> Face:
+    """Add one face to a photo. The crop file goes through ``tracker`` so the caller's
+    transaction can remove it again on failure."""
+    x, y, w, h = (int(v) for v in box)
+    if w <= 0 or h <= 0:
+        raise DomainError(f"face box {box} has no area")
+    if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise DomainError(f"face box {list(box)} is outside the photo ({photo.width}x{photo.height})")
+    if not 0.0 <= score <= 1.0:
+        raise DomainError(f"face score {score} is not between 0 and 1")
+    face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
+    face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
+    face.save()
+    return face
+
+
+MANUAL_DETECTOR = "manual"
+MIN_MANUAL_FACE_SIDE = 8
+
+
+def face_add_manual(
+    *, photo: Photo, box: tuple[int, int, int, int] | list[int], user: AbstractBaseUser | None = None
+) -> Face:
+    """A face the detector missed, boxed by hand on the photo page: it becomes a Face
+    (detector ``manual``, score 1.0) with its crop cut from the EXIF-oriented photo.
+
+    Raises DomainError for a box that is not four whole numbers, is smaller than
+    ``MIN_MANUAL_FACE_SIDE`` pixels or leaves the photo, and for a photo in the trash; then
+    neither a row nor a file remains."""
+    try:
+        x, y, w, h = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise DomainError(f"a box is four whole numbers x, y, w, h, not {box!r}", code="invalid", field="box") from None
+    if w < MIN_MANUAL_FACE_SIDE or h < MIN_MANUAL_FACE_SIDE:
+        raise DomainError(
+            f"the box is {w}x{h} pixels; a face needs at least {MIN_MANUAL_FACE_SIDE}x{MIN_MANUAL_FACE_SIDE}",
+            code="invalid",
+            field="box",
+        )
+    photo = Photo.all_objects.get(pk=photo.pk)
+    if photo.is_trashed:
+        raise DomainError(f"photo {photo.pk} is in the trash", code="photo_trashed")
+    if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise DomainError(
+            f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"
+        )
+    with photo.image.open("rb") as handle:
+        decoded = decode_image(handle.read())
+    crop = crop_square(decoded.image, (x, y, w, h))
+    with atomic_with_files() as files:
+        face = face_create(
+            photo=photo, box=(x, y, w, h), crop_jpeg=crop, detector=MANUAL_DETECTOR, score=1.0, tracker=files
+        )
+        faces_detected.send(sender=Photo, photo=photo, faces=[face])  # its suggestion, on commit
+    log.info("face %s drawn by hand on photo %s by %s", face.pk, photo.pk, getattr(user, "pk", None))
+    return face
