@@ -1,4 +1,4 @@
-"""Rejections as training negatives (issue 7): faces known only as "not her" train with the
+"""Rejections as training negatives: faces known only as "not her" train with the
 complementary-label loss; validation and the fingerprint of sets without them are unchanged."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.dataset import labeled_set, validation_side
+from classifier.dataset import labeled_set
+from classifier.ml.dataset import validation_side
+from classifier.ml.fitting import fit, training_targets
+from classifier.ml.layers import custom_layers
 from classifier.models import SuggestionRejection
-from classifier.training import custom_layers, fit, training_targets
 from labeling.services import face_exclude, face_label
 from tests.classifier.conftest import TINY
 from tests.factories import make_face, make_idol
@@ -86,7 +88,8 @@ def test_training_with_negatives_pushes_their_classes_down():
     to class 0 (without negatives, where blue goes depends on the random start)."""
     from dataclasses import replace
 
-    from classifier.training import build_network, predict
+    from classifier.ml.fitting import predict
+    from classifier.ml.network import build_network
 
     rng = np.random.default_rng(0)
 
