@@ -19,7 +19,7 @@ out in COLUMNS columns; focus starts on the first face):
   - arrows: the arrow keys from the focus to each (grid distance: rows + columns; after ``n``
     the focus moves on to the next open face by itself), then ``n`` (1);
   - pick mode: ``x`` (1; once: pick mode stays on across pages until ``Esc``), then each wrong
-    face's key (``classifier.review.review_hints``: one key for the 42 faces of the page least
+    face's key (``classifier.views.review.review_hints``: one key for the 42 faces of the page least
     likely right, two for the 6 others);
 - then ``Enter`` (1) accepts every face of the page not rejected and loads the next faces
   (reviewed ones leave the list);
@@ -111,7 +111,7 @@ def page_keys(wrong_positions: list[int], probabilities: list[float], picking: b
     with arrows + ``n`` or in pick mode (``x`` to start it, unless it is on from the pages
     before, then each one's hint), whichever takes fewer (leaving pick mode for the arrows is
     ``Esc``), then ``Enter``."""
-    from classifier.review import review_hints
+    from classifier.views.review import review_hints
 
     if not wrong_positions:
         return 1, picking  # Enter, in either mode
@@ -143,8 +143,9 @@ def main() -> None:
 
     from classifier import services, tasks
     from classifier.models import ModelVersion, TrainingRun
-    from classifier.review import PAGE_SIZE
-    from classifier.suggestions import Mode, suggestions_accept, suggestions_for, suggestions_reject
+    from classifier.selectors import Mode, suggestions_for
+    from classifier.services.suggestions import suggestions_accept, suggestions_reject
+    from classifier.views.review import PAGE_SIZE
     from faces.errors import DuplicatePhoto
     from faces.models import Face
     from labeling.models import FaceLabel

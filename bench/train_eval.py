@@ -66,10 +66,14 @@ def main() -> None:
 
     from classifier import services, tasks
     from classifier.dataset import labeled_set, load_pixels
-    from classifier.model import load_classifier
+    from classifier.ml.backend import keras_module
+    from classifier.ml.fitting import fit, predict
+    from classifier.ml.network import build_seed_network
+    from classifier.ml.precision import precision_policy
+    from classifier.ml.recipe import seed_recipe
     from classifier.models import TrainingRun
     from classifier.recognition import predict_crops
-    from classifier.training import build_seed_network, fit, keras_module, precision_policy, predict, seed_recipe
+    from classifier.services.versions import load_classifier
 
     print(f"work folder: {workdir}")
     call_command("migrate", verbosity=0)

@@ -169,7 +169,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.delete_model(request, version)
 
 
-# --- active learning (issue 7): read-mostly views of what the review pages write -------------
+# --- active learning: read-mostly views of what the review pages write ---------------------
 
 
 @admin.register(Suggestion)

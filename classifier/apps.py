@@ -7,7 +7,7 @@ class ClassifierConfig(AppConfig):
     verbose_name = "Classifier"
 
     def ready(self) -> None:
-        from classifier.suggestions import on_faces_detected
+        from classifier.services.suggestions import on_faces_detected
         from faces.signals import faces_detected
 
         # Newly detected faces get their suggestions from the active model (on commit).

@@ -140,7 +140,7 @@ class ModelVersion(models.Model):
         return settings.IDOLSITE_MODEL_DIR / self.directory
 
 
-# --- active learning: suggestions, rejections, clusters (issue 7) -------------------------------
+# --- active learning: suggestions, rejections, clusters -----------------------------------------
 
 
 class SuggestionQuerySet(models.QuerySet["Suggestion"]):
@@ -247,7 +247,7 @@ class SuggestionRejection(models.Model):
 
 class FaceCluster(models.Model):
     """ "Maybe the same person": unlabeled faces no model places well, grouped by their
-    embeddings (``classifier.clusters.clusters_build``)."""
+    embeddings (``classifier.services.clusters.clusters_build``)."""
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="clusters")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -4,8 +4,7 @@ Detection is the pipeline's (``faces.detection.analyze_image``): boxes in the im
 and eye-levelled crops, made exactly as stored faces' crops are, so the model sees what it was
 trained on. A detector that cannot run raises ``DetectorUnavailable`` (the API's 503).
 
-:func:`predict_crops` is the part without detection, for the recognizer and for suggestions
-(issue 7).
+:func:`predict_crops` is the part without detection, for the recognizer and for suggestions.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ def _as_pixels(crop: Any, size: int) -> Any:
     import numpy as np
     from PIL import Image
 
-    from classifier.dataset import crop_pixels
+    from classifier.ml.dataset import crop_pixels
     from faces.images import decode_image
 
     if isinstance(crop, bytes | bytearray):
@@ -71,7 +70,7 @@ def predict_crops(
     "other". Idols deleted since the model was trained are left out of the answers."""
     import numpy as np
 
-    from classifier.model import load_classifier
+    from classifier.services.versions import load_classifier
 
     classifier = classifier or load_classifier()
     if classifier is None:
@@ -107,7 +106,7 @@ def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:
 
 def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
     """Each face of ``image`` (bytes or a decoded PIL image) with its top idols."""
-    from classifier.model import load_classifier
+    from classifier.services.versions import load_classifier
     from faces.images import decode_image
 
     classifier = load_classifier()

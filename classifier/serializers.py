@@ -97,7 +97,7 @@ class ModelVersionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-# --- active learning (issue 7) ---------------------------------------------------------------
+# --- active learning -------------------------------------------------------------------------
 
 
 class SuggestionQueryInput(serializers.Serializer):

@@ -3,7 +3,8 @@
 ``train`` runs on the training cluster only (``Q_CLUSTER_NAME=training manage.py qcluster``,
 one worker): ``services.training_request`` enqueues it there. ``suggest`` runs on the default
 cluster when a model becomes active and when faces are detected. The others are cheap checks
-for the default cluster's schedule (see migration 0002_schedules).
+for the default cluster's schedule (see migration 0002_schedules); when to retrain is
+``services.retraining``'s to say.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ def suggest(model_version_id: int, face_ids: list[int] | None = None) -> str:
     """Predict every visible face (or ``face_ids``) with the version and store its suggestions;
     then rebuild the clusters of unknown faces (full runs only). A version gone or no longer
     active is left alone: the active one has its own task. Safe to run twice."""
-    from classifier.clusters import clusters_build
     from classifier.models import ModelVersion
-    from classifier.suggestions import suggest_faces
+    from classifier.services.clusters import clusters_build
+    from classifier.services.suggestions import suggest_faces
 
     version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
     if version is None:
@@ -37,8 +38,8 @@ def suggest(model_version_id: int, face_ids: list[int] | None = None) -> str:
 
 
 def build_clusters(model_version_id: int) -> str:
-    from classifier.clusters import clusters_build
     from classifier.models import ModelVersion
+    from classifier.services.clusters import clusters_build
 
     version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
     if version is None:

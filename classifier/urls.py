@@ -1,15 +1,15 @@
 from django.urls import path
 
-from classifier import review, views
+from classifier.views import review, runs
 
 app_name = "classifier"
 
 urlpatterns = [
-    path("classifier/runs/", views.run_list, name="run_list"),
-    path("classifier/runs/<int:pk>/", views.run_detail, name="run_detail"),
-    path("classifier/runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
-    path("classifier/models/<int:pk>/<str:name>", views.version_image, name="version_image"),
-    # active learning (issue 7): the review page and its JSON actions, the clusters
+    path("classifier/runs/", runs.run_list, name="run_list"),
+    path("classifier/runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("classifier/runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("classifier/models/<int:pk>/<str:name>", runs.version_image, name="version_image"),
+    # active learning: the review page and its JSON actions, the clusters
     path("review/", review.review, name="review"),
     path("review/api/accept/", review.accept, name="review-accept"),
     path("review/api/reject/", review.reject, name="review-reject"),

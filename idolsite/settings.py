@@ -213,7 +213,7 @@ IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimu
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
 IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)
-# The network's precision (classifier.training.precision_policy reads the same variable in the
+# The network's precision (classifier.ml.precision.precision_policy reads the same variable in the
 # training worker; checked here so that a typo stops start-up).
 IDOLSITE_TRAINING_PRECISION = env_choice(
     "IDOLSITE_TRAINING_PRECISION", "auto", ("auto", "float32", "mixed_bfloat16", "mixed_float16")

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from django.core.cache import cache
 
-from classifier import services
+from classifier.ml.fitting import Progress, TrainingCancelled
+from classifier.ml.recipe import Recipe
 from classifier.models import ModelVersion
-from classifier.training import Progress, Recipe, TrainingCancelled
+from classifier.services import runs
 from labeling.services import face_exclude, face_label
 from tests.factories import make_face, make_idol
 
@@ -41,7 +42,7 @@ def not_target_faces(n: int) -> list:
 
 def labeled_faces_on_both_sides(idol, n: int) -> list:
     """At least ``n`` labeled faces, with some on each side of the split (ids vary by database)."""
-    from classifier.dataset import validation_side
+    from classifier.ml.dataset import validation_side
 
     faces = labeled_faces(idol, n)
     while len({validation_side(f.pk) for f in faces}) < 2:
@@ -59,7 +60,7 @@ def two_idols(settings):
 
 
 class FakeClassifier:
-    """Stands in for classifier.model.Classifier in service tests: same interface, numpy only."""
+    """Stands in for classifier.ml.classifier.Classifier in service tests: same interface, numpy only."""
 
     input_size = 16
 
@@ -116,16 +117,16 @@ def fake_classifier(monkeypatch):
         created.append(clf)
         return clf
 
-    monkeypatch.setattr(services, "_new_classifier", make)
+    monkeypatch.setattr(runs, "_new_classifier", make)
     # The fake's files cannot be loaded: the active model is compared on its own split figure
     # (test_training.py tests the comparison on the same faces).
-    monkeypatch.setattr(services, "_comparison_classifier", lambda version: None)
+    monkeypatch.setattr(runs, "_comparison_classifier", lambda version: None)
     return created
 
 
 def two_class_set(size: int):
     """32 synthetic pictures of two classes (class 1 is red) and their labeled set."""
-    from classifier.dataset import LabeledSet
+    from classifier.ml.dataset import LabeledSet
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 255, size=(32, size, size, 3), dtype=np.uint8)
@@ -141,7 +142,7 @@ def two_class_set(size: int):
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny real Keras classifier (two classes, 16x16), trained for one epoch on synthetic
     pictures and saved: files and the API are tested against it. Built once per session."""
-    from classifier.model import Classifier
+    from classifier.ml.classifier import Classifier
 
     data, pixels = two_class_set(16)
     clf = Classifier(TINY)
@@ -154,7 +155,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def active_tiny_model(tiny_model_dir, settings):
     """The tiny model installed as the active version, its classes remapped to two new idols."""
-    from classifier.model import forget_loaded
+    from classifier.services.versions import forget_loaded
 
     a, b = make_idol("Chika"), make_idol("Dai")
     directory = "tiny"

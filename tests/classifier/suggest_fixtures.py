@@ -48,7 +48,7 @@ def scripted(monkeypatch):
     )
     clf = ScriptedClassifier([i.pk for i in idols])
     monkeypatch.setattr("classifier.dataset.load_pixels", lambda crops, size, **k: list(crops))
-    monkeypatch.setattr("classifier.model.load_classifier", lambda version=None: clf)
+    monkeypatch.setattr("classifier.services.versions.load_classifier", lambda version=None: clf)
     return {"idols": idols, "version": version, "clf": clf}
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier import clusters, tasks
+from classifier import tasks
 from classifier.models import FaceCluster
+from classifier.services import clusters
 from faces.errors import DomainError
 from labeling.models import FaceLabel, LabelEvent
 from labeling.services import label_batch_undo

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from classifier.dataset import OTHER, VALIDATION_FRACTION, labeled_set, validation_side
+from classifier.dataset import labeled_set
+from classifier.ml.dataset import OTHER, VALIDATION_FRACTION, validation_side
 from labeling.services import face_label, idol_soft_delete
 from tests.classifier.conftest import labeled_faces, not_target_faces
 from tests.factories import make_face, make_idol

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from classifier.model import FORMAT_VERSION, Classifier, IncompatibleModel, load_classifier
+from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel
 from classifier.models import ModelVersion
+from classifier.services.versions import load_classifier
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +72,10 @@ def test_web_modules_do_not_import_tensorflow_or_keras():
     code = (
         "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'idolsite.settings');"
         "os.environ.setdefault('SECRET_KEY', 'x'); django.setup();"
-        "import classifier.admin, classifier.api, classifier.views, classifier.tasks, classifier.services,"
-        " classifier.recognition, classifier.model, classifier.training, classifier.dataset, classifier.evaluation,"
+        "import classifier.admin, classifier.api.recognition, classifier.api.suggestions, classifier.api.runs,"
+        " classifier.views.runs, classifier.views.review, classifier.tasks, classifier.services, classifier.selectors,"
+        " classifier.recognition, classifier.dataset, classifier.ml.classifier, classifier.ml.fitting,"
+        " classifier.ml.network, classifier.ml.layers, classifier.ml.precision, classifier.ml.evaluation,"
         " idolsite.urls;"
         "bad = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     )

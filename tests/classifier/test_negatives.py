@@ -1,4 +1,4 @@
-"""Rejections as training negatives (issue 7): faces known only as "not her" train with the
+"""Rejections as training negatives: faces known only as "not her" train with the
 complementary-label loss; validation and the fingerprint of sets without them are unchanged."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.dataset import labeled_set, validation_side
+from classifier.dataset import labeled_set
+from classifier.ml.dataset import validation_side
+from classifier.ml.fitting import fit, training_targets
+from classifier.ml.layers import custom_layers
 from classifier.models import SuggestionRejection
-from classifier.training import custom_layers, fit, training_targets
 from labeling.services import face_exclude, face_label
 from tests.classifier.conftest import TINY
 from tests.factories import make_face, make_idol
@@ -86,7 +88,8 @@ def test_training_with_negatives_pushes_their_classes_down():
     to class 0 (without negatives, where blue goes depends on the random start)."""
     from dataclasses import replace
 
-    from classifier.training import build_network, predict
+    from classifier.ml.fitting import predict
+    from classifier.ml.network import build_network
 
     rng = np.random.default_rng(0)
 
@@ -110,3 +113,22 @@ def test_training_with_negatives_pushes_their_classes_down():
         assert history["val_accuracy"][-1] == 1.0  # the known faces are still learned
         not_class[rejected] = predict(network, unseen)[:, 0].mean()
     assert not_class[1] - not_class[0] > 0.4, not_class
+
+
+def test_a_classifier_reads_the_crops_of_its_negatives_through_the_loader_it_is_given():
+    from classifier.ml.classifier import Classifier
+    from classifier.ml.dataset import Negative
+    from tests.classifier.conftest import two_class_set
+
+    data, pixels = two_class_set(16)
+    data.negatives = [Negative(face_id=100, crop="not-one.jpg", classes=(0,))]
+    asked = []
+
+    def load_pixels(crops, size):
+        asked.append((list(crops), size))
+        return np.zeros((len(crops), size, size, 3), dtype="uint8")
+
+    with pytest.raises(ValueError, match="load_pixels"):  # the ML package cannot read crops itself
+        Classifier(TINY).train(data, pixels=pixels)
+    assert Classifier(TINY, load_pixels=load_pixels).train(data, pixels=pixels)
+    assert asked == [(["not-one.jpg"], 16)]

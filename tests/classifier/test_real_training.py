@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from classifier import recognition, services
-from classifier.model import forget_loaded, load_classifier
 from classifier.models import ModelVersion, TrainingRun
+from classifier.services.versions import forget_loaded, load_classifier
 from labeling.services import face_import, idol_create
 from tests.conftest import SHARED_FACES, needs_shared_faces
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier import training
-from classifier.model import Classifier
-from classifier.training import MAX_EPOCHS, Recipe
+from classifier.ml import layers, network, precision
+from classifier.ml.classifier import Classifier
+from classifier.ml.recipe import MAX_EPOCHS, Recipe
 from tests.classifier.conftest import TINY, two_class_set
 
 
@@ -29,7 +29,7 @@ def test_a_recipe_saved_before_a_field_existed_keeps_its_old_meaning():
 
 
 def test_train_crop_takes_a_window_per_image_in_training_and_the_centre_at_inference():
-    crop = training.custom_layers()["TrainCrop"](4, seed=3)
+    crop = layers.custom_layers()["TrainCrop"](4, seed=3)
     images = np.arange(8 * 6 * 6 * 2, dtype="float32").reshape(8, 6, 6, 2)
     out = np.asarray(crop(images, training=True))
     assert out.shape == (8, 4, 4, 2)
@@ -49,18 +49,18 @@ def test_train_crop_takes_a_window_per_image_in_training_and_the_centre_at_infer
 
 def test_precision_policy_follows_the_machine_and_the_setting(monkeypatch):
     monkeypatch.delenv("IDOLSITE_TRAINING_PRECISION", raising=False)
-    monkeypatch.setattr(training, "has_gpu", lambda: False)
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
-    assert training.precision_policy() == "mixed_bfloat16"
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
-    assert training.precision_policy() == "float32"
-    monkeypatch.setattr(training, "has_gpu", lambda: True)
-    assert training.precision_policy() == "mixed_float16"
+    monkeypatch.setattr(precision, "has_gpu", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.precision_policy() == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert precision.precision_policy() == "float32"
+    monkeypatch.setattr(precision, "has_gpu", lambda: True)
+    assert precision.precision_policy() == "mixed_float16"
     monkeypatch.setenv("IDOLSITE_TRAINING_PRECISION", "float32")
-    assert training.precision_policy() == "float32"
+    assert precision.precision_policy() == "float32"
     monkeypatch.setenv("IDOLSITE_TRAINING_PRECISION", "float8")
     with pytest.raises(ValueError, match="IDOLSITE_TRAINING_PRECISION"):
-        training.precision_policy()
+        precision.precision_policy()
 
 
 def _trained(policy: str, monkeypatch, recipe: Recipe = TINY) -> Classifier:
@@ -73,14 +73,14 @@ def _trained(policy: str, monkeypatch, recipe: Recipe = TINY) -> Classifier:
 
 def test_a_model_trained_in_bfloat16_is_served_in_this_machines_precision(monkeypatch, tmp_path):
     clf = _trained("mixed_bfloat16", monkeypatch)
-    assert training.network_policy(clf.model) == "mixed_bfloat16"
+    assert network.network_policy(clf.model) == "mixed_bfloat16"
     clf.save(tmp_path / "m")
     pixels = np.random.default_rng(2).integers(0, 255, size=(6, 16, 16, 3), dtype=np.uint8)
     expected = clf.predict(pixels)
 
     monkeypatch.setenv("IDOLSITE_TRAINING_PRECISION", "float32")  # a web machine without bfloat16
     served = Classifier.load(tmp_path / "m")
-    assert training.network_policy(served.model) == "float32" and served.precision == "mixed_bfloat16"
+    assert network.network_policy(served.model) == "float32" and served.precision == "mixed_bfloat16"
     np.testing.assert_allclose(served.predict(pixels), expected, atol=0.03)
 
 
@@ -101,7 +101,7 @@ def test_mixed_float16_training_scales_its_loss(monkeypatch):
     """The GPU's precision, run here on the CPU: the optimizer is wrapped for loss scaling
     (the policy is per layer, so Keras' compile would not do it by itself)."""
     clf = _trained("mixed_float16", monkeypatch)
-    assert training.network_policy(clf.model) == "mixed_float16"
+    assert network.network_policy(clf.model) == "mixed_float16"
     assert type(clf.model.optimizer).__name__ == "LossScaleOptimizer"
     pixels = np.random.default_rng(4).integers(0, 255, size=(3, 16, 16, 3), dtype=np.uint8)
     probabilities = clf.predict(pixels)
@@ -113,7 +113,7 @@ def test_a_warm_start_copies_the_parent_and_trains_fewer_steps():
 
     import numpy as np
 
-    from classifier.model import Classifier
+    from classifier.ml.classifier import Classifier
     from tests.classifier.conftest import TINY, two_class_set
 
     data, pixels = two_class_set(16)

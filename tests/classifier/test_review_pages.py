@@ -65,7 +65,7 @@ def test_review_page_gives_each_face_a_pick_key(client, viewer, suggested):
 
 
 def test_review_hints_are_prefix_free_and_short_where_a_wrong_face_is_likely():
-    from classifier.review import HINT_KEYS, PAGE_SIZE, review_hints
+    from classifier.views.review import HINT_KEYS, PAGE_SIZE, review_hints
 
     assert review_hints([]) == []
     assert review_hints([0.9, 0.5, 0.7]) == ["d", "a", "s"]

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from classifier import suggestions, tasks
+from classifier import tasks
 from classifier.models import Suggestion, SuggestionRejection, TrainingRun
-from classifier.suggestions import Mode, review_stats, suggest_faces, suggestions_accept, suggestions_for
+from classifier.selectors import Mode, review_stats, suggestions_for
+from classifier.services import suggestions, versions
+from classifier.services.suggestions import suggest_faces, suggestions_accept
 from faces.errors import DomainError
 from labeling.models import FaceLabel, How, LabelEvent
 from labeling.services import face_exclude, face_label, label_batch_undo
@@ -178,7 +180,7 @@ def test_a_face_drawn_by_hand_gets_its_suggestion(scripted, django_capture_on_co
     from tests.factories import make_photo
 
     calls = []
-    monkeypatch.setattr(suggestions, "enqueue_suggest", lambda version_id, face_ids=None: calls.append(face_ids))
+    monkeypatch.setattr(versions, "enqueue_suggest", lambda version_id, face_ids=None: calls.append(face_ids))
     photo = make_photo()
     with django_capture_on_commit_callbacks(execute=True):
         face = face_add_manual(photo=photo, box=(4, 4, 40, 40))
@@ -212,7 +214,7 @@ def test_suggestions_average_the_newest_earlier_models_of_the_same_idols(scripte
     clf_newest = ScriptedClassifier([a.pk, b.pk, c.pk])
     first = scripted["version"]  # the fixture's, over the same idols, older still
     by_version = {first.pk: scripted["clf"], older.pk: clf_older, other_idols.pk: clf_other, newest.pk: clf_newest}
-    monkeypatch.setattr("classifier.model.load_classifier", lambda version=None: by_version[version.pk])
+    monkeypatch.setattr("classifier.services.versions.load_classifier", lambda version=None: by_version[version.pk])
     (face,) = faces_said(clf_newest, [[0.9, 0.1, 0.0]])
     clf_older.say(face, [0.0, 0.7, 0.3])  # c 0, b 0.7, a 0.3
     clf_other.say(face, [0.0, 1.0])

@@ -8,6 +8,7 @@ from django.utils import timezone
 from classifier import services, tasks
 from classifier.dataset import labeled_set
 from classifier.models import ModelVersion, Suggestion, TrainingRun
+from classifier.services import runs
 from faces.errors import DomainError
 from tests.classifier.conftest import FakeClassifier
 
@@ -166,7 +167,7 @@ def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_ido
             out[:, 0] = 1.0  # always the first idol
             return out
 
-    monkeypatch.setattr(services, "_comparison_classifier", lambda version: HalfRight())
+    monkeypatch.setattr(runs, "_comparison_classifier", lambda version: HalfRight())
     data = labeled_set()
     val = data.indices(validation=True)
     # A face labeled by accepting the active model's own suggestion is left out of the comparison.
@@ -194,14 +195,14 @@ def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_ido
         def predict(self, pixels, batch_size=256):
             return np.asarray(fake_classifier[-1].predict(pixels)) + 0.1
 
-    monkeypatch.setattr(services, "_comparison_classifier", lambda version: AllRight())
+    monkeypatch.setattr(runs, "_comparison_classifier", lambda version: AllRight())
     ModelVersion.objects.filter(pk=second.pk).update(val_top1=0.0)
     third = _run(options={"force": True}).model_version
     assert not third.is_active  # same labels, a tie: the active one stays
     labeled_faces(a, 1)
     assert _run().model_version.is_active  # the labels changed: not clearly worse is enough
     # A model that cannot be loaded for the comparison never fails the training.
-    monkeypatch.setattr(services, "_comparison_classifier", lambda version: 1 / 0)
+    monkeypatch.setattr(runs, "_comparison_classifier", lambda version: 1 / 0)
     assert _run(options={"force": True}).status == TrainingRun.Status.SUCCEEDED
 
 
@@ -252,7 +253,7 @@ def test_a_training_starts_from_the_active_model_until_the_chain_ends(
         clf.class_idol_ids = list(version.class_idol_ids)
         return clf
 
-    monkeypatch.setattr(services, "_comparison_classifier", parent)
+    monkeypatch.setattr(runs, "_comparison_classifier", parent)
     first = _run()
     assert first.metrics["warm_start"] is None and fake_classifier[-1].started_from is None
     v1 = first.model_version
@@ -289,7 +290,7 @@ def test_the_api_and_the_command_ask_for_a_training_from_scratch(user, monkeypat
 
     from labeling.roles import assign_role
 
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id: None)
     assign_role(user, "admin")
     client = APIClient()
     client.force_authenticate(user)
@@ -320,7 +321,7 @@ def test_a_killed_training_is_found_within_minutes(settings):
 
 
 def test_a_request_after_a_dead_run_starts_a_new_run(user, settings, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id: None)
     old = timezone.now() - timezone.timedelta(seconds=settings.IDOLSITE_TRAINING_STALE_SECONDS + 5)
     dead = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
     response = _admin_client(user).post("/api/training-runs/", {}, format="json")
@@ -333,7 +334,7 @@ def test_a_request_after_a_dead_run_starts_a_new_run(user, settings, monkeypatch
 
 
 def test_a_live_run_still_blocks_a_second_request(user, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id: None)
     live = TrainingRun.objects.create(status="running", heartbeat_at=timezone.now(), started_at=timezone.now())
     response = _admin_client(user).post("/api/training-runs/", {}, format="json")
     assert response.status_code == 202 and response.json()["id"] == live.pk
@@ -364,7 +365,7 @@ def test_a_worker_busy_in_a_phase_without_progress_still_beats():
 
     old = timezone.now() - timezone.timedelta(hours=1)
     run = TrainingRun.objects.create(status="running", heartbeat_at=old, started_at=old)
-    with services._Heartbeat(run.pk, every=0.05):
+    with runs._Heartbeat(run.pk, every=0.05):
         time.sleep(0.5)
         assert services.fail_stale_runs(seconds=60) == 0
     run.refresh_from_db()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.checks import run_checks
 
-from classifier.model import _write_atomically
+from classifier.ml.classifier import _write_atomically
 from tests.factories import make_photo
 from tests.projectenv import ROOT, project_env
 

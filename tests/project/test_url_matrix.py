@@ -31,7 +31,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from classifier.evaluation import IMAGES
+from classifier.ml.evaluation import IMAGES
 from labeling import services
 from labeling.roles import assign_role
 from tests.api.test_matrix import MATRIX as API_MATRIX

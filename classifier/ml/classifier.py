@@ -1,10 +1,11 @@
 """The classifier: one class that trains, saves, loads and predicts (PL ``documents/classifier.py``).
 
-On disk a model is a folder under ``IDOLSITE_MODEL_DIR`` holding ``model.keras`` and
-``model.json`` (format version, the idol id of each class, input size, data fingerprint,
-library versions, metrics). Both are written to temporary names and renamed, the JSON last, so a
-killed worker never leaves a half-written model: a folder without its JSON is not a model. A
-file of another format version, or a corrupt one, is set aside and the next run retrains.
+On disk a model is a folder (under ``IDOLSITE_MODEL_DIR``, see ``classifier.services.versions``)
+holding ``model.keras`` and ``model.json`` (format version, the idol id of each class, input
+size, data fingerprint, library versions, metrics). Both are written to temporary names and
+renamed, the JSON last, so a killed worker never leaves a half-written model: a folder without
+its JSON is not a model. A file of another format version, or a corrupt one, is set aside and
+the next run retrains.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.utils import timezone
-
-from classifier.training import Progress, Recipe
+from classifier.ml.recipe import Recipe
 from faces.files import PRIVATE_FILE, make_private_dirs
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from classifier.dataset import LabeledSet
-    from classifier.models import ModelVersion
+    from classifier.ml.dataset import LabeledSet
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,14 @@ def _write_atomically(path: Path, write: Any) -> None:
 
 
 class Classifier:
-    def __init__(self, recipe: Recipe | None = None) -> None:
+    """``load_pixels(crop names, size)``: the crops' uint8 pixels, for a training given no
+    ``pixels`` and for its negatives (the Django side reads them from the storage)."""
+
+    def __init__(
+        self, recipe: Recipe | None = None, *, load_pixels: Callable[[list[str], int], Any] | None = None
+    ) -> None:
         self.recipe = recipe or Recipe()
+        self.load_pixels = load_pixels
         self.model: Any = None
         self.class_idol_ids: list[int | None] = []
         self.class_names: list[str] = []
@@ -87,15 +92,17 @@ class Classifier:
         ``TrainingCancelled`` when asked to stop."""
         import numpy as np
 
-        from classifier.dataset import load_pixels
-        from classifier.training import build_network, fit, library_versions, precision_policy
+        from classifier.ml.backend import library_versions
+        from classifier.ml.fitting import fit
+        from classifier.ml.network import build_network
+        from classifier.ml.precision import precision_policy
 
         if not force and self.model is not None and data.fingerprint == self.fingerprint:
             return False
         if data.n_classes < 2:
             raise ValueError(f"need at least two classes to train, found {data.n_classes}")
         if pixels is None:
-            pixels = load_pixels(data.crops, self.input_size)
+            pixels = self._pixels(data.crops)
         labels = np.asarray(data.labels, dtype="int32")
         train_idx = np.asarray(data.indices(validation=False), dtype="int64")
         val_idx = np.asarray(data.indices(validation=True), dtype="int64")
@@ -107,7 +114,7 @@ class Classifier:
             model.set_weights(start_from.model.get_weights())
         negatives = None
         if data.negatives:
-            negatives = (load_pixels([n.crop for n in data.negatives], self.input_size), data.negative_rows())
+            negatives = (self._pixels([n.crop for n in data.negatives]), data.negative_rows())
         started = time.monotonic()
         history = fit(
             model,
@@ -132,6 +139,11 @@ class Classifier:
         self.versions = library_versions()
         return True
 
+    def _pixels(self, crops: list[str]) -> Any:
+        if self.load_pixels is None:
+            raise ValueError("no pixels given and no load_pixels to read the crops")
+        return self.load_pixels(crops, self.input_size)
+
     def can_start_from(self, other: Classifier, class_idol_ids: list[int | None]) -> bool:
         """Whether ``other``'s weights can start a training of this recipe on these classes:
         the same idols in the same order, the same network (a new idol, or another network,
@@ -147,7 +159,7 @@ class Classifier:
 
     def predict(self, pixels: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (n, classes) for uint8 crops of ``input_size``."""
-        from classifier.training import predict
+        from classifier.ml.fitting import predict
 
         return predict(self.model, pixels, batch_size=batch_size)
 
@@ -156,10 +168,10 @@ class Classifier:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and embeddings (the layer before the softmax) in one pass; with
         ``mirror``, averaged with those of the mirror image (suggestions, "who is in this
-        image"). On a second active-learning model, the mirror took its 48 most confident guesses
-        of the unlabeled faces from 79% to 85% right (240: 84% both; bench/README.md). The
-        validation metric is one pass."""
-        from classifier.training import keras_module, predict
+        image": the average is right more often on the most confident guesses). The validation
+        metric is one pass."""
+        from classifier.ml.backend import keras_module
+        from classifier.ml.fitting import predict
 
         if self._two_headed is None:
             keras = keras_module()
@@ -191,7 +203,7 @@ class Classifier:
             "history": self.history,
             "train_seconds": round(self.train_seconds, 1),
             "precision": self.precision,
-            "saved_at": timezone.now().isoformat(),
+            "saved_at": datetime.now(UTC).isoformat(),
         }
 
     def save(self, directory: Path) -> None:
@@ -206,7 +218,10 @@ class Classifier:
     @classmethod
     def load(cls, directory: Path) -> Classifier:
         """Read a saved model; raises :class:`IncompatibleModel` when it cannot be used."""
-        from classifier.training import build_network, custom_layers, keras_module, network_policy, precision_policy
+        from classifier.ml.backend import keras_module
+        from classifier.ml.layers import custom_layers
+        from classifier.ml.network import build_network, network_policy
+        from classifier.ml.precision import precision_policy
 
         try:
             meta = json.loads((directory / META_FILE).read_text())
@@ -252,54 +267,7 @@ def set_aside(directory: Path) -> Path | None:
     """Move an unusable model folder out of the way (kept for a post-mortem, never loaded)."""
     if not directory.exists():
         return None
-    target = directory.with_name(f"{directory.name}.set-aside-{timezone.now():%Y%m%d-%H%M%S}")
+    target = directory.with_name(f"{directory.name}.set-aside-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     shutil.move(directory, target)
     log.warning("model files in %s set aside to %s", directory, target)
     return target
-
-
-# The active model, kept in memory per process: loading a .keras file takes a second or two.
-_loaded: dict[str, Classifier] = {}  # the last few models used, by version and folder
-_LOADED_KEEP = 4  # the active one and the members of a suggestion ensemble
-
-
-def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
-    """The active model (or ``version``), or None when there is none. A corrupt model or one of
-    another format version is set aside and its row marked, so the next run retrains."""
-    from classifier.models import ModelVersion
-
-    if version is None:
-        version = ModelVersion.objects.active()
-        if version is None:
-            return None
-    key = f"{version.pk}:{version.directory}"
-    if key in _loaded:
-        _loaded[key] = _loaded.pop(key)  # most recently used last
-        return _loaded[key]
-    try:
-        clf = Classifier.load(version.path)
-    except IncompatibleModel as exc:
-        log.warning("model %s cannot be used: %s", version.pk, exc)
-        set_aside(version.path)
-        ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
-        return None
-    _loaded[key] = clf
-    while len(_loaded) > _LOADED_KEEP:
-        _loaded.pop(next(iter(_loaded)))
-    return clf
-
-
-def forget_loaded() -> None:
-    _loaded.clear()
-
-
-def new_model_directory(run_id: int | None) -> str:
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-run{run_id}" if run_id else stamp
-
-
-def model_root() -> Path:
-    return Path(settings.IDOLSITE_MODEL_DIR)
-
-
-__all__ = ["FORMAT_VERSION", "Classifier", "IncompatibleModel", "Progress", "load_classifier"]

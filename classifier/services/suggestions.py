@@ -1,22 +1,18 @@
-"""Active learning (issue 7): the model suggests, people confirm.
-
-Writes (services, keyword-only, atomic) and reads (selectors) of suggestions:
+"""Suggestions, the write side of active learning: the model suggests, people confirm.
 
 - :func:`suggest_faces` predicts faces with one model version and stores a :class:`Suggestion`
   per (face, version): the top-1 idol after leaving out the idols people rejected for that
-  face, its probability and margin, the top-5 and the embedding. It replaces the open rows of
-  other versions for the faces it covers. ``classifier.tasks.suggest`` calls it.
+  face, its probability and margin, the top list and the embedding. It replaces the open rows
+  of other versions for the faces it covers. ``classifier.tasks.suggest`` calls it.
 - :func:`suggestions_accept` turns suggestions into labels (``how=suggestion``, one batch,
   undone with ``label_batch_undo``); :func:`suggestions_reject` remembers "not this idol"
   (:class:`SuggestionRejection`, forever) and moves the face's suggestion to its next idol.
-- :func:`suggestion_page` orders the open suggestions for the review page and the API;
-  :func:`review_stats` counts accepted and rejected suggestions per version and buckets them by
-  probability (the calibration table).
 
 Rejections are negatives three ways: a rejected idol is never suggested again for the face, the
 face's top list is re-ranked without it, and the next training learns "not her" from the faces
 that have no label yet (``classifier.dataset``, ``IDOLSITE_TRAINING_NEGATIVES``); they count as
-changes for the retraining they trigger.
+changes for the retraining they trigger (``classifier.services.retraining``). The reads (pages
+of suggestions, counts, the calibration table) are ``classifier.selectors``.
 """
 
 from __future__ import annotations
@@ -24,54 +20,28 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from classifier.models import ModelVersion, Suggestion, SuggestionRejection, TrainingRun
+from classifier.models import ModelVersion, Suggestion, SuggestionRejection
+from classifier.services import retraining, versions
+from classifier.services.common import User, acting_user
 from faces.db import atomic_retrying
 from faces.errors import DomainError
 from faces.models import Face
-from labeling.models import FaceLabel, How, Idol, LabelEvent
-
-User = AbstractBaseUser | None
+from labeling.models import FaceLabel, How, Idol
 
 TOP = 5
-
-
-class Mode:
-    CONFIDENT = "confident"  # most confident first: quick gains
-    UNCERTAIN = "uncertain"  # least confident first: most informative
-    MARGIN = "margin"  # smallest margin between the top two first: most informative
-    MISTAKES = "mistakes"  # labeled faces where the model strongly prefers another idol
-
-    CHOICES = (
-        (CONFIDENT, "Most confident first"),
-        (UNCERTAIN, "Least confident first"),
-        (MARGIN, "Smallest margin first"),
-        (MISTAKES, "Possible mistakes"),
-    )
-    ALL = tuple(c for c, _ in CHOICES)
-
-
-def _user(user: User) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
-
-
-# --- predicting -----------------------------------------------------------------------------
 
 
 def rank(top: Sequence[dict[str, Any]], rejected: set[int]) -> tuple[int | None, float, float]:
     """The suggested idol, its probability and margin from a top list, rejected idols left out.
     The probability is the model's given what people said: "not these idols" leaves the others
-    their share of what is left, p / (1 - the rejected idols' p). On two late active-learning
-    pools (bench/README.md, run I) the 48 faces most likely right by it were right 69% and 65% of
-    the time, by the raw p 60% and 65%; the 96 most likely, 57% and 62% (raw 56% and 56%)."""
+    their share of what is left, p / (1 - the rejected idols' p): it orders the faces most
+    likely right better than the raw p does."""
     kept = [g for g in top if g["idol"] not in rejected]
     if not kept:
         return None, 0.0, 0.0
@@ -95,11 +65,8 @@ def ensemble_members(version: ModelVersion, size: int | None = None) -> list[tup
     """The models that suggest with ``version``: the newest earlier versions (trained before it,
     active or not, not set aside) that know the same idols, up to ``size`` - 1 of them
     (``IDOLSITE_SUGGEST_ENSEMBLE``), with their loaded classifiers. Models trained on other
-    data disagree on the faces they are wrongly sure of: on the second active-learning round,
-    averaging it with the first model took its 96 most confident guesses of the unlabeled faces
-    from 80% right to 97% (bench/README.md)."""
-    from classifier.model import load_classifier
-
+    data disagree on the faces they are wrongly sure of, so the average's most confident
+    guesses are right far more often than one model's."""
     size = settings.IDOLSITE_SUGGEST_ENSEMBLE if size is None else size
     if size <= 1:
         return []
@@ -109,7 +76,7 @@ def ensemble_members(version: ModelVersion, size: int | None = None) -> list[tup
     for other in earlier[: 4 * size]:  # a few more, for those of other idols
         if set(other.class_idol_ids) != classes:
             continue
-        classifier = load_classifier(other)
+        classifier = versions.load_classifier(other)
         if classifier is not None and list(classifier.class_idol_ids) == list(other.class_idol_ids):
             members.append((other, classifier))
         if len(members) == size - 1:
@@ -143,9 +110,8 @@ def suggest_faces(
     import numpy as np
 
     from classifier.dataset import load_pixels
-    from classifier.model import load_classifier
 
-    classifier = classifier or load_classifier(version)
+    classifier = classifier or versions.load_classifier(version)
     if classifier is None:
         return 0
     members = ensemble_members(version) if members is None else members
@@ -213,20 +179,6 @@ def _store(version: ModelVersion, rows: list[Suggestion]) -> None:
     Suggestion.objects.bulk_create([row for row in rows if row.face_id not in reviewed])
 
 
-def enqueue_suggest(version_id: int, face_ids: list[int] | None = None) -> None:
-    from django_q.tasks import async_task
-
-    args: list[Any] = [version_id] if face_ids is None else [version_id, face_ids]
-    async_task("classifier.tasks.suggest", *args, task_name=f"suggest-{version_id}")
-
-
-def on_model_activated(version: ModelVersion) -> None:
-    """Called inside the activation's transaction: the new model's suggestions replace the old
-    ones once it commits."""
-    version_id = version.pk
-    transaction.on_commit(lambda: enqueue_suggest(version_id))
-
-
 def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
     """faces' ``faces_detected`` receiver: new faces get their suggestions from the active model."""
     active = ModelVersion.objects.active()
@@ -234,10 +186,7 @@ def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
     if active is None or not ids:
         return
     version_id = active.pk
-    transaction.on_commit(lambda: enqueue_suggest(version_id, ids))
-
-
-# --- reviewing ------------------------------------------------------------------------------
+    transaction.on_commit(lambda: versions.enqueue_suggest(version_id, ids))
 
 
 def _faces(faces: Iterable[Face | int]) -> list[Face]:
@@ -302,9 +251,9 @@ def suggestions_accept(
         faces_label(faces=group, idol=idols[idol_id], user=user, how=How.SUGGESTION, batch=batch)
         accepted = [rows[f.pk].pk for f in group if f.pk in rows and rows[f.pk].idol_id == idol_id]
         Suggestion.objects.filter(pk__in=accepted).update(
-            status=Suggestion.Status.ACCEPTED, reviewed_at=now, reviewed_by=_user(user)
+            status=Suggestion.Status.ACCEPTED, reviewed_at=now, reviewed_by=acting_user(user)
         )
-    retrain_after_labels()
+    retraining.retrain_after_labels()
     return batch
 
 
@@ -334,7 +283,7 @@ def suggestions_reject(*, faces: Iterable[Face | int], idol: Idol | None = None,
             SuggestionRejection(
                 face=face,
                 idol_id=idol_id,
-                user=_user(user),
+                user=acting_user(user),
                 model_version_id=seen.model_version_id if seen else None,
                 probability=seen.probability if seen else None,
             )
@@ -360,162 +309,3 @@ def rerank(*, face_ids: list[int]) -> None:
         idol_id, probability, margin = rank(row.top, rejected[row.face_id])
         if (idol_id, probability, margin) != (row.idol_id, row.probability, row.margin):
             Suggestion.objects.filter(pk=row.pk).update(idol_id=idol_id, probability=probability, margin=margin)
-
-
-def changes_since(version: ModelVersion) -> int:
-    """Label changes since ``version`` was made, and rejections when they train as negatives."""
-    changes = LabelEvent.objects.filter(created_at__gt=version.created_at).count()
-    if settings.IDOLSITE_TRAINING_NEGATIVES:
-        changes += SuggestionRejection.objects.filter(created_at__gt=version.created_at).count()
-    return changes
-
-
-def retrain_after_labels() -> TrainingRun | None:
-    """Enough label changes since the active model (IDOLSITE_RETRAIN_AFTER_LABELS) queue a
-    training; the next model's suggestions replace these once it is active."""
-    from classifier.services import retrain_if_needed
-
-    if ModelVersion.objects.active() is None:  # no model, no review: the schedule trains the first
-        return None
-    return retrain_if_needed(min_changes=settings.IDOLSITE_RETRAIN_AFTER_LABELS, source="review")
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-def suggestions_for(
-    *, mode: str = Mode.CONFIDENT, idol: Idol | int | None = None, version: ModelVersion | None = None
-) -> QuerySet[Suggestion]:
-    """Open suggestions of the active model (or ``version``), for one idol or all, in the
-    mode's order. Rows carry their face, photo and idol."""
-    if mode not in Mode.ALL:
-        raise DomainError(f"mode must be one of {', '.join(Mode.ALL)}", code="invalid", field="mode")
-    version = version or ModelVersion.objects.active()
-    if version is None:
-        return Suggestion.objects.none()
-    rows = Suggestion.objects.filter(model_version=version)
-    if mode == Mode.MISTAKES:
-        same = FaceLabel.objects.filter(face=OuterRef("face"), idol=OuterRef("idol"))
-        labeled = FaceLabel.objects.filter(face=OuterRef("face"))
-        rows = rows.filter(
-            status=Suggestion.Status.PENDING,
-            idol__isnull=False,
-            face__excluded=False,
-            face__photo__trashed_at__isnull=True,
-            probability__gte=settings.IDOLSITE_MISTAKE_PROBABILITY,
-        ).filter(Exists(labeled), ~Exists(same))
-    else:
-        rows = rows.pending()
-    if idol is not None:
-        rows = rows.filter(idol=idol)
-    order = {
-        Mode.CONFIDENT: ["-probability", "id"],
-        Mode.UNCERTAIN: ["probability", "id"],
-        Mode.MARGIN: ["margin", "id"],
-        Mode.MISTAKES: ["-probability", "id"],
-    }[mode]
-    return rows.select_related("face", "face__photo", "idol").order_by(*order)
-
-
-def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int]]:
-    """(idol id, name, open suggestions) of every idol with some, most first."""
-    from django.db.models import Count
-
-    version = version or ModelVersion.objects.active()
-    if version is None:
-        return []
-    rows = (
-        Suggestion.objects.filter(model_version=version)
-        .pending()
-        .values("idol_id", "idol__name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "idol__name")
-    )
-    return [(r["idol_id"], r["idol__name"], r["n"]) for r in rows]
-
-
-def labels_of(face_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    for face_id, name in FaceLabel.objects.filter(face_id__in=face_ids).values_list("face_id", "idol__name"):
-        out[face_id].append(name)
-    return out
-
-
-BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-
-
-@dataclass
-class Bucket:
-    low: float
-    high: float
-    accepted: int = 0
-    rejected: int = 0
-
-    @property
-    def reviewed(self) -> int:
-        return self.accepted + self.rejected
-
-    @property
-    def rate(self) -> float | None:
-        return self.accepted / self.reviewed if self.reviewed else None
-
-    def as_json(self) -> dict[str, Any]:
-        rate = self.rate
-        return {
-            "low": self.low,
-            "high": self.high,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "acceptance_rate": None if rate is None else round(rate, 4),
-        }
-
-
-@dataclass
-class Stats:
-    version: ModelVersion | None
-    accepted: int
-    rejected: int
-    pending: int
-    buckets: list[Bucket]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "model": self.version.pk if self.version else None,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "pending": self.pending,
-            "calibration": [b.as_json() for b in self.buckets],
-        }
-
-
-def _bucket_of(p: float) -> int:
-    index = 0
-    for i, low in enumerate(BUCKETS):
-        if p >= low:
-            index = i
-    return index
-
-
-def review_stats(version: ModelVersion | None = None) -> Stats:
-    """Accepted and rejected suggestions of a version, and the acceptance rate per probability
-    bucket (the calibration table that tells where bulk accepting is safe)."""
-    version = version or ModelVersion.objects.active()
-    buckets = [Bucket(low, BUCKETS[i + 1] if i + 1 < len(BUCKETS) else 1.0) for i, low in enumerate(BUCKETS)]
-    if version is None:
-        return Stats(None, 0, 0, 0, buckets)
-    accepted = list(
-        Suggestion.objects.filter(model_version=version, status=Suggestion.Status.ACCEPTED).values_list(
-            "probability", flat=True
-        )
-    )
-    rejected = list(
-        SuggestionRejection.objects.filter(model_version=version, probability__isnull=False).values_list(
-            "probability", flat=True
-        )
-    )
-    for p in accepted:
-        buckets[_bucket_of(p)].accepted += 1
-    for p in rejected:
-        buckets[_bucket_of(p)].rejected += 1
-    pending = Suggestion.objects.filter(model_version=version).pending().count()
-    return Stats(version, len(accepted), len(rejected), pending, buckets)

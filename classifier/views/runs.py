@@ -1,6 +1,6 @@
 """Pages of the classifier: the training runs with their progress, and a run's evaluation.
 
-Each page and action needs the same role as its API endpoint (classifier/api_runs.py): any
+Each page and action needs the same role as its API endpoint (classifier/api/runs.py): any
 role reads, the admin role cancels."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from classifier import services
-from classifier.evaluation import IMAGES
+from classifier.ml.evaluation import IMAGES
 from classifier.models import ModelVersion, TrainingRun
 from faces.errors import DomainError
 from faces.models import Face

@@ -1,4 +1,4 @@
-"""Unknown faces grouped into "maybe the same person" clusters (issue 7).
+"""Unknown faces grouped into "maybe the same person" clusters: built, named, split.
 
 Unlabeled, visible faces whose best probability under the active model is below
 ``IDOLSITE_UNKNOWN_THRESHOLD`` (``Suggestion.unknown``) are clustered on their embeddings (the
@@ -16,17 +16,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion
+from classifier.services.common import User
 from faces.db import atomic_retrying
 from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import How, Idol
-
-User = AbstractBaseUser | None
 
 
 def group(vectors: Any, *, distance: float) -> list[list[int]]:
@@ -91,20 +89,6 @@ def clusters_build(*, version: ModelVersion | None = None, distance: float | Non
     FaceCluster.objects.filter(named_at__isnull=True).delete()
     face_ids, vectors = _embeddings(version)
     return [_create(version, [face_ids[i] for i in g], vectors[g]) for g in group(vectors, distance=distance)]
-
-
-def open_clusters(version: ModelVersion | None = None):  # -> QuerySet[FaceCluster]
-    from django.db.models import Count, Prefetch
-
-    version = version or ModelVersion.objects.active()
-    if version is None:
-        return FaceCluster.objects.none()
-    return (
-        FaceCluster.objects.filter(model_version=version, named_at__isnull=True)
-        .annotate(size=Count("members"))
-        .prefetch_related(Prefetch("members", queryset=FaceClusterMember.objects.select_related("face", "face__photo")))
-        .order_by("-size", "id")
-    )
 
 
 def _members(cluster: FaceCluster) -> list[int]:

@@ -1,6 +1,6 @@
-"""The review pages (issue 7): ``/review/`` confirms the model's suggestions with the keyboard,
-``/review/clusters/`` names or splits groups of unknown faces. Views call the services of
-``classifier.suggestions`` and ``classifier.clusters`` and hold no logic of their own."""
+"""The review pages: ``/review/`` confirms the model's suggestions with the keyboard,
+``/review/clusters/`` names or splits groups of unknown faces. Views read through
+``classifier.selectors``, write through ``classifier.services`` and hold no logic of their own."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from classifier import clusters as cluster_services
-from classifier import suggestions
+from classifier import selectors, services
 from classifier.models import FaceCluster, ModelVersion
-from classifier.suggestions import Mode
+from classifier.selectors import Mode
 from faces.errors import DomainError
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
@@ -63,10 +62,10 @@ def review(request: HttpRequest) -> HttpResponse:
     idol = Idol.all_objects.filter(pk=idol_id).first() if idol_id else None
     offset = max(_int(request.GET.get("offset"), 0) or 0, 0)
     version = ModelVersion.objects.active()
-    rows = list(suggestions.suggestions_for(mode=mode, idol=idol, version=version)[offset : offset + PAGE_SIZE + 1])
+    rows = list(selectors.suggestions_for(mode=mode, idol=idol, version=version)[offset : offset + PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    current = suggestions.labels_of([r.face_id for r in rows]) if mode == Mode.MISTAKES else {}
+    current = selectors.labels_of([r.face_id for r in rows]) if mode == Mode.MISTAKES else {}
     for row, hint in zip(rows, review_hints([r.probability for r in rows]), strict=True):
         row.current_labels = current.get(row.face_id, [])
         row.hint = hint
@@ -76,10 +75,10 @@ def review(request: HttpRequest) -> HttpResponse:
         "mode": mode,
         "modes": Mode.CHOICES,
         "idol": idol,
-        "idols": suggestions.idol_counts(version),
+        "idols": selectors.idol_counts(version),
         "offset": offset,
         "next_offset": offset + PAGE_SIZE if more else None,
-        "stats": suggestions.review_stats(version),
+        "stats": selectors.review_stats(version),
         "page_size": PAGE_SIZE,
         **role_context(request),
     }
@@ -101,7 +100,7 @@ def accept(request: HttpRequest) -> HttpResponse:
     (each face's own idol without ``idol``); one batch, undone through /label/api/undo/."""
     data = json_payload(request)
     ids = id_list(data.get("face_ids"))
-    batch = suggestions.suggestions_accept(
+    batch = services.suggestions_accept(
         faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user, replace=bool(data.get("replace"))
     )
     return JsonResponse({"batch": str(batch), "accepted": ids})
@@ -113,8 +112,8 @@ def reject(request: HttpRequest) -> HttpResponse:
     without ``idol``). Answers each face's next suggestion."""
     data = json_payload(request)
     ids = id_list(data.get("face_ids"))
-    count = suggestions.suggestions_reject(faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user)
-    return JsonResponse({"rejected": count, "faces": _next(ids)})
+    count = services.suggestions_reject(faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user)
+    return JsonResponse({"rejected": count, "faces": selectors.next_suggestions(ids)})
 
 
 @json_action(roles.can_label)
@@ -125,18 +124,8 @@ def unreject(request: HttpRequest) -> HttpResponse:
     idol = _idol_or_none(data.get("idol"))
     if idol is None:
         raise DomainError("idol is required", code="invalid", field="idol")
-    count = suggestions.suggestions_unreject(faces=ids, idol=idol, user=request.user)
-    return JsonResponse({"unrejected": count, "faces": _next(ids)})
-
-
-def _next(face_ids: list[int]) -> list[dict]:
-    from classifier.models import Suggestion
-
-    rows = Suggestion.objects.filter(face_id__in=face_ids, model_version__is_active=True).select_related("idol")
-    return [
-        {"id": r.face_id, "idol": r.idol_id, "name": r.idol.name if r.idol else None, "probability": r.probability}
-        for r in rows
-    ]
+    count = services.suggestions_unreject(faces=ids, idol=idol, user=request.user)
+    return JsonResponse({"unrejected": count, "faces": selectors.next_suggestions(ids)})
 
 
 # --- clusters -------------------------------------------------------------------------------
@@ -148,7 +137,7 @@ CLUSTER_FACES_SHOWN = 60
 @roles.role_required(roles.can_view)
 def cluster_list(request: HttpRequest) -> HttpResponse:
     version = ModelVersion.objects.active()
-    found = list(cluster_services.open_clusters(version)[:100])
+    found = list(selectors.open_clusters(version)[:100])
     for cluster in found:
         cluster.shown = list(cluster.members.all())[:CLUSTER_FACES_SHOWN]
     return render(
@@ -171,7 +160,7 @@ def cluster_name(request: HttpRequest, pk: int) -> HttpResponse:
     if idol is None:
         return _back(request, "Choose the idol first.", error=True)
     try:
-        cluster_services.cluster_name(cluster=cluster, idol=idol, user=request.user)
+        services.cluster_name(cluster=cluster, idol=idol, user=request.user)
     except DomainError as exc:
         return _back(request, exc.message, error=True)
     return _back(request, f"Cluster {pk} named {idol.name}: its faces are labeled (the Activity page undoes it).")
@@ -183,7 +172,7 @@ def cluster_split(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(FaceCluster, pk=pk)
     faces = [v for v in (_int(x) for x in request.POST.getlist("faces")) if v is not None]
     try:
-        result = cluster_services.cluster_split(cluster=cluster, faces=faces or None, user=request.user)
+        result = services.cluster_split(cluster=cluster, faces=faces or None, user=request.user)
     except DomainError as exc:
         return _back(request, exc.message, error=True)
     return _back(request, f"Cluster {pk} split: {len(result)} cluster(s) now.")
@@ -192,5 +181,5 @@ def cluster_split(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @roles.role_required(roles.can_label)
 def cluster_rebuild(request: HttpRequest) -> HttpResponse:
-    found = cluster_services.clusters_build()
+    found = services.clusters_build()
     return _back(request, f"{len(found)} cluster(s) of unknown faces.")

@@ -1,41 +1,28 @@
-"""Every write of the classifier app: training runs, their execution, and model versions.
-
-Views, the admin, the API, tasks and ``manage.py train`` call these and hold no logic.
-"""
+"""Training runs: requesting one, cancelling it, and running it to its end on the training
+cluster (``classifier.tasks.train``), with its heartbeat, progress and evaluation."""
 
 from __future__ import annotations
 
 import logging
-import math
-import shutil
 import threading
 import traceback
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from classifier.models import ModelVersion, TrainingRun
+from classifier.services import versions
+from classifier.services.common import User, acting_user
 from faces.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-User = AbstractBaseUser | None
-
 # Progress and the heartbeat are written at most this often (seconds) while training; a
 # running run whose heartbeat is older than IDOLSITE_TRAINING_STALE_SECONDS lost its worker.
 PROGRESS_EVERY_SECONDS = 3.0
-CHANGED_LABELS_TOLERANCE = 0.01
-
-
-def _user(user: User) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
-
-
-# --- runs -----------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -57,7 +44,7 @@ def training_request(
         options["scratch"] = True
     if epochs is not None:
         options["epochs"] = epochs
-    run = TrainingRun.objects.create(reason=reason[:200], requested_by=_user(user), options=options)
+    run = TrainingRun.objects.create(reason=reason[:200], requested_by=acting_user(user), options=options)
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
@@ -201,8 +188,8 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
 
 def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
     from classifier.dataset import labeled_set, load_pixels
-    from classifier.evaluation import evaluate
-    from classifier.training import TrainingCancelled
+    from classifier.ml.evaluation import evaluate
+    from classifier.ml.fitting import TrainingCancelled
 
     try:
         data = labeled_set()
@@ -268,7 +255,7 @@ def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
         if should_cancel():
             raise TrainingCancelled("training was cancelled")
         _save_progress(run_id, phase="saving")
-        version = _register(run_id=run_id, clf=clf, metrics=metrics)
+        version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
         _finish(
             run_id,
             TrainingRun.Status.SUCCEEDED,
@@ -321,9 +308,7 @@ def _warm_parent(
 
 
 def _comparison_classifier(version: ModelVersion) -> Any:
-    from classifier.model import load_classifier
-
-    return load_classifier(version)
+    return versions.load_classifier(version)
 
 
 def _active_on_this_split(
@@ -379,140 +364,14 @@ def _active_on_this_split(
     }
 
 
-def clearly_worse(only_active_right: int, only_new_right: int) -> bool:
-    """McNemar's test on the faces where exactly one of two models is right: the new model is
-    clearly worse when it loses more of them than two standard errors of chance allow."""
-    return only_active_right - only_new_right > 2 * math.sqrt(only_active_right + only_new_right)
-
-
 def _new_classifier(options: dict[str, Any]) -> Any:
     from dataclasses import replace
 
-    from classifier.model import Classifier
-    from classifier.training import Recipe
+    from classifier import dataset
+    from classifier.ml.classifier import Classifier
+    from classifier.ml.recipe import Recipe
 
     recipe = Recipe(epochs=settings.IDOLSITE_TRAINING_EPOCHS, min_steps=settings.IDOLSITE_TRAINING_MIN_STEPS)
     if options.get("epochs"):
         recipe = replace(recipe, epochs=int(options["epochs"]))
-    return Classifier(recipe)
-
-
-def _register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> ModelVersion:
-    """Write the files, then the row; the new model becomes active when it beats the active one
-    on the same faces (``_active_on_this_split``; else each on its own split, and a
-    change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
-    pinned the active one."""
-    from classifier.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
-    from classifier.model import FORMAT_VERSION, model_root, new_model_directory
-
-    directory = new_model_directory(run_id)
-    path = model_root() / directory
-    clf.save(path)
-    save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
-    save_curves_image(clf.history, path / CURVES_IMAGE)
-    with transaction.atomic():
-        active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
-        version = ModelVersion.objects.create(
-            run_id=run_id,
-            directory=directory,
-            format_version=FORMAT_VERSION,
-            class_idol_ids=clf.class_idol_ids,
-            input_size=clf.input_size,
-            fingerprint=clf.fingerprint,
-            metrics=clf.metrics,
-            val_top1=metrics["top1"],
-        )
-        same_split = metrics.get("active_on_this_split") or {}
-        if active is not None and same_split.get("version") == active.pk:
-            # Both measured on the same faces. With the same labels, the new model must be better;
-            # when the labels changed (it learned from more of them), it must not be clearly worse:
-            # a face or two either way is chance, and in active learning a model kept for one
-            # more round costs a round of stale suggestions.
-            if active.fingerprint == version.fingerprint:
-                wins = same_split["new_top1"] > same_split["top1"]
-            else:
-                wins = not clearly_worse(same_split["only_active_right"], same_split["only_new_right"])
-            if wins and not active.pinned:
-                _activate(version, active)
-        elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
-            _activate(version, active)
-        elif (
-            not active.pinned
-            and active.fingerprint != version.fingerprint
-            and version.val_top1 >= active.val_top1 - CHANGED_LABELS_TOLERANCE
-        ):
-            # The labels changed, so the active model's figure was measured on another set (and
-            # it cannot name new idols): take the new model unless it is clearly worse.
-            _activate(version, active)
-    return version
-
-
-def _activate(version: ModelVersion, active: ModelVersion | None, *, pin: bool = False) -> None:
-    if active is not None and active.pk != version.pk:
-        ModelVersion.objects.filter(pk=active.pk).update(is_active=False, pinned=False)
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, pinned=pin)
-    was_active = version.is_active
-    version.is_active, version.pinned = True, pin
-    if not was_active:
-        from classifier.suggestions import on_model_activated
-
-        on_model_activated(version)  # its suggestions replace the old model's, on commit
-
-
-# --- versions -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def model_version_activate(*, version: ModelVersion, pin: bool = True, user: User = None) -> ModelVersion:
-    """An admin makes ``version`` the active model; pinned, new models do not replace it."""
-    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
-    if version.set_aside:
-        raise DomainError(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
-    active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
-    _activate(version, active, pin=pin)
-    return version
-
-
-@transaction.atomic
-def model_version_unpin(*, version: ModelVersion, user: User = None) -> ModelVersion:
-    ModelVersion.objects.filter(pk=version.pk).update(pinned=False)
-    version.refresh_from_db()
-    return version
-
-
-def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
-    """Delete a version and its files. The active one cannot be deleted: activate another first."""
-    with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        if version.is_active:
-            raise DomainError(f"model {version.pk} is active; activate another one first", code="active")
-        path = version.path
-        version.delete()
-    shutil.rmtree(path, ignore_errors=True)
-
-
-# --- schedule -------------------------------------------------------------------------------
-
-
-def retrain_if_needed(*, min_changes: int | None = None, source: str = "schedule") -> TrainingRun | None:
-    """Queue a training when there is no usable model, or when at least ``min_changes``
-    (IDOLSITE_RETRAIN_MIN_CHANGES) label changes arrived since the active model was made.
-    ``source`` begins the run's reason."""
-    from labeling.models import LabelEvent
-
-    if TrainingRun.objects.unfinished().exists():
-        return None
-    active = ModelVersion.objects.active()
-    if active is None:
-        last = TrainingRun.objects.order_by("-id").first()
-        # No model: try again unless the last attempt already failed on the same labels.
-        changes = LabelEvent.objects.filter(created_at__gt=last.created_at).count() if last else None
-        if last is not None and last.status != TrainingRun.Status.SUCCEEDED and not changes:
-            return None
-        return training_request(reason="schedule: no active model")
-    from classifier.suggestions import changes_since
-
-    changes = changes_since(active)
-    if changes < (settings.IDOLSITE_RETRAIN_MIN_CHANGES if min_changes is None else min_changes):
-        return None
-    return training_request(reason=f"{source}: {changes} label changes since model {active.pk}")
+    return Classifier(recipe, load_pixels=dataset.load_pixels)

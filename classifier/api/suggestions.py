@@ -1,82 +1,29 @@
-"""``POST /api/recognize/``: who is on this image? For a "who is this?" bot. And the active
-learning endpoints (issue 7): suggestions by idol and mode, accept and reject in bulk, clusters."""
+"""Active learning under /api/: suggestions by idol and mode, accept and reject in bulk, clusters
+of unknown faces (name, split)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from classifier import clusters, recognition, suggestions
+from classifier import selectors, services
 from classifier.models import FaceCluster, ModelVersion
 from classifier.serializers import (
     ClusterOutput,
-    FaceOutput,
     FacesIdolInput,
     IdolInput,
-    RecognizeInput,
-    RecognizeOutput,
     SplitInput,
     SuggestionOutput,
     SuggestionQueryInput,
 )
 from faces.errors import DomainError
-from idolsite.api import error_body
-from idolsite.parsers import JSONParser
 from labeling import roles
 from labeling.models import Idol
-
-
-class RecognizeView(APIView):
-    """Send an image (multipart field ``image``) or its address (``url``). Answers each face's
-    box and its top idols with probabilities; ``unknown`` when the best is under the threshold.
-    409 when no model is active yet, 400 for a bad image or URL."""
-
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
-    throttle_scope = "recognize"
-    required = {"post": roles.can_view}
-
-    @extend_schema(
-        summary="Who is in this image? Each face with its top idols",
-        request={"multipart/form-data": RecognizeInput, "application/json": RecognizeInput},
-        responses={200: RecognizeOutput},
-    )
-    def post(self, request: Request) -> Response:
-        given = RecognizeInput(data=request.data)
-        given.is_valid(raise_exception=True)
-        version = ModelVersion.objects.active()
-        if version is None:
-            return _no_model("no active model: train one first (manage.py train)")
-        try:
-            if given.validated_data.get("url"):
-                data = recognition.fetch_image(given.validated_data["url"])
-            else:
-                data = given.validated_data["image"].read()
-            faces = recognition.recognize(data, top=given.validated_data["top"])
-        except recognition.NoActiveModel as exc:
-            return _no_model(str(exc))
-        return Response(
-            {
-                "model": {"id": version.pk, "val_top1": version.val_top1, "created_at": version.created_at},
-                "threshold": settings.IDOLSITE_UNKNOWN_THRESHOLD,
-                "faces": FaceOutput(faces, many=True).data,
-            }
-        )
-
-
-def _no_model(message: str) -> Response:
-    return Response(error_body("no_model", message), status=status.HTTP_409_CONFLICT)
-
-
-# --- active learning (issue 7) ---------------------------------------------------------------
 
 
 def _idol(idol_id: int | None) -> Idol | None:
@@ -112,7 +59,7 @@ class SuggestionListView(APIView):
         given.is_valid(raise_exception=True)
         q = given.validated_data
         version = ModelVersion.objects.active()
-        rows = suggestions.suggestions_for(mode=q["mode"], idol=_idol(q.get("idol")), version=version)
+        rows = selectors.suggestions_for(mode=q["mode"], idol=_idol(q.get("idol")), version=version)
         page = list(rows[q["cursor"] : q["cursor"] + q["limit"] + 1])
         more = len(page) > q["limit"]
         return Response(
@@ -142,7 +89,7 @@ class SuggestionAcceptView(APIView):
         given = FacesIdolInput(data=request.data)
         given.is_valid(raise_exception=True)
         d = given.validated_data
-        batch = suggestions.suggestions_accept(
+        batch = services.suggestions_accept(
             faces=d["faces"], idol=_idol(d.get("idol")), user=request.user, replace=d["replace"]
         )
         return Response({"batch": str(batch), "accepted": len(set(d["faces"]))})
@@ -163,7 +110,7 @@ class SuggestionRejectView(APIView):
         given = FacesIdolInput(data=request.data)
         given.is_valid(raise_exception=True)
         d = given.validated_data
-        count = suggestions.suggestions_reject(faces=d["faces"], idol=_idol(d.get("idol")), user=request.user)
+        count = services.suggestions_reject(faces=d["faces"], idol=_idol(d.get("idol")), user=request.user)
         return Response({"rejected": count})
 
 
@@ -177,7 +124,7 @@ class SuggestionStatsView(APIView):
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
-        return Response(suggestions.review_stats().as_json())
+        return Response(selectors.review_stats().as_json())
 
 
 class ClusterListView(APIView):
@@ -190,7 +137,7 @@ class ClusterListView(APIView):
         responses=inline_serializer("ClusterList", {"results": ClusterOutput(many=True)}),
     )
     def get(self, request: Request) -> Response:
-        found = clusters.open_clusters()[:200]
+        found = selectors.open_clusters()[:200]
         return Response({"results": ClusterOutput(found, many=True).data})
 
 
@@ -208,7 +155,7 @@ class ClusterNameView(APIView):
         given = IdolInput(data=request.data)
         given.is_valid(raise_exception=True)
         cluster = get_object_or_404(FaceCluster, pk=pk)
-        batch = clusters.cluster_name(cluster=cluster, idol=_idol(given.validated_data["idol"]), user=request.user)
+        batch = services.cluster_name(cluster=cluster, idol=_idol(given.validated_data["idol"]), user=request.user)
         return Response({"batch": str(batch)})
 
 
@@ -229,5 +176,5 @@ class ClusterSplitView(APIView):
         given = SplitInput(data=request.data)
         given.is_valid(raise_exception=True)
         cluster = get_object_or_404(FaceCluster, pk=pk)
-        result = clusters.cluster_split(cluster=cluster, faces=given.validated_data["faces"] or None, user=request.user)
+        result = services.cluster_split(cluster=cluster, faces=given.validated_data["faces"] or None, user=request.user)
         return Response({"clusters": [c.pk for c in result]})

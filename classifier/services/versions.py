@@ -1,0 +1,171 @@
+"""Model versions: a trained model registered (and made active when it is better), activated
+or pinned by an admin, deleted; the loaded classifiers, kept in memory per process.
+
+A newly active model's suggestions are queued here (``classifier.tasks.suggest``), once the
+activation commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, set_aside
+from classifier.models import ModelVersion
+from classifier.services.common import User
+from faces.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+CHANGED_LABELS_TOLERANCE = 0.01
+
+
+def clearly_worse(only_active_right: int, only_new_right: int) -> bool:
+    """McNemar's test on the faces where exactly one of two models is right: the new model is
+    clearly worse when it loses more of them than two standard errors of chance allow."""
+    return only_active_right - only_new_right > 2 * math.sqrt(only_active_right + only_new_right)
+
+
+def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, Any]) -> ModelVersion:
+    """Write the files, then the row; the new model becomes active when it beats the active one
+    on the same faces (``runs._active_on_this_split``; else each on its own split, and a
+    change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
+    pinned the active one."""
+    from classifier.ml.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
+
+    directory = new_model_directory(run_id)
+    path = model_root() / directory
+    clf.save(path)
+    save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
+    save_curves_image(clf.history, path / CURVES_IMAGE)
+    with transaction.atomic():
+        active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+        version = ModelVersion.objects.create(
+            run_id=run_id,
+            directory=directory,
+            format_version=FORMAT_VERSION,
+            class_idol_ids=clf.class_idol_ids,
+            input_size=clf.input_size,
+            fingerprint=clf.fingerprint,
+            metrics=clf.metrics,
+            val_top1=metrics["top1"],
+        )
+        same_split = metrics.get("active_on_this_split") or {}
+        if active is not None and same_split.get("version") == active.pk:
+            # Both measured on the same faces. With the same labels, the new model must be better;
+            # when the labels changed (it learned from more of them), it must not be clearly worse:
+            # a face or two either way is chance, and in active learning a model kept for one
+            # more round costs a round of stale suggestions.
+            if active.fingerprint == version.fingerprint:
+                wins = same_split["new_top1"] > same_split["top1"]
+            else:
+                wins = not clearly_worse(same_split["only_active_right"], same_split["only_new_right"])
+            if wins and not active.pinned:
+                _activate(version, active)
+        elif active is None or (not active.pinned and version.val_top1 > active.val_top1):
+            _activate(version, active)
+        elif (
+            not active.pinned
+            and active.fingerprint != version.fingerprint
+            and version.val_top1 >= active.val_top1 - CHANGED_LABELS_TOLERANCE
+        ):
+            # The labels changed, so the active model's figure was measured on another set (and
+            # it cannot name new idols): take the new model unless it is clearly worse.
+            _activate(version, active)
+    return version
+
+
+def _activate(version: ModelVersion, active: ModelVersion | None, *, pin: bool = False) -> None:
+    if active is not None and active.pk != version.pk:
+        ModelVersion.objects.filter(pk=active.pk).update(is_active=False, pinned=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, pinned=pin)
+    was_active = version.is_active
+    version.is_active, version.pinned = True, pin
+    if not was_active:  # its suggestions replace the old model's, once this commits
+        version_id = version.pk
+        transaction.on_commit(lambda: enqueue_suggest(version_id))
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion, pin: bool = True, user: User = None) -> ModelVersion:
+    """An admin makes ``version`` the active model; pinned, new models do not replace it."""
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.set_aside:
+        raise DomainError(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
+    active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+    _activate(version, active, pin=pin)
+    return version
+
+
+@transaction.atomic
+def model_version_unpin(*, version: ModelVersion, user: User = None) -> ModelVersion:
+    ModelVersion.objects.filter(pk=version.pk).update(pinned=False)
+    version.refresh_from_db()
+    return version
+
+
+def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
+    """Delete a version and its files. The active one cannot be deleted: activate another first."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.is_active:
+            raise DomainError(f"model {version.pk} is active; activate another one first", code="active")
+        path = version.path
+        version.delete()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# The active model, kept in memory per process: loading a .keras file takes a second or two.
+_loaded: dict[str, Classifier] = {}  # the last few models used, by version and folder
+_LOADED_KEEP = 4  # the active one and the members of a suggestion ensemble
+
+
+def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
+    """The active model (or ``version``), or None when there is none. A corrupt model or one of
+    another format version is set aside and its row marked, so the next run retrains."""
+    if version is None:
+        version = ModelVersion.objects.active()
+        if version is None:
+            return None
+    key = f"{version.pk}:{version.directory}"
+    if key in _loaded:
+        _loaded[key] = _loaded.pop(key)  # most recently used last
+        return _loaded[key]
+    try:
+        clf = Classifier.load(version.path)
+    except IncompatibleModel as exc:
+        log.warning("model %s cannot be used: %s", version.pk, exc)
+        set_aside(version.path)
+        ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
+        return None
+    _loaded[key] = clf
+    while len(_loaded) > _LOADED_KEEP:
+        _loaded.pop(next(iter(_loaded)))
+    return clf
+
+
+def forget_loaded() -> None:
+    _loaded.clear()
+
+
+def new_model_directory(run_id: int | None) -> str:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-run{run_id}" if run_id else stamp
+
+
+def model_root() -> Path:
+    return Path(settings.IDOLSITE_MODEL_DIR)
+
+
+def enqueue_suggest(version_id: int, face_ids: list[int] | None = None) -> None:
+    from django_q.tasks import async_task
+
+    args: list[Any] = [version_id] if face_ids is None else [version_id, face_ids]
+    async_task("classifier.tasks.suggest", *args, task_name=f"suggest-{version_id}")
