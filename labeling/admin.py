@@ -95,21 +95,7 @@ class FaceAdmin(admin.ModelAdmin):
         "exclusion_reason",
         "created_at",
     ]
-    readonly_fields = [
-        "crop_large",
-        "photo",
-        "x",
-        "y",
-        "w",
-        "h",
-        "landmarks",
-        "angle",
-        "detector",
-        "score",
-        "excluded",
-        "exclusion_reason",
-        "created_at",
-    ]
+    readonly_fields = fields  # faces come from detection: every field is shown, none edited
     list_per_page = 100
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
