@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,6 +19,22 @@ from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.text import fold
+
+
+def apply_each(
+    model_admin: admin.ModelAdmin, request: HttpRequest, rows: Iterable[Any], call: Callable[[Any], Any]
+) -> int:
+    """Run one service on each selected row; a row it refuses becomes a warning and the others
+    go on. Returns how many it changed."""
+    done = 0
+    for row in rows:
+        try:
+            call(row)
+            done += 1
+        except DomainError as exc:
+            model_admin.message_user(request, str(exc), messages.WARNING)
+    return done
+
 
 # --- faces ----------------------------------------------------------------------------------
 
@@ -79,21 +96,7 @@ class FaceAdmin(admin.ModelAdmin):
         "exclusion_reason",
         "created_at",
     ]
-    readonly_fields = [
-        "crop_large",
-        "photo",
-        "x",
-        "y",
-        "w",
-        "h",
-        "landmarks",
-        "angle",
-        "detector",
-        "score",
-        "excluded",
-        "exclusion_reason",
-        "created_at",
-    ]
+    readonly_fields = fields  # faces come from detection: every field is shown, none edited
     list_per_page = 100
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -151,13 +154,9 @@ class FaceAdmin(admin.ModelAdmin):
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def _exclude(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
-        done = 0
-        for face in queryset:
-            try:
-                services.face_exclude(face=face, reason=reason, user=request.user)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+        done = apply_each(
+            self, request, queryset, lambda face: services.face_exclude(face=face, reason=reason, user=request.user)
+        )
         self.message_user(request, f"{done} face(s) excluded.", messages.SUCCESS)
 
     @admin.action(description="Exclude: not a face")
@@ -170,13 +169,7 @@ class FaceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Include again")
     def include_again(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for face in queryset:
-            try:
-                services.face_include(face=face, user=request.user)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+        done = apply_each(self, request, queryset, lambda face: services.face_include(face=face, user=request.user))
         self.message_user(request, f"{done} face(s) included again.", messages.SUCCESS)
 
 
@@ -337,13 +330,9 @@ class IdolAdmin(admin.ModelAdmin):
         services.idol_refresh_search_text(form.instance)
 
     def _soft_delete(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
-        done = 0
-        for idol in queryset:
-            try:
-                services.idol_soft_delete(idol=idol, reason=reason, user=request.user)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+        done = apply_each(
+            self, request, queryset, lambda idol: services.idol_soft_delete(idol=idol, reason=reason, user=request.user)
+        )
         if done:
             self.message_user(request, f"{done} idol(s) marked {reason}; their labels are kept.", messages.SUCCESS)
 
@@ -357,13 +346,7 @@ class IdolAdmin(admin.ModelAdmin):
 
     @admin.action(description="Restore (back in training and the picker)")
     def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for idol in queryset:
-            try:
-                services.idol_restore(idol=idol, user=request.user)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+        done = apply_each(self, request, queryset, lambda idol: services.idol_restore(idol=idol, user=request.user))
         if done:
             self.message_user(request, f"{done} idol(s) restored.", messages.SUCCESS)
 

@@ -37,22 +37,7 @@ class FaceGridFilter(django_filters.FilterSet):
         return queryset  # the selector applies them all (grid_filters)
 
     def grid_filters(self) -> GridFilters:
-        data = self.form.cleaned_data
-
-        def number(key: str) -> float | None:
-            return float(data[key]) if data.get(key) is not None else None
-
-        return GridFilters(
-            status=data.get("status") or "unlabeled",
-            idol=data.get("idol"),
-            group=data.get("group"),
-            source=data.get("source"),
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-            score_min=number("score_min"),
-            score_max=number("score_max"),
-            sort=data.get("sort") or "newest",
-        )
+        return GridFilters.from_cleaned(self.form.cleaned_data)
 
 
 class IdolFilter(django_filters.FilterSet):

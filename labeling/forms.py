@@ -15,7 +15,7 @@ from faces.models import Face
 from idolsite.api import MAX_ID
 from idolsite.parsers import BadJSON, load_json
 from labeling.models import Idol
-from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SORTS, STATUSES, GridFilters
+from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, STATUSES, GridFilters
 
 
 class GridFilterForm(forms.Form):
@@ -52,18 +52,7 @@ class GridFilterForm(forms.Form):
         self.fields["score_max"].widget.attrs.update(step="0.01", placeholder="1")
 
     def filters(self) -> GridFilters:
-        data = self.cleaned_data
-        return GridFilters(
-            status=data.get("status") or "unlabeled",
-            idol=data.get("idol"),
-            group=data.get("group"),
-            source=data.get("source"),
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-            score_min=data.get("score_min"),
-            score_max=data.get("score_max"),
-            sort=data.get("sort") if data.get("sort") in SORTS else "newest",
-        )
+        return GridFilters.from_cleaned(self.cleaned_data)
 
     def page_size(self) -> int:
         return self.cleaned_data.get("size") or DEFAULT_PAGE_SIZE

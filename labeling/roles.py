@@ -1,4 +1,4 @@
-"""Who may do what on the labeling pages (and, later, the REST API).
+"""Who may do what on the labeling pages and the REST API.
 
 Three roles, each a Django Group holding model permissions, so the same checks work for the
 pages, the API and the admin:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -48,6 +49,26 @@ class GridFilters:
     score_min: float | None = None
     score_max: float | None = None
     sort: str = "newest"
+
+    @classmethod
+    def from_cleaned(cls, data: Mapping[str, Any]) -> GridFilters:
+        """The filters from a validated form's (or filterset's) ``cleaned_data``: the grid page
+        and the API read one query string alike."""
+
+        def number(key: str) -> float | None:
+            return float(data[key]) if data.get(key) is not None else None
+
+        return cls(
+            status=data.get("status") or "unlabeled",
+            idol=data.get("idol"),
+            group=data.get("group"),
+            source=data.get("source"),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            score_min=number("score_min"),
+            score_max=number("score_max"),
+            sort=data.get("sort") if data.get("sort") in SORTS else "newest",
+        )
 
 
 @dataclass

@@ -5,6 +5,7 @@ exclude and include, each for one face or in bulk. Every action answers its batc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -111,6 +112,20 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
         body = {"batch": batch, "faces": faces}
         return Response(ActionResultSerializer(body, context=self.get_serializer_context()).data, status=code)
 
+    def _bulk(
+        self,
+        request: Request,
+        input_class: type[serializers.Serializer],
+        apply: Callable[[list[Face], dict[str, Any]], uuid.UUID | None],
+    ) -> Response:
+        """A bulk action: validate the body, find every face, ``apply`` the service to all of
+        them (it answers the batch) and answer the faces as they are now."""
+        data = input_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        faces = _faces(data.validated_data["faces"])
+        batch = apply(faces, data.validated_data)
+        return self._result(batch, [f.pk for f in faces])
+
     @extend_schema(summary="Faces with the grid's filters and sorts (keyset pagination)")
     def list(self, request: Request) -> Response:
         filterset = FaceGridFilter(request.query_params, queryset=Face.objects.none(), request=request)
@@ -188,12 +203,12 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], url_path="bulk/label", url_name="bulk-label")
     def bulk_label(self, request: Request) -> Response:
-        data = BulkLabelSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        faces = _faces(data.validated_data["faces"])
-        batch = uuid.uuid4()
-        services.faces_label(faces=faces, idol=data.validated_data["idol"], user=request.user, batch=batch)
-        return self._result(batch if selectors.batch_recorded(batch) else None, [f.pk for f in faces])
+        def apply(faces: list[Face], data: dict[str, Any]) -> uuid.UUID | None:
+            batch = uuid.uuid4()
+            services.faces_label(faces=faces, idol=data["idol"], user=request.user, batch=batch)
+            return batch if selectors.batch_recorded(batch) else None
+
+        return self._bulk(request, BulkLabelSerializer, apply)
 
     @extend_schema(
         summary="Remove one idol's label from many faces (one batch)",
@@ -202,22 +217,22 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], url_path="bulk/unlabel", url_name="bulk-unlabel")
     def bulk_unlabel(self, request: Request) -> Response:
-        data = BulkLabelSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        faces = _faces(data.validated_data["faces"])
-        batch = services.faces_unlabel(faces=faces, idol=data.validated_data["idol"], user=request.user)
-        return self._result(batch, [f.pk for f in faces])
+        return self._bulk(
+            request,
+            BulkLabelSerializer,
+            lambda faces, data: services.faces_unlabel(faces=faces, idol=data["idol"], user=request.user),
+        )
 
     @extend_schema(
         summary="Exclude many faces (one batch)", request=BulkExcludeSerializer, responses={200: ActionResultSerializer}
     )
     @action(detail=False, methods=["post"], url_path="bulk/exclude", url_name="bulk-exclude")
     def bulk_exclude(self, request: Request) -> Response:
-        data = BulkExcludeSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        faces = _faces(data.validated_data["faces"])
-        batch = services.faces_exclude(faces=faces, reason=data.validated_data["reason"], user=request.user)
-        return self._result(batch, [f.pk for f in faces])
+        return self._bulk(
+            request,
+            BulkExcludeSerializer,
+            lambda faces, data: services.faces_exclude(faces=faces, reason=data["reason"], user=request.user),
+        )
 
     @extend_schema(
         summary="Include many excluded faces (one batch)",
@@ -226,8 +241,6 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], url_path="bulk/include", url_name="bulk-include")
     def bulk_include(self, request: Request) -> Response:
-        data = BulkFacesSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        faces = _faces(data.validated_data["faces"])
-        batch = services.faces_include(faces=faces, user=request.user)
-        return self._result(batch, [f.pk for f in faces])
+        return self._bulk(
+            request, BulkFacesSerializer, lambda faces, data: services.faces_include(faces=faces, user=request.user)
+        )

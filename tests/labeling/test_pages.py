@@ -410,9 +410,12 @@ def test_the_pages_javascript_never_renders_names_as_html():
 
     import labeling
 
-    script = (Path(labeling.__file__).parent / "static" / "labeling" / "labeling.js").read_text()
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
-    assert "textContent" in script
+    scripts = sorted((Path(labeling.__file__).parent / "static" / "labeling").glob("*.js"))
+    assert {"grid.js", "labeling.js"} <= {p.name for p in scripts}
+    for path in scripts:
+        script = path.read_text()
+        assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+        assert "textContent" in script, path.name
 
 
 # --- selectors ------------------------------------------------------------------------------

@@ -284,7 +284,7 @@ def test_failed_merge_changes_nothing(monkeypatch):
     def boom(idol):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "idol_refresh_search_text", boom)
+    monkeypatch.setattr("labeling.services.idols.idol_refresh_search_text", boom)
     with pytest.raises(RuntimeError):
         services.idol_merge(keep=keep, drop=drop)
     assert FaceLabel.objects.get(face=face).idol_id == drop.pk
