@@ -145,7 +145,7 @@ def main() -> None:
     from classifier.models import ModelVersion, TrainingRun
     from classifier.review import PAGE_SIZE
     from classifier.suggestions import Mode, suggestions_accept, suggestions_for, suggestions_reject
-    from faces.errors import DuplicatePhoto
+    from core.errors import DuplicatePhoto
     from faces.models import Face
     from labeling.models import FaceLabel
     from labeling.services import face_import, idol_create

@@ -27,9 +27,9 @@ from classifier.serializers import (
     SuggestionOutput,
     SuggestionQueryInput,
 )
-from faces.errors import DomainError
-from idolsite.api import error_body
-from idolsite.parsers import JSONParser
+from core.api import error_body
+from core.errors import DomainError
+from core.parsers import JSONParser
 from labeling import roles
 from labeling.models import Idol
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling.models import Idol
 
 

@@ -13,7 +13,7 @@ from classifier import clusters as cluster_services
 from classifier import suggestions
 from classifier.models import FaceCluster, ModelVersion
 from classifier.suggestions import Mode
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
 from labeling.models import Idol

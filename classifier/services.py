@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from classifier.models import ModelVersion, TrainingRun
-from faces.errors import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from classifier.models import ModelVersion, Suggestion, SuggestionRejection, TrainingRun
+from core.errors import DomainError
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import FaceLabel, How, Idol, LabelEvent
 

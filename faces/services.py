@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
 
+from core.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.dedupe import PhashIndex
-from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
 from faces.signals import faces_detected, faces_redetected

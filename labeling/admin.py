@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core.errors import DomainError
 from faces.admin import image_tag
-from faces.errors import DomainError
 from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership

@@ -10,10 +10,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.utils.translation import gettext
 
-from faces.errors import DomainError
+from core.api import MAX_ID
+from core.errors import DomainError
+from core.parsers import BadJSON, load_json
 from faces.models import Face
-from idolsite.api import MAX_ID
-from idolsite.parsers import BadJSON, load_json
 from labeling.models import Idol
 from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SORTS, STATUSES, GridFilters
 

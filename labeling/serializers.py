@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api import MAX_ID, IdField, check_no_nul
 from faces.models import Face
 from faces.serializers import FaceSerializer
-from idolsite.api import MAX_ID, IdField, check_no_nul
 from labeling.models import Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 
 SOFT_DELETE_REASONS = [

@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import DomainError
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.text import fold

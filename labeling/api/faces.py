@@ -15,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from faces.errors import DomainError
+from core.api import IdLookupMixin, object_or_404
+from core.errors import DomainError
 from faces.models import Face
 from faces.serializers import FaceSerializer
-from idolsite.api import IdLookupMixin, object_or_404
 from labeling import roles, selectors, services
 from labeling.filters import FaceGridFilter
 from labeling.models import Idol

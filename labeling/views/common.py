@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling import roles
 
 Check = Callable[[Any], bool]

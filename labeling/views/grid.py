@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from faces.models import Face, Source
 from labeling import roles, selectors, services
 from labeling.forms import GridFilterForm, IdolCreateForm, id_list, json_payload, one_id

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling import roles, selectors, services
 from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
 from labeling.models import Idol

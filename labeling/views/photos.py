@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError
 from faces import services as face_services
-from faces.errors import DomainError
 from faces.models import Face, Photo
 from labeling import roles, selectors, services
 from labeling.forms import ExcludeForm, ManualFaceForm

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.urls import reverse
 
-from idolsite.api import bad_request_view
+from idolsite.views import bad_request_view
 from labeling.models import FaceLabel, Idol
 from labeling.roles import assign_role
 

@@ -5,7 +5,7 @@ import pytest
 from classifier import suggestions, tasks
 from classifier.models import Suggestion, SuggestionRejection, TrainingRun
 from classifier.suggestions import Mode, review_stats, suggest_faces, suggestions_accept, suggestions_for
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling.models import FaceLabel, How, LabelEvent
 from labeling.services import face_exclude, face_label, label_batch_undo
 from tests.classifier.suggest_fixtures import faces_said, new_version

@@ -8,7 +8,7 @@ from django.utils import timezone
 from classifier import services, tasks
 from classifier.dataset import labeled_set
 from classifier.models import ModelVersion, Suggestion, TrainingRun
-from faces.errors import DomainError
+from core.errors import DomainError
 from tests.classifier.conftest import FakeClassifier
 
 pytestmark = pytest.mark.django_db
