@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from classifier.training import Progress, Recipe
-from faces.files import PRIVATE_FILE, make_private_dirs
+from core.files import PRIVATE_FILE, make_private_dirs
 
 if TYPE_CHECKING:
     import numpy as np

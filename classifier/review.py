@@ -13,7 +13,7 @@ from classifier import clusters as cluster_services
 from classifier import suggestions
 from classifier.models import FaceCluster, ModelVersion
 from classifier.suggestions import Mode
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
 from labeling.models import Idol
@@ -91,7 +91,7 @@ def _idol_or_none(value: object) -> Idol | None:
         return None
     idol = Idol.all_objects.filter(pk=one_id(value, "idol")).first()
     if idol is None:
-        raise DomainError("no such idol", code="not_found")
+        raise NotFound("no such idol")
     return idol
 
 

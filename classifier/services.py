@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from classifier.models import ModelVersion, TrainingRun
-from core.errors import DomainError
+from core.errors import Conflict, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def training_cancel(*, run: TrainingRun, user: User = None) -> TrainingRun:
     at its next check (every PROGRESS_EVERY_SECONDS), and writes nothing."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.is_finished:
-        raise DomainError(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
+        raise Conflict(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
     if run.status == TrainingRun.Status.QUEUED:
         run.status = TrainingRun.Status.CANCELLED
         run.finished_at = timezone.now()
@@ -467,7 +467,7 @@ def model_version_activate(*, version: ModelVersion, pin: bool = True, user: Use
     """An admin makes ``version`` the active model; pinned, new models do not replace it."""
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.set_aside:
-        raise DomainError(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
+        raise Conflict(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
     active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
     _activate(version, active, pin=pin)
     return version
@@ -485,7 +485,7 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.is_active:
-            raise DomainError(f"model {version.pk} is active; activate another one first", code="active")
+            raise Conflict(f"model {version.pk} is active; activate another one first", code="active")
         path = version.path
         version.delete()
     shutil.rmtree(path, ignore_errors=True)

@@ -2,10 +2,9 @@
 pagination, id fields and the schema's error responses (roles: core/permissions.py).
 
 Every error answers the same shape, ``{"error": code, "detail": message, "fields": {field:
-[messages]}}`` (a duplicate photo adds ``"existing": id``). Domain errors (core.errors
-.DomainError and its kinds) answer by their code: ``not_found`` 404, ``forbidden`` 403, a
-state conflict (``CONFLICT_CODES``: already trashed, already excluded, a duplicate, ...) 409,
-anything else 400.
+[messages]}}`` (a duplicate photo adds ``"existing": id``). Errors of core.errors say their own
+status and code (``NotFound`` 404, ``Conflict`` 409, ...), so the handler knows no app; the
+pages' JSON actions answer them the same way (``core.errors.error_answer``).
 """
 
 from __future__ import annotations
@@ -27,55 +26,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError, DomainError, error_answer, error_body
+from core.errors import ApplicationError, error_answer, error_body
 
 # Largest primary key the databases store (a signed 64-bit integer): larger numbers are refused
 # as invalid input, never sent to the database (SQLite raises OverflowError on them).
 MAX_ID = 2**63 - 1
 
-# Domain error codes that mean "the request is fine, but the current state refuses it": 409.
-CONFLICT_CODES = frozenset(
-    {
-        "duplicate",  # the photo is stored already (with "existing"), a group name taken
-        "trashed_before",  # the photo was trashed once; its tombstone keeps it out
-        "already_trashed",
-        "not_trashed",
-        "photo_trashed",
-        "already_excluded",
-        "not_excluded",
-        "face_excluded",
-        "not_labeled",
-        "already_deleted",
-        "not_deleted",
-        "merged_idol",
-        "unchanged",
-        "already_undone",
-        "no_model",  # recognize before any model is active
-        "finished",  # cancelling a training that has ended
-        "active",  # deleting the active model
-        "set_aside",  # activating a model whose files were corrupt
-        "not_undoable",
-        "conflict",
-        "in_use",
-        "source_disabled",
-    }
-)
-_STATUS_BY_CODE = {"not_found": 404, "forbidden": 403}
-
-
-def domain_error_status(exc: DomainError) -> int:
-    if exc.code in CONFLICT_CODES:
-        return status.HTTP_409_CONFLICT
-    return _STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
-
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DomainError):
-        body, _ = error_answer(exc)
-        return Response(body, status=domain_error_status(exc))
-    if isinstance(exc, ApplicationError):
-        body, code = error_answer(exc)
-        return Response(body, status=code)
+    if isinstance(exc, ApplicationError):  # a domain error, a detector that cannot run: each says its status
+        body, status_code = error_answer(exc)
+        return Response(body, status=status_code)
     if isinstance(exc, RequestDataTooBig):  # Django's own cap on a body it reads whole
         return Response(error_body("too_large", str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ObjectDoesNotExist | Http404):  # get_object_or_404, or a row gone meanwhile

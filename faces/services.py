@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
 
-from core.errors import DomainError, DuplicatePhoto, TrashedBefore
+from core.errors import Conflict, DomainError, DuplicatePhoto, TrashedBefore
 from faces.dedupe import PhashIndex
 from faces.images import crop_square, decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
@@ -302,7 +302,7 @@ def face_add_manual(
         )
     photo = Photo.all_objects.get(pk=photo.pk)
     if photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is in the trash", code="photo_trashed")
+        raise Conflict(f"photo {photo.pk} is in the trash", code="photo_trashed")
     if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
         raise DomainError(
             f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"
@@ -325,7 +325,7 @@ def photo_trash(*, photo: Photo, user: AbstractBaseUser | None = None) -> Photo:
     brings it back; its faces leave the grid and training. ``photo_restore`` undoes it."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is already in the trash", code="already_trashed")
+        raise Conflict(f"photo {photo.pk} is already in the trash", code="already_trashed")
     now = timezone.now()
     photo.trashed_at = now
     photo.trashed_by = user if user is not None and user.is_authenticated else None
@@ -349,7 +349,7 @@ def photo_restore(*, photo: Photo, user: AbstractBaseUser | None = None) -> Phot
     """Take a photo out of the trash; its tombstone goes away."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if not photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is not in the trash", code="not_trashed")
+        raise Conflict(f"photo {photo.pk} is not in the trash", code="not_trashed")
     photo.trashed_at = None
     photo.trashed_by = None
     photo.save(update_fields=["trashed_at", "trashed_by", "updated_at"])
@@ -363,7 +363,7 @@ def photo_purge(*, photo: Photo) -> None:
     The only hard delete of photos (``manage.py empty_trash``)."""
     photo = Photo.all_objects.get(pk=photo.pk)
     if not photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
+        raise Conflict(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
     names = [photo.image.name, photo.thumbnail.name, *(f.crop.name for f in photo.faces.all())]
     with transaction.atomic():
         PhotoTombstone.objects.filter(sha256=photo.sha256).update(photo=None)
@@ -375,7 +375,7 @@ def source_crawl_enqueue(*, source: Source) -> None:
     """Crawl a source now: ``faces.tasks.crawl_source`` is queued when the transaction commits.
     A disabled source is refused (its task would skip it)."""
     if not source.enabled:
-        raise DomainError(f"source {source.pk} is disabled; enable it first", code="source_disabled")
+        raise Conflict(f"source {source.pk} is disabled; enable it first", code="source_disabled")
     source_id, name = source.pk, source.name
     transaction.on_commit(lambda: async_task("faces.tasks.crawl_source", source_id, task_name=f"crawl {name}"[:100]))
 

@@ -165,7 +165,7 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env_path("IDOLSITE_MEDIA_ROOT", VAR_DIR / "media")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Everything saved through the storage (photos, thumbnails, crops) is owner-only; the SQLite
-# file too (core.sqlite), and the classifier's files (faces.files).
+# file too (core.sqlite), and the classifier's files (core.files).
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 from faces.db import atomic_retrying
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
@@ -79,16 +79,16 @@ def _idol_share_locked(pk: int) -> Idol:
 
 def _check_labelable(face: Face, idol: Idol) -> None:
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
-        raise DomainError(
+        raise Conflict(
             f"{idol.name} was merged into idol {idol.merged_into_id}; label with that idol", code="merged_idol"
         )
     if face.excluded:
-        raise DomainError(
+        raise Conflict(
             f"face {face.pk} is excluded ({face.get_exclusion_reason_display()}); include it first",
             code="face_excluded",
         )
     if face.photo.trashed_at is not None:
-        raise DomainError(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
+        raise Conflict(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
 
 
 @atomic_retrying
@@ -124,7 +124,7 @@ def faces_label(
     locked = lock_faces(f.pk for f in faces)
     missing = [f.pk for f in faces if f.pk not in locked]
     if missing:
-        raise DomainError(f"faces not found: {missing}", code="not_found")
+        raise NotFound(f"faces not found: {missing}")
     for face in locked.values():
         _check_labelable(face, idol)
     existing = {label.face_id: label for label in FaceLabel.objects.filter(face_id__in=locked, idol=idol)}
@@ -160,7 +160,7 @@ def face_unlabel(
     lock_faces([face.pk])
     label = FaceLabel.objects.filter(face=face, idol=idol).first()
     if label is None:
-        raise DomainError(f"face {face.pk} has no label {idol.name}", code="not_labeled")
+        raise Conflict(f"face {face.pk} has no label {idol.name}", code="not_labeled")
     FaceLabel.objects.filter(pk=label.pk).delete()
     _event(
         face_id=face.pk,
@@ -189,7 +189,7 @@ def face_exclude(
         )
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if face.excluded:
-        raise DomainError(f"face {face.pk} is already excluded", code="already_excluded")
+        raise Conflict(f"face {face.pk} is already excluded", code="already_excluded")
     batch = batch or uuid.uuid4()
     labels = list(FaceLabel.objects.filter(face=face))
     events = [
@@ -223,7 +223,7 @@ def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch:
     """Undo an exclusion: the face is shown and labeled again."""
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if not face.excluded:
-        raise DomainError(f"face {face.pk} is not excluded", code="not_excluded")
+        raise Conflict(f"face {face.pk} is not excluded", code="not_excluded")
     reason = face.exclusion_reason
     face.excluded = False
     face.exclusion_reason = ""
@@ -258,7 +258,7 @@ def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uu
         FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
     )
     if not has_label:
-        raise DomainError(f"none of these faces is labeled {idol.name}", code="not_labeled")
+        raise Conflict(f"none of these faces is labeled {idol.name}", code="not_labeled")
     for face in faces:
         if face.pk in has_label:
             face_unlabel(face=face, idol=idol, user=user, batch=batch)
@@ -275,7 +275,7 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     todo = [f for f in faces if f.pk not in excluded]
     if not todo:
-        raise DomainError("these faces are excluded already", code="already_excluded")
+        raise Conflict("these faces are excluded already", code="already_excluded")
     for face in todo:
         face_exclude(face=face, reason=reason, user=user, batch=batch)
     return batch
@@ -289,7 +289,7 @@ def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     if not excluded:
-        raise DomainError("none of these faces is excluded", code="not_excluded")
+        raise Conflict("none of these faces is excluded", code="not_excluded")
     for face in faces:
         if face.pk in excluded:
             face_include(face=face, user=user, batch=batch)
@@ -306,25 +306,25 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
     ``user`` themself can be undone."""
     events = list(LabelEvent.objects.filter(batch=batch).order_by("-id"))
     if not events:
-        raise DomainError("nothing to undo: no such action", code="not_found")
+        raise NotFound("nothing to undo: no such action")
     if own_only and (_user(user) is None or any(e.user_id != user.pk for e in events)):  # type: ignore[union-attr]
-        raise DomainError("you can only undo your own actions", code="forbidden")
+        raise Forbidden("you can only undo your own actions")
     if any(event.how == How.REDETECT for event in events):
-        raise DomainError(
+        raise Conflict(
             "labels carried over by re-detection cannot be undone: the old faces are gone", code="not_undoable"
         )
     # Locked before the check: a second undo of the same action, or an action on the same faces,
     # waits here and then sees what this one did.
     lock_faces(event.face_id for event in events)
     if LabelEvent.objects.filter(undoes__in=events).exists():
-        raise DomainError("this action was already undone", code="already_undone")
+        raise Conflict("this action was already undone", code="already_undone")
     undo_batch = uuid.uuid4()
     for event in events:
         face = Face.objects.select_related("photo").get(pk=event.face_id)
         if event.action == LabelEvent.Action.LABEL_ADDED:
             deleted, _ = FaceLabel.objects.filter(face=face, idol_id=event.idol_id).delete()
             if not deleted:
-                raise DomainError(f"face {face.pk} no longer has that label; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} no longer has that label; nothing was undone")
             action = LabelEvent.Action.LABEL_REMOVED
         elif event.action == LabelEvent.Action.LABEL_REMOVED:
             _, created = FaceLabel.objects.get_or_create(
@@ -333,18 +333,18 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
                 defaults={"how": _original_how(event), "created_by": _user(user)},
             )
             if not created:
-                raise DomainError(f"face {face.pk} has that label again; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} has that label again; nothing was undone")
             action = LabelEvent.Action.LABEL_ADDED
         elif event.action == LabelEvent.Action.EXCLUDED:
             if not face.excluded:
-                raise DomainError(f"face {face.pk} is no longer excluded; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} is no longer excluded; nothing was undone")
             Face.objects.filter(pk=face.pk).update(
                 excluded=False, exclusion_reason="", excluded_at=None, updated_at=timezone.now()
             )
             action = LabelEvent.Action.INCLUDED
         else:  # INCLUDED
             if face.excluded:
-                raise DomainError(f"face {face.pk} is excluded again; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} is excluded again; nothing was undone")
             Face.objects.filter(pk=face.pk).update(
                 excluded=True,
                 exclusion_reason=event.exclusion_reason or Face.ExclusionReason.NOT_A_FACE,
@@ -570,9 +570,7 @@ def idol_soft_delete(*, idol: Idol, reason: str = Idol.DeletionReason.GRADUATED,
         )
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if idol.is_deleted:
-        raise DomainError(
-            f"{idol.name} is already {idol.get_deletion_reason_display().lower()}", code="already_deleted"
-        )
+        raise Conflict(f"{idol.name} is already {idol.get_deletion_reason_display().lower()}", code="already_deleted")
     idol.deleted_at = timezone.now()
     idol.deletion_reason = reason
     idol.save(update_fields=["deleted_at", "deletion_reason", "updated_at"])
@@ -584,9 +582,9 @@ def idol_restore(*, idol: Idol, user: User = None) -> Idol:
     """Bring back a graduated or retired idol, with all her labels."""
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if not idol.is_deleted:
-        raise DomainError(f"{idol.name} is active; nothing to restore", code="not_deleted")
+        raise Conflict(f"{idol.name} is active; nothing to restore", code="not_deleted")
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
-        raise DomainError(
+        raise Conflict(
             f"{idol.name} was merged into idol {idol.merged_into_id}; a merge cannot be restored", code="merged_idol"
         )
     idol.deleted_at = None
@@ -601,7 +599,7 @@ def idol_rename(*, idol: Idol, name: str, reading: str | None = None, user: User
     name = _clean_name(name)
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if name == idol.name:
-        raise DomainError(f"{idol.name} already has that name", code="unchanged", field="name")
+        raise Conflict(f"{idol.name} already has that name", code="unchanged", field="name")
     old = idol.name
     IdolAlias.objects.filter(idol=idol, name=name).delete()  # the new name is no longer an alias
     IdolAlias.objects.update_or_create(idol=idol, name=old, defaults={"kind": IdolAlias.Kind.OLD_NAME})
@@ -626,7 +624,7 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
     drop = Idol.all_objects.select_for_update(no_key=True).get(pk=drop.pk)
     for idol in (keep, drop):
         if idol.deletion_reason == Idol.DeletionReason.MERGED:
-            raise DomainError(f"{idol.name} was already merged into idol {idol.merged_into_id}", code="merged_idol")
+            raise Conflict(f"{idol.name} was already merged into idol {idol.merged_into_id}", code="merged_idol")
     batch = uuid.uuid4()
     note = f"merged {drop.name} (#{drop.pk}) into {keep.name} (#{keep.pk})"
 
@@ -720,7 +718,7 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
 def group_create(*, name: str, reading: str = "", notes: str = "") -> IdolGroup:
     name = _clean_name(name)
     if IdolGroup.objects.filter(name=name).exists():
-        raise DomainError(f"a group named {name} exists already", code="duplicate", field="name")
+        raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
     return IdolGroup.objects.create(name=name, reading=reading, notes=notes)
 
 
@@ -734,7 +732,7 @@ def group_update(
     if name is not None:
         name = _clean_name(name)
         if IdolGroup.objects.filter(name=name).exclude(pk=group.pk).exists():
-            raise DomainError(f"a group named {name} exists already", code="duplicate", field="name")
+            raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
         renamed = name != group.name
         group.name = name
     if reading is not None:
@@ -752,9 +750,7 @@ def group_update(
 def group_delete(*, group: IdolGroup) -> None:
     """Delete a group nobody was ever a member of (memberships are history: end them instead)."""
     if Membership.objects.filter(group=group).exists():
-        raise DomainError(
-            f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use"
-        )
+        raise Conflict(f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use")
     group.delete()
 
 
@@ -769,7 +765,7 @@ def membership_add(
     if joined and left and left < joined:
         raise DomainError("left is before joined", code="invalid", field="left")
     if left is None and Membership.objects.filter(idol=idol, group=group, left__isnull=True).exists():
-        raise DomainError(f"{idol.name} is already a member of {group.name}", code="duplicate")
+        raise Conflict(f"{idol.name} is already a member of {group.name}", code="duplicate")
     membership = Membership.objects.create(idol=idol, group=group, joined=joined, left=left, notes=notes)
     idol_refresh_search_text(idol)
     return membership
@@ -808,7 +804,7 @@ def membership_update(
         .exclude(pk=membership.pk)
         .exists()
     ):
-        raise DomainError(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
+        raise Conflict(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
     membership.save()
     idol_refresh_search_text(membership.idol)
     return membership
