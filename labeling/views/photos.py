@@ -54,7 +54,7 @@ def face_add(request: HttpRequest, photo_id: int) -> HttpResponse:
         face = face_services.face_add_manual(photo=photo, box=box, user=request.user)
     except DomainError as exc:
         messages.error(request, f"No face added: {exc}")
-        return _page(request, photo_id, status=400, box_form=form)
+        return _page(request, photo_id, status=exc.status, box_form=form)
     messages.success(request, f"Face {face.pk} added; label it below.")
     return redirect(f"{photo_url(photo_id)}#face-{face.pk}")
 
