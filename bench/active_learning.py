@@ -1,4 +1,4 @@
-"""Benchmark of active learning (issue 7): how many keystrokes a labeled face costs when the
+"""Benchmark of active learning: how many keystrokes a labeled face costs when the
 model suggests and a person confirms, against labeling every face by hand.
 
     .venv/bin/python bench/active_learning.py [--faces DIR] [--people N] [--per-person N]
@@ -146,7 +146,7 @@ def main() -> None:
     from classifier.selectors import Mode, suggestions_for
     from classifier.services.suggestions import suggestions_accept, suggestions_reject
     from classifier.views.review import PAGE_SIZE
-    from faces.errors import DuplicatePhoto
+    from core.errors import DuplicatePhoto
     from faces.models import Face
     from labeling.models import FaceLabel
     from labeling.services import face_import, idol_create

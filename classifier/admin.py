@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from classifier import services
 from classifier.models import FaceCluster, ModelVersion, Suggestion, SuggestionRejection, TrainingRun
-from faces.errors import DomainError
+from core.errors import DomainError
 
 
 @admin.register(TrainingRun)

@@ -15,11 +15,11 @@ from typing import Any
 
 from django.conf import settings
 
-from faces.errors import DomainError
+from core.errors import Conflict
 from labeling.models import Idol
 
 
-class NoActiveModel(DomainError):
+class NoActiveModel(Conflict):
     code = "no_model"
 
 

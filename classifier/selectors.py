@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion, SuggestionRejection
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling.models import FaceLabel, Idol
 
 

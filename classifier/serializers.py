@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from idolsite.api import MAX_ID
+from core.api import MAX_ID
 
 
 class RecognizeInput(serializers.Serializer):

@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core.errors import DomainError
 from faces import services
-from faces.errors import DomainError
 from faces.models import Face, Photo, PhotoSighting, PhotoTombstone, Source
 
 

@@ -21,9 +21,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from core.api import CursorPage, IdLookupMixin
+from core.errors import DomainError, InvalidImage
+from core.parsers import JSONParser
 from faces import services
 from faces.detection import analyze_bytes
-from faces.errors import DomainError, InvalidImage
 from faces.filters import PhotoFilter, SourceFilter
 from faces.http import Fetcher, FetchError
 from faces.models import Photo, Source
@@ -38,8 +40,6 @@ from faces.serializers import (
     PhotoUploadSerializer,
     SourceSerializer,
 )
-from idolsite.api import CursorPage, IdLookupMixin
-from idolsite.parsers import JSONParser
 
 # Multipart framing around the file: a request longer than the limit plus this is refused unread.
 _FORM_OVERHEAD = 64 * 1024

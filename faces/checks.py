@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from faces.files import make_private_dirs
+from core.files import make_private_dirs
 
 
 @register(Tags.compatibility, deploy=False)

@@ -17,9 +17,9 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError, InvalidImage
 from faces import services
 from faces.dedupe import PhashIndex
-from faces.errors import DomainError, InvalidImage
 from faces.http import Fetcher, FetchError
 from faces.models import Source
 from faces.sources import KINDS, Item

@@ -5,8 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from core.api import DateTimeFilter, FlagFilter, IdFilter
 from faces.models import Photo, Source
-from idolsite.api import DateTimeFilter, FlagFilter, IdFilter
 
 
 class PhotoFilter(django_filters.FilterSet):

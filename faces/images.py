@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faces.errors import InvalidImage
+from core.errors import InvalidImage
 
 # The formats we accept, by Pillow's name for them. MPO is a multi-picture JPEG (phones).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF"}

@@ -5,9 +5,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api import check_no_nul
 from faces.detection import Analysis
 from faces.models import Face, Photo, Source
-from idolsite.api import check_no_nul
 
 
 class DetectInputSerializer(serializers.Serializer):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from core.errors import DomainError
 from faces import services
-from faces.errors import DomainError
 from faces.models import Photo
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ import os
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
-from idolsite.env import require_web_settings
+from core.env import require_web_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
 application = get_asgi_application()

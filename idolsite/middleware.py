@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext
 
-from idolsite.api import error_body
+from core.api import error_body
 
 log = logging.getLogger(__name__)
 

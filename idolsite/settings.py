@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from idolsite.env import (
+from core.env import (
     env_bool,
     env_choice,
     env_float,
@@ -165,7 +165,7 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env_path("IDOLSITE_MEDIA_ROOT", VAR_DIR / "media")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Everything saved through the storage (photos, thumbnails, crops) is owner-only; the SQLite
-# file too (idolsite.sqlite), and the classifier's files (faces.files).
+# file too (core.sqlite), and the classifier's files (core.files).
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -220,7 +220,7 @@ IDOLSITE_TRAINING_PRECISION = env_choice(
 )
 # A small labeled set trains for more epochs, up to this many optimizer steps in all.
 IDOLSITE_TRAINING_MIN_STEPS = env_int("IDOLSITE_TRAINING_MIN_STEPS", 1000, minimum=0, maximum=100_000)
-# Faces people rejected suggestions for (and never labeled) train as "not her" (issue 7).
+# Faces people rejected suggestions for (and never labeled) train as "not her".
 IDOLSITE_TRAINING_NEGATIVES = env_bool("IDOLSITE_TRAINING_NEGATIVES", True)
 # A training starts from the active model's weights when it has the same idols and network (a
 # warm start: a third of the steps); after this many warm starts in a row, one from scratch
@@ -279,12 +279,12 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Every API view says which role each of its actions needs (idolsite.api.RolePermission).
-    "DEFAULT_PERMISSION_CLASSES": ["idolsite.permissions.RolePermission"],
+    # Every API view says which role each of its actions needs (core.permissions.RolePermission).
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # JSON with a depth limit, a size limit and no unpaired surrogates (idolsite.parsers).
+    # JSON with a depth limit, a size limit and no unpaired surrogates (core.parsers).
     "DEFAULT_PARSER_CLASSES": [
-        "idolsite.parsers.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -304,8 +304,8 @@ REST_FRAMEWORK = {
     },
     # The anonymous throttle counts by the address idolsite.signin.client_ip finds (same rule).
     "NUM_PROXIES": IDOLSITE_TRUSTED_PROXIES,
-    "EXCEPTION_HANDLER": "idolsite.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "idolsite.api.ApiSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.ApiSchema",
 }
 
 # API tokens (django-rest-knox, idolsite.tokens): stored as digests; a token expires this many
@@ -374,7 +374,7 @@ IDOLSITE_X_BEARER_TOKEN = env_str("IDOLSITE_X_BEARER_TOKEN")
 IDOLSITE_X_API_BASE = env_str("IDOLSITE_X_API_BASE", "https://api.x.com")
 IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.api.bsky.app")
 
-# Active learning (issue 7): label changes since the active model that enqueue a training from
+# Active learning: label changes since the active model that enqueue a training from
 # the review page; faces a suggest task predicts at once; agglomerative clustering of unknown
 # faces (cosine distance threshold, at most this many faces).
 IDOLSITE_RETRAIN_AFTER_LABELS = env_int("IDOLSITE_RETRAIN_AFTER_LABELS", 200, minimum=1)

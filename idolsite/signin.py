@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from idolsite.api import error_body
+from core.api import error_body
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from idolsite.permissions import PUBLIC, signed_in
+from core.permissions import PUBLIC, signed_in
 
 
 class TokenObtainSerializer(serializers.Serializer):

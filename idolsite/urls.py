@@ -21,7 +21,7 @@ urlpatterns = [
 
 # Under /api/, a request refused early, a refusal, a URL no view matches and a server error
 # answer the API's error shape; elsewhere a refusal is a page that says what role is missing.
-handler400 = "idolsite.api.bad_request_view"
-handler403 = "idolsite.api.permission_denied_view"
-handler404 = "idolsite.api.not_found_view"
-handler500 = "idolsite.api.server_error_view"
+handler400 = "idolsite.views.bad_request_view"
+handler403 = "idolsite.views.permission_denied_view"
+handler404 = "idolsite.views.not_found_view"
+handler500 = "idolsite.views.server_error_view"

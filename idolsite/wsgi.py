@@ -3,7 +3,7 @@ import os
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
-from idolsite.env import require_web_settings
+from core.env import require_web_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
 application = get_wsgi_application()

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 import labeling.face_admin  # noqa: F401  (faces' photo admin, with the labels of each face)
+from core.errors import DomainError
 from faces.admin import image_tag
-from faces.errors import DomainError
 from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership

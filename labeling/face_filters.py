@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core.api import IdFilter
 from faces import filters as faces_filters
 from faces.models import Face, Photo
-from idolsite.api import IdFilter
 
 
 class PhotoFilter(faces_filters.PhotoFilter):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from core.api import DateTimeFilter, FlagFilter, IdFilter
 from faces.models import Face
-from idolsite.api import DateTimeFilter, FlagFilter, IdFilter
 from labeling.models import How, Idol, LabelEvent, Membership
 from labeling.selectors import SORTS, STATUSES, GridFilters
 

@@ -10,10 +10,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.utils.translation import gettext
 
-from faces.errors import DomainError
+from core.api import MAX_ID
+from core.errors import DomainError, TooLarge
+from core.parsers import BadJSON, load_json
 from faces.models import Face
-from idolsite.api import MAX_ID
-from idolsite.parsers import BadJSON, load_json
 from labeling.models import Idol
 from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, STATUSES, GridFilters
 
@@ -97,9 +97,10 @@ def json_payload(request: HttpRequest) -> dict[str, Any]:
     try:
         data = load_json(request.body or b"{}")
     except RequestDataTooBig:
-        raise DomainError(gettext("the request body is too large"), code="too_large") from None
+        raise TooLarge(gettext("the request body is too large")) from None
     except BadJSON as exc:
-        raise DomainError(exc.message, code="too_large" if exc.too_large else "invalid", field=exc.field) from None
+        kind = TooLarge if exc.too_large else DomainError
+        raise kind(exc.message, field=exc.field) from None
     if not isinstance(data, dict):
         raise DomainError("the request body is not a JSON object", code="invalid")
     return data

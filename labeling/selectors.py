@@ -15,8 +15,8 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Query
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.api import MAX_ID
 from faces.models import Face, Photo
-from idolsite.api import MAX_ID
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
 from labeling.text import fold
 

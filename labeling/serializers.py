@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api import MAX_ID, IdField, check_no_nul
 from faces.models import Face
-from idolsite.api import MAX_ID, IdField, check_no_nul
 from labeling.face_serializers import FaceSerializer
 from labeling.models import Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 

@@ -18,8 +18,8 @@ from classifier.serializers import (
     RecognizeInput,
     RecognizeOutput,
 )
-from idolsite.api import error_body
-from idolsite.parsers import JSONParser
+from core.api import error_body
+from core.parsers import JSONParser
 from labeling import roles
 
 

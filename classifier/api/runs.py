@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from classifier import services
 from classifier.models import ModelVersion, TrainingRun
 from classifier.serializers import ModelVersionSerializer, TrainingRequestSerializer, TrainingRunSerializer
-from idolsite.api import CursorPage, IdLookupMixin
+from core.api import CursorPage, IdLookupMixin
 from labeling import roles
 
 

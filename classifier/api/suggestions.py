@@ -21,7 +21,7 @@ from classifier.serializers import (
     SuggestionOutput,
     SuggestionQueryInput,
 )
-from faces.errors import DomainError
+from core.errors import NotFound
 from labeling import roles
 from labeling.models import Idol
 
@@ -31,7 +31,7 @@ def _idol(idol_id: int | None) -> Idol | None:
         return None
     idol = Idol.all_objects.filter(pk=idol_id).first()
     if idol is None:
-        raise DomainError("no such idol", code="not_found", field="idol")
+        raise NotFound("no such idol", field="idol")
     return idol
 
 

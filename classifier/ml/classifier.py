@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.ml.recipe import Recipe
-from faces.files import PRIVATE_FILE, make_private_dirs
+from core.files import PRIVATE_FILE, make_private_dirs
 
 if TYPE_CHECKING:
     import numpy as np

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from faces.files import PRIVATE_FILE, make_private_dirs
+from core.files import PRIVATE_FILE, make_private_dirs
 
 CONFUSION_IMAGE = "confusion.png"
 CURVES_IMAGE = "curves.png"

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion
 from classifier.services.common import User
+from core.errors import DomainError
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import How, Idol
 

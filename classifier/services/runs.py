@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from classifier.models import ModelVersion, TrainingRun
 from classifier.services import versions
 from classifier.services.common import User, acting_user
-from faces.errors import DomainError
+from core.errors import Conflict, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def training_cancel(*, run: TrainingRun, user: User = None) -> TrainingRun:
     at its next check (every PROGRESS_EVERY_SECONDS), and writes nothing."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.is_finished:
-        raise DomainError(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
+        raise Conflict(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
     if run.status == TrainingRun.Status.QUEUED:
         run.status = TrainingRun.Status.CANCELLED
         run.finished_at = timezone.now()

@@ -29,8 +29,8 @@ from django.utils import timezone
 from classifier.models import ModelVersion, Suggestion, SuggestionRejection
 from classifier.services import retraining, versions
 from classifier.services.common import User, acting_user
+from core.errors import DomainError, NotFound
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import FaceLabel, How, Idol
 
@@ -196,7 +196,7 @@ def _faces(faces: Iterable[Face | int]) -> list[Face]:
     found = {f.pk: f for f in Face.objects.select_related("photo").filter(pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise DomainError(f"faces not found: {missing}", code="not_found", field="faces")
+        raise NotFound(f"faces not found: {missing}", field="faces")
     return [found[i] for i in ids]
 
 
@@ -234,7 +234,7 @@ def suggestions_accept(
             raise DomainError(f"face {face.pk} has no suggestion to accept", code="no_suggestion", field="faces")
     idols = {i.pk: i for i in Idol.all_objects.filter(pk__in=list(by_idol))}
     if len(idols) != len(by_idol):
-        raise DomainError("no such idol", code="not_found", field="idol")
+        raise NotFound("no such idol", field="idol")
     for found in idols.values():
         if found.is_deleted:
             raise DomainError(f"{found.name} has left ({found.get_deletion_reason_display()})", code="deleted_idol")
@@ -271,7 +271,7 @@ def suggestions_reject(*, faces: Iterable[Face | int], idol: Idol | None = None,
             raise DomainError(f"face {face.pk} has no suggestion to reject", code="no_suggestion", field="faces")
         pairs.append((face, idol_id))
     if idol is not None and not Idol.all_objects.filter(pk=idol.pk).exists():
-        raise DomainError("no such idol", code="not_found", field="idol")
+        raise NotFound("no such idol", field="idol")
     existing = set(SuggestionRejection.objects.filter(face__in=faces).values_list("face_id", "idol_id"))
     new = []
     for face, idol_id in pairs:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, set_aside
 from classifier.models import ModelVersion
 from classifier.services.common import User
-from faces.errors import DomainError
+from core.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def model_version_activate(*, version: ModelVersion, pin: bool = True, user: Use
     """An admin makes ``version`` the active model; pinned, new models do not replace it."""
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.set_aside:
-        raise DomainError(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
+        raise Conflict(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
     active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
     _activate(version, active, pin=pin)
     return version
@@ -116,7 +116,7 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.is_active:
-            raise DomainError(f"model {version.pk} is active; activate another one first", code="active")
+            raise Conflict(f"model {version.pk} is active; activate another one first", code="active")
         path = version.path
         version.delete()
     shutil.rmtree(path, ignore_errors=True)

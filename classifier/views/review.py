@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from classifier import selectors, services
 from classifier.models import FaceCluster, ModelVersion
 from classifier.selectors import Mode
-from faces.errors import DomainError
+from core.errors import DomainError, NotFound
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
 from labeling.models import Idol
@@ -90,7 +90,7 @@ def _idol_or_none(value: object) -> Idol | None:
         return None
     idol = Idol.all_objects.filter(pk=one_id(value, "idol")).first()
     if idol is None:
-        raise DomainError("no such idol", code="not_found")
+        raise NotFound("no such idol")
     return idol
 
 

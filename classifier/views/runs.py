@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from classifier import services
 from classifier.ml.evaluation import IMAGES
 from classifier.models import ModelVersion, TrainingRun
-from faces.errors import DomainError
+from core.errors import DomainError
 from faces.models import Face
 from labeling import roles
 

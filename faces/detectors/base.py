@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import Unavailable
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -14,8 +16,10 @@ if TYPE_CHECKING:
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
-class DetectorUnavailable(Exception):
-    """The backend cannot run here (a model file is missing, a library is absent)."""
+class DetectorUnavailable(Unavailable):
+    """The backend cannot run here (a model file is missing, a library is absent): 503."""
+
+    code = "detector_unavailable"
 
 
 @dataclass(frozen=True)

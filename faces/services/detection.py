@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from faces.models import Face, Photo
 from faces.services.faces import MANUAL_DETECTOR, face_create
 from faces.services.files import atomic_with_files, delete_files

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from faces.errors import DomainError
+from core.errors import Conflict, DomainError
 from faces.images import crop_square, decode_image
 from faces.models import Face, Photo
 from faces.services.files import FileTracker, atomic_with_files
@@ -67,7 +67,7 @@ def face_add_manual(
         )
     photo = Photo.all_objects.get(pk=photo.pk)
     if photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is in the trash", code="photo_trashed")
+        raise Conflict(f"photo {photo.pk} is in the trash", code="photo_trashed")
     if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
         raise DomainError(
             f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"

@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core.errors import Conflict, DomainError, DuplicatePhoto, TrashedBefore
 from faces.dedupe import PhashIndex
-from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import decode_image, dhash_hex, make_thumbnail, sha256_hex
 from faces.models import Photo, PhotoSighting, PhotoTombstone, Source
 from faces.services.detection import enqueue_detection
@@ -204,7 +204,7 @@ def photo_trash(*, photo: Photo, user: AbstractBaseUser | None = None) -> Photo:
     brings it back; its faces leave the grid and training. ``photo_restore`` undoes it."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is already in the trash", code="already_trashed")
+        raise Conflict(f"photo {photo.pk} is already in the trash", code="already_trashed")
     now = timezone.now()
     photo.trashed_at = now
     photo.trashed_by = user if user is not None and user.is_authenticated else None
@@ -228,7 +228,7 @@ def photo_restore(*, photo: Photo, user: AbstractBaseUser | None = None) -> Phot
     """Take a photo out of the trash; its tombstone goes away."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if not photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is not in the trash", code="not_trashed")
+        raise Conflict(f"photo {photo.pk} is not in the trash", code="not_trashed")
     photo.trashed_at = None
     photo.trashed_by = None
     photo.save(update_fields=["trashed_at", "trashed_by", "updated_at"])
@@ -242,7 +242,7 @@ def photo_purge(*, photo: Photo) -> None:
     The only hard delete of photos (``manage.py empty_trash``)."""
     photo = Photo.all_objects.get(pk=photo.pk)
     if not photo.is_trashed:
-        raise DomainError(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
+        raise Conflict(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
     names = [photo.image.name, photo.thumbnail.name, *(f.crop.name for f in photo.faces.all())]
     with transaction.atomic():
         PhotoTombstone.objects.filter(sha256=photo.sha256).update(photo=None)

@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from idolsite.api import CursorPage, IdLookupMixin
+from core.api import CursorPage, IdLookupMixin
 from labeling import roles, selectors, services
 from labeling.filters import LabelEventFilter
 from labeling.models import LabelEvent

@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from faces.errors import DomainError
+from core.api import IdLookupMixin, object_or_404
+from core.errors import NotFound
 from faces.models import Face
-from idolsite.api import IdLookupMixin, object_or_404
 from labeling import roles, selectors, services
 from labeling.face_serializers import FaceSerializer
 from labeling.filters import FaceGridFilter
@@ -83,7 +83,7 @@ def _faces(ids: list[int]) -> list[Face]:
     faces = Face.objects.in_bulk(ids)
     missing = sorted(set(ids) - set(faces))
     if missing:
-        raise DomainError(f"faces not found: {missing[:20]}", code="invalid", field="faces")
+        raise NotFound(f"faces not found: {missing[:20]}", field="faces")
     return [faces[pk] for pk in dict.fromkeys(ids)]
 
 

@@ -7,7 +7,7 @@ from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from idolsite.api import CursorPage, IdLookupMixin, NameCursorPage
+from core.api import CursorPage, IdLookupMixin, NameCursorPage
 from labeling import services
 from labeling.filters import MembershipFilter
 from labeling.models import IdolGroup, Membership

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from idolsite.api import IdLookupMixin, NameCursorPage
+from core.api import IdLookupMixin, NameCursorPage
 from labeling import roles, selectors, services
 from labeling.filters import IdolFilter
 from labeling.models import Idol, Membership

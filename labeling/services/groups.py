@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from faces.errors import DomainError
+from core.errors import Conflict, DomainError
 from labeling.models import Idol, IdolGroup, Membership
 from labeling.services.idols import _clean_name, idol_refresh_search_text
 
@@ -18,7 +18,7 @@ from labeling.services.idols import _clean_name, idol_refresh_search_text
 def group_create(*, name: str, reading: str = "", notes: str = "") -> IdolGroup:
     name = _clean_name(name)
     if IdolGroup.objects.filter(name=name).exists():
-        raise DomainError(f"a group named {name} exists already", code="duplicate", field="name")
+        raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
     return IdolGroup.objects.create(name=name, reading=reading, notes=notes)
 
 
@@ -32,7 +32,7 @@ def group_update(
     if name is not None:
         name = _clean_name(name)
         if IdolGroup.objects.filter(name=name).exclude(pk=group.pk).exists():
-            raise DomainError(f"a group named {name} exists already", code="duplicate", field="name")
+            raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
         renamed = name != group.name
         group.name = name
     if reading is not None:
@@ -50,9 +50,7 @@ def group_update(
 def group_delete(*, group: IdolGroup) -> None:
     """Delete a group nobody was ever a member of (memberships are history: end them instead)."""
     if Membership.objects.filter(group=group).exists():
-        raise DomainError(
-            f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use"
-        )
+        raise Conflict(f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use")
     group.delete()
 
 
@@ -67,7 +65,7 @@ def membership_add(
     if joined and left and left < joined:
         raise DomainError("left is before joined", code="invalid", field="left")
     if left is None and Membership.objects.filter(idol=idol, group=group, left__isnull=True).exists():
-        raise DomainError(f"{idol.name} is already a member of {group.name}", code="duplicate")
+        raise Conflict(f"{idol.name} is already a member of {group.name}", code="duplicate")
     membership = Membership.objects.create(idol=idol, group=group, joined=joined, left=left, notes=notes)
     idol_refresh_search_text(idol)
     return membership
@@ -106,7 +104,7 @@ def membership_update(
         .exclude(pk=membership.pk)
         .exists()
     ):
-        raise DomainError(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
+        raise Conflict(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
     membership.save()
     idol_refresh_search_text(membership.idol)
     return membership

@@ -10,8 +10,8 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.services._common import User, _event
 from labeling.services.labels import lock_faces
@@ -143,9 +143,7 @@ def idol_soft_delete(*, idol: Idol, reason: str = Idol.DeletionReason.GRADUATED,
         )
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if idol.is_deleted:
-        raise DomainError(
-            f"{idol.name} is already {idol.get_deletion_reason_display().lower()}", code="already_deleted"
-        )
+        raise Conflict(f"{idol.name} is already {idol.get_deletion_reason_display().lower()}", code="already_deleted")
     idol.deleted_at = timezone.now()
     idol.deletion_reason = reason
     idol.save(update_fields=["deleted_at", "deletion_reason", "updated_at"])
@@ -157,9 +155,9 @@ def idol_restore(*, idol: Idol, user: User = None) -> Idol:
     """Bring back a graduated or retired idol, with all her labels."""
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if not idol.is_deleted:
-        raise DomainError(f"{idol.name} is active; nothing to restore", code="not_deleted")
+        raise Conflict(f"{idol.name} is active; nothing to restore", code="not_deleted")
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
-        raise DomainError(
+        raise Conflict(
             f"{idol.name} was merged into idol {idol.merged_into_id}; a merge cannot be restored", code="merged_idol"
         )
     idol.deleted_at = None
@@ -174,7 +172,7 @@ def idol_rename(*, idol: Idol, name: str, reading: str | None = None, user: User
     name = _clean_name(name)
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if name == idol.name:
-        raise DomainError(f"{idol.name} already has that name", code="unchanged", field="name")
+        raise Conflict(f"{idol.name} already has that name", code="unchanged", field="name")
     old = idol.name
     IdolAlias.objects.filter(idol=idol, name=name).delete()  # the new name is no longer an alias
     IdolAlias.objects.update_or_create(idol=idol, name=old, defaults={"kind": IdolAlias.Kind.OLD_NAME})
@@ -199,7 +197,7 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
     drop = Idol.all_objects.select_for_update(no_key=True).get(pk=drop.pk)
     for idol in (keep, drop):
         if idol.deletion_reason == Idol.DeletionReason.MERGED:
-            raise DomainError(f"{idol.name} was already merged into idol {idol.merged_into_id}", code="merged_idol")
+            raise Conflict(f"{idol.name} was already merged into idol {idol.merged_into_id}", code="merged_idol")
     batch = uuid.uuid4()
     note = f"merged {drop.name} (#{drop.pk}) into {keep.name} (#{keep.pk})"
 

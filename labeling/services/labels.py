@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 from faces.db import atomic_retrying
-from faces.errors import DomainError
 from faces.models import Face
 from labeling.models import FaceLabel, How, Idol, LabelEvent
 from labeling.services._common import User, _event, _user
@@ -38,16 +38,16 @@ def _idol_share_locked(pk: int) -> Idol:
 
 def _check_labelable(face: Face, idol: Idol) -> None:
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
-        raise DomainError(
+        raise Conflict(
             f"{idol.name} was merged into idol {idol.merged_into_id}; label with that idol", code="merged_idol"
         )
     if face.excluded:
-        raise DomainError(
+        raise Conflict(
             f"face {face.pk} is excluded ({face.get_exclusion_reason_display()}); include it first",
             code="face_excluded",
         )
     if face.photo.trashed_at is not None:
-        raise DomainError(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
+        raise Conflict(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
 
 
 @atomic_retrying
@@ -83,7 +83,7 @@ def faces_label(
     locked = lock_faces(f.pk for f in faces)
     missing = [f.pk for f in faces if f.pk not in locked]
     if missing:
-        raise DomainError(f"faces not found: {missing}", code="not_found")
+        raise NotFound(f"faces not found: {missing}")
     for face in locked.values():
         _check_labelable(face, idol)
     existing = {label.face_id: label for label in FaceLabel.objects.filter(face_id__in=locked, idol=idol)}
@@ -119,7 +119,7 @@ def face_unlabel(
     lock_faces([face.pk])
     label = FaceLabel.objects.filter(face=face, idol=idol).first()
     if label is None:
-        raise DomainError(f"face {face.pk} has no label {idol.name}", code="not_labeled")
+        raise Conflict(f"face {face.pk} has no label {idol.name}", code="not_labeled")
     FaceLabel.objects.filter(pk=label.pk).delete()
     _event(
         face_id=face.pk,
@@ -148,7 +148,7 @@ def face_exclude(
         )
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if face.excluded:
-        raise DomainError(f"face {face.pk} is already excluded", code="already_excluded")
+        raise Conflict(f"face {face.pk} is already excluded", code="already_excluded")
     batch = batch or uuid.uuid4()
     labels = list(FaceLabel.objects.filter(face=face))
     events = [
@@ -182,7 +182,7 @@ def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch:
     """Undo an exclusion: the face is shown and labeled again."""
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if not face.excluded:
-        raise DomainError(f"face {face.pk} is not excluded", code="not_excluded")
+        raise Conflict(f"face {face.pk} is not excluded", code="not_excluded")
     reason = face.exclusion_reason
     face.excluded = False
     face.exclusion_reason = ""
@@ -217,7 +217,7 @@ def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uu
         FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
     )
     if not has_label:
-        raise DomainError(f"none of these faces is labeled {idol.name}", code="not_labeled")
+        raise Conflict(f"none of these faces is labeled {idol.name}", code="not_labeled")
     for face in faces:
         if face.pk in has_label:
             face_unlabel(face=face, idol=idol, user=user, batch=batch)
@@ -234,7 +234,7 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     todo = [f for f in faces if f.pk not in excluded]
     if not todo:
-        raise DomainError("these faces are excluded already", code="already_excluded")
+        raise Conflict("these faces are excluded already", code="already_excluded")
     for face in todo:
         face_exclude(face=face, reason=reason, user=user, batch=batch)
     return batch
@@ -248,7 +248,7 @@ def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     if not excluded:
-        raise DomainError("none of these faces is excluded", code="not_excluded")
+        raise Conflict("none of these faces is excluded", code="not_excluded")
     for face in faces:
         if face.pk in excluded:
             face_include(face=face, user=user, batch=batch)
@@ -265,25 +265,25 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
     ``user`` themself can be undone."""
     events = list(LabelEvent.objects.filter(batch=batch).order_by("-id"))
     if not events:
-        raise DomainError("nothing to undo: no such action", code="not_found")
+        raise NotFound("nothing to undo: no such action")
     if own_only and (_user(user) is None or any(e.user_id != user.pk for e in events)):  # type: ignore[union-attr]
-        raise DomainError("you can only undo your own actions", code="forbidden")
+        raise Forbidden("you can only undo your own actions")
     if any(event.how == How.REDETECT for event in events):
-        raise DomainError(
+        raise Conflict(
             "labels carried over by re-detection cannot be undone: the old faces are gone", code="not_undoable"
         )
     # Locked before the check: a second undo of the same action, or an action on the same faces,
     # waits here and then sees what this one did.
     lock_faces(event.face_id for event in events)
     if LabelEvent.objects.filter(undoes__in=events).exists():
-        raise DomainError("this action was already undone", code="already_undone")
+        raise Conflict("this action was already undone", code="already_undone")
     undo_batch = uuid.uuid4()
     for event in events:
         face = Face.objects.select_related("photo").get(pk=event.face_id)
         if event.action == LabelEvent.Action.LABEL_ADDED:
             deleted, _ = FaceLabel.objects.filter(face=face, idol_id=event.idol_id).delete()
             if not deleted:
-                raise DomainError(f"face {face.pk} no longer has that label; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} no longer has that label; nothing was undone")
             action = LabelEvent.Action.LABEL_REMOVED
         elif event.action == LabelEvent.Action.LABEL_REMOVED:
             _, created = FaceLabel.objects.get_or_create(
@@ -292,18 +292,18 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
                 defaults={"how": _original_how(event), "created_by": _user(user)},
             )
             if not created:
-                raise DomainError(f"face {face.pk} has that label again; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} has that label again; nothing was undone")
             action = LabelEvent.Action.LABEL_ADDED
         elif event.action == LabelEvent.Action.EXCLUDED:
             if not face.excluded:
-                raise DomainError(f"face {face.pk} is no longer excluded; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} is no longer excluded; nothing was undone")
             Face.objects.filter(pk=face.pk).update(
                 excluded=False, exclusion_reason="", excluded_at=None, updated_at=timezone.now()
             )
             action = LabelEvent.Action.INCLUDED
         else:  # INCLUDED
             if face.excluded:
-                raise DomainError(f"face {face.pk} is excluded again; nothing was undone", code="conflict")
+                raise Conflict(f"face {face.pk} is excluded again; nothing was undone")
             Face.objects.filter(pk=face.pk).update(
                 excluded=True,
                 exclusion_reason=event.exclusion_reason or Face.ExclusionReason.NOT_A_FACE,

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling import roles, selectors, services
 from labeling.views.common import role_context
 

@@ -6,23 +6,26 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
-from faces.errors import DomainError
+from core.errors import DomainError, error_answer, error_body
 from labeling import roles
 
 Check = Callable[[Any], bool]
 
 
 def json_error(message: str, *, code: str = "invalid", status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message, "code": code}, status=status)
+    """An error in the API's shape (``{"error": code, "detail": message, "fields": {}}``)."""
+    return JsonResponse(error_body(code, message), status=status)
 
 
 def json_action(check: Check) -> Callable:
-    """A POST that answers JSON: 403 without the role (or signed out), 400 with the message of
-    a DomainError (nothing was changed), 404 for a missing row. CSRF is checked by the
-    middleware before this runs."""
+    """A POST that answers JSON: 403 without the role (or signed out); a DomainError (nothing
+    was changed) with its own status and the API's error shape, so a page and the API answer
+    the same refusal alike; 404 for a missing row. CSRF is checked by the middleware before
+    this runs."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @require_POST
@@ -35,8 +38,10 @@ def json_action(check: Check) -> Callable:
             try:
                 return view(request, *args, **kwargs)
             except DomainError as exc:
-                status = {"forbidden": 403, "not_found": 404, "too_large": 413}.get(exc.code, 400)
-                return json_error(exc.message, code=exc.code, status=status)
+                body, status = error_answer(exc)
+                return JsonResponse(body, status=status)
+            except (Http404, ObjectDoesNotExist):  # get_object_or_404, or a row gone meanwhile
+                return json_error("not found", code="not_found", status=404)
 
         return wrapped
 

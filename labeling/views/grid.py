@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from faces.errors import DomainError
+from core.errors import DomainError, NotFound
 from faces.models import Face, Source
 from labeling import roles, selectors, services
 from labeling.forms import GridFilterForm, IdolCreateForm, id_list, json_payload, one_id
@@ -61,14 +61,14 @@ def _faces(ids: list[int]) -> list[Face]:
     faces = list(Face.objects.filter(pk__in=ids))
     if len(faces) != len(set(ids)):
         missing = sorted(set(ids) - {f.pk for f in faces})
-        raise DomainError(f"faces not found: {missing}", code="not_found")
+        raise NotFound(f"faces not found: {missing}")
     return faces
 
 
 def _idol(value: object) -> Idol:
     idol = Idol.all_objects.filter(pk=one_id(value, "idol")).first()
     if idol is None:
-        raise DomainError("no such idol", code="not_found")
+        raise NotFound("no such idol")
     return idol
 
 

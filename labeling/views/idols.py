@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from faces.errors import DomainError
+from core.errors import DomainError, NotFound
 from labeling import roles, selectors, services
 from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
 from labeling.models import Idol
@@ -111,7 +111,7 @@ def idol_merge(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: dict) -> tuple[str, int]:
         keep = Idol.all_objects.filter(pk=data["into"]).first()
         if keep is None:
-            raise DomainError(f"no idol with id {data['into']}", code="not_found")
+            raise NotFound(f"no idol with id {data['into']}")
         services.idol_merge(keep=keep, drop=idol, user=request.user)
         return f"{idol.name} was merged into {keep.name}: her labels, aliases and groups moved.", keep.pk
 

@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError
 from faces import services as face_services
-from faces.errors import DomainError
 from faces.models import Face, Photo
 from labeling import roles, selectors, services
 from labeling.forms import ExcludeForm, ManualFaceForm
@@ -54,7 +54,7 @@ def face_add(request: HttpRequest, photo_id: int) -> HttpResponse:
         face = face_services.face_add_manual(photo=photo, box=box, user=request.user)
     except DomainError as exc:
         messages.error(request, f"No face added: {exc}")
-        return _page(request, photo_id, status=400, box_form=form)
+        return _page(request, photo_id, status=exc.status, box_form=form)
     messages.success(request, f"Face {face.pk} added; label it below.")
     return redirect(f"{photo_url(photo_id)}#face-{face.pk}")
 

@@ -45,7 +45,9 @@ def test_bulk_label_exclude_include_each_answer_one_batch(labeler_api, world):
     response = labeler_api.post("/api/faces/bulk/include/", {"faces": ids}, format="json")
     assert response.status_code == 200 and not any(f["excluded"] for f in response.json()["faces"])
     response = labeler_api.post("/api/faces/bulk/label/", {"faces": [999999], "idol": world.idol.pk}, format="json")
-    assert response.status_code == 400 and "faces" in response.json()["fields"]
+    assert (
+        response.status_code == 404 and response.json()["error"] == "not_found" and "faces" in response.json()["fields"]
+    )
     response = labeler_api.post("/api/faces/bulk/label/", {"faces": [], "idol": world.idol.pk}, format="json")
     assert response.status_code == 400
 

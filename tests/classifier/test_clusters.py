@@ -6,7 +6,7 @@ import pytest
 from classifier import tasks
 from classifier.models import FaceCluster
 from classifier.services import clusters
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling.models import FaceLabel, LabelEvent
 from labeling.services import label_batch_undo
 from tests.classifier.suggest_fixtures import faces_said

@@ -7,7 +7,7 @@ from classifier.models import Suggestion, SuggestionRejection, TrainingRun
 from classifier.selectors import Mode, review_stats, suggestions_for
 from classifier.services import suggestions, versions
 from classifier.services.suggestions import suggest_faces, suggestions_accept
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling.models import FaceLabel, How, LabelEvent
 from labeling.services import face_exclude, face_label, label_batch_undo
 from tests.classifier.suggest_fixtures import faces_said, new_version

@@ -9,7 +9,7 @@ from classifier import services, tasks
 from classifier.dataset import labeled_set
 from classifier.models import ModelVersion, Suggestion, TrainingRun
 from classifier.services import runs
-from faces.errors import DomainError
+from core.errors import DomainError
 from tests.classifier.conftest import FakeClassifier
 
 pytestmark = pytest.mark.django_db

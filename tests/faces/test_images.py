@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faces.errors import InvalidImage
+from core.errors import InvalidImage
 from faces.images import decode_image
 from tests.factories import image_bytes
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from core.errors import DomainError, DuplicatePhoto, InvalidImage, TrashedBefore
 from faces import services
-from faces.errors import DomainError, DuplicatePhoto, InvalidImage, TrashedBefore
 from faces.models import Face, Photo, PhotoTombstone
 from tests.factories import image_bytes, make_face, make_photo
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image
 
+from core.errors import DomainError
 from faces import services
-from faces.errors import DomainError
 from faces.models import Face, Photo
 from faces.tasks import detect_photo
 from labeling import services as label_services

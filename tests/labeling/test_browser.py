@@ -211,3 +211,16 @@ def test_photo_and_idol_pages_and_escaped_names(page, live_server, world):
     assert page.locator(".card").count() == 1
     assert "桜学院" in page.locator("table.groups").inner_text()
     shot(page, "idol")
+
+
+def test_a_refused_action_shows_the_servers_message(page, live_server, world):
+    sign_in(page, live_server, "hana", "pw-hana-123")
+    page.goto(f"{live_server.url}/label/?status=unlabeled")
+    focused = int(page.locator(".card.focus").get_attribute("data-face"))
+    # Meanwhile someone else excludes the focused face: excluding it here is refused (409).
+    services.face_exclude(face=Face.objects.get(pk=focused), reason="not_face")
+    page.keyboard.press("x")
+    status = page.locator("#status.error")
+    status.wait_for()
+    # The message for people (the error shape's "detail"), not the code ("already_excluded").
+    assert "excluded already" in status.inner_text()

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from faces.errors import DomainError
+from core.errors import DomainError
 from labeling import services
 from labeling.models import FaceLabel, LabelEvent
 from tests.factories import make_face, make_idol, make_photo

@@ -305,7 +305,8 @@ def test_undo_of_someone_elses_action_is_refused(client, make_user, world):
     services.faces_label(faces=world["unlabeled"], idol=world["moa"], user=other, batch=batch)
     client.force_login(make_user("labeler", "me"))
     response = post_json(client, "labeling:api-undo", {"batch": str(batch)})
-    assert response.status_code == 403 and "your own" in response.json()["error"]
+    assert response.status_code == 403 and response.json()["error"] == "forbidden"
+    assert "your own" in response.json()["detail"]
     assert FaceLabel.objects.filter(idol=world["moa"]).count() == 4
     response = client.post(reverse("labeling:activity-undo"), {"batch": str(batch)})
     assert response.status_code == 302 and FaceLabel.objects.filter(idol=world["moa"]).count() == 4
@@ -332,7 +333,7 @@ def test_actions_refuse_bad_input_and_change_nothing(as_labeler, world):
         ("labeling:api-label", {"face_ids": ["x"], "idol": world["moa"].pk}, 400),
         ("labeling:api-label", {"face_ids": [world["unlabeled"][0].pk, 999999], "idol": world["moa"].pk}, 404),
         ("labeling:api-label", {"face_ids": [world["unlabeled"][0].pk], "idol": 999999}, 404),
-        ("labeling:api-label", {"face_ids": [world["excluded"].pk], "idol": world["moa"].pk}, 400),
+        ("labeling:api-label", {"face_ids": [world["excluded"].pk], "idol": world["moa"].pk}, 409),
         ("labeling:api-exclude", {"face_ids": [world["unlabeled"][0].pk], "reason": "bored"}, 400),
         ("labeling:api-undo", {"batch": "not-a-uuid"}, 400),
         ("labeling:api-undo", {"batch": str(uuid.uuid4())}, 404),
@@ -340,7 +341,8 @@ def test_actions_refuse_bad_input_and_change_nothing(as_labeler, world):
     for name, payload, status in cases:
         response = post_json(as_labeler, name, payload)
         assert response.status_code == status, (name, payload, response.content)
-        assert response.json()["error"]
+        body = response.json()
+        assert set(body) == {"error", "detail", "fields"} and body["error"] and body["detail"]
     assert (
         as_labeler.post(reverse("labeling:api-label"), data="{nope", content_type="application/json").status_code == 400
     )
@@ -357,7 +359,8 @@ def test_labeling_a_graduated_idol_is_allowed_a_merged_one_is_not(as_labeler, wo
     services.idol_restore(idol=world["yui"])
     services.idol_merge(keep=world["moa"], drop=world["yui"])
     response = post_json(as_labeler, "labeling:api-label", {"face_ids": [face.pk], "idol": world["yui"].pk})
-    assert response.status_code == 400 and "merged" in response.json()["error"]
+    assert response.status_code == 409 and response.json()["error"] == "merged_idol"
+    assert "merged" in response.json()["detail"]
 
 
 # --- CSRF and escaping ----------------------------------------------------------------------

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.urls import reverse
 from PIL import Image
 
+from core.errors import DomainError
 from faces import services as face_services
-from faces.errors import DomainError
 from faces.models import Face
 from labeling import services
 from tests.factories import make_face, make_idol, make_photo

@@ -115,7 +115,7 @@ def test_inline_creation_refuses_an_empty_name(as_labeler):
     response = as_labeler.post(
         reverse("labeling:idol-create"), json.dumps({"name": " "}), content_type="application/json"
     )
-    assert response.status_code == 400 and "name" in response.json()["error"]
+    assert response.status_code == 400 and "name" in response.json()["detail"]
     assert not Idol.all_objects.exists()
 
 

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.db import IntegrityError, transaction
 
+from core.errors import DomainError
 from faces import services as face_services
-from faces.errors import DomainError
 from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, How, Idol, IdolAlias, LabelEvent, Membership

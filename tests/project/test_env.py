@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from idolsite.env import env_bool, env_choice, env_int, env_list, parse_database_url
+from core.env import env_bool, env_choice, env_int, env_list, parse_database_url
 
 
 def test_env_bool(monkeypatch):

@@ -147,7 +147,6 @@ def test_apps_import_one_way(app, forbidden):
     assert crossings(app, forbidden) == []
 
 
-@pytest.mark.xfail(strict=False, reason="the apps still import idolsite.api/env/permissions until core/ is merged")
 def test_no_app_imports_the_project_package():
     assert [line for app in APPS for line in crossings(app, ("idolsite",))] == []
 

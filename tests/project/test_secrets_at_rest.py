@@ -129,7 +129,7 @@ def test_model_files_are_owner_only(tmp_path):
 
 
 def test_a_database_file_readable_by_others_is_closed_on_connect(tmp_path):
-    from idolsite.sqlite.base import prepare_database_file
+    from core.sqlite.base import prepare_database_file
 
     path = tmp_path / "old.sqlite3"
     path.write_bytes(b"")

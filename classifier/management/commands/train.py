@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from classifier import services
 from classifier.models import TrainingRun
-from faces.errors import DomainError
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

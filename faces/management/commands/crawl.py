@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.errors import DomainError
 from faces.crawling import crawl_source
-from faces.errors import DomainError
 from faces.models import Source
 
 

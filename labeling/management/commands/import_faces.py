@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from faces.errors import DomainError, DuplicatePhoto, TrashedBefore
+from core.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import sha256_hex
 from faces.management.commands.import_photos import IMAGE_SUFFIXES
 from faces.models import Photo, PhotoTombstone

@@ -18,7 +18,13 @@
       body: JSON.stringify(payload),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (json) {
-        if (!response.ok) throw new Error(json.error || "the server answered " + response.status);
+        if (!response.ok) {
+          // The API's error shape: "detail" for people, "error" the stable code.
+          var err = new Error(json.detail || "the server answered " + response.status);
+          err.code = json.error;
+          err.fields = json.fields || {};
+          throw err;
+        }
         return json;
       });
     });

@@ -1,11 +1,10 @@
 """What every API endpoint shares: the error shape and the exception handler, cursor
-pagination, id fields and the schema's error responses (roles: idolsite/permissions.py).
+pagination, id fields and the schema's error responses (roles: core/permissions.py).
 
 Every error answers the same shape, ``{"error": code, "detail": message, "fields": {field:
-[messages]}}`` (a duplicate photo adds ``"existing": id``). Domain errors (faces.errors
-.DomainError and its kinds) answer by their code: ``not_found`` 404, ``forbidden`` 403, a
-state conflict (``CONFLICT_CODES``: already trashed, already excluded, a duplicate, ...) 409,
-anything else 400.
+[messages]}}`` (a duplicate photo adds ``"existing": id``). Errors of core.errors say their own
+status and code (``NotFound`` 404, ``Conflict`` 409, ...), so the handler knows no app; the
+pages' JSON actions answer them the same way (``core.errors.error_answer``).
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from django import forms
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, JsonResponse
-from django.shortcuts import render
-from django.utils.translation import gettext
+from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -29,62 +26,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from faces.detectors import DetectorUnavailable
-from faces.errors import DomainError, DuplicatePhoto
+from core.errors import ApplicationError, error_answer, error_body
 
 # Largest primary key the databases store (a signed 64-bit integer): larger numbers are refused
 # as invalid input, never sent to the database (SQLite raises OverflowError on them).
 MAX_ID = 2**63 - 1
 
-# Domain error codes that mean "the request is fine, but the current state refuses it": 409.
-CONFLICT_CODES = frozenset(
-    {
-        "duplicate",  # the photo is stored already (with "existing"), a group name taken
-        "trashed_before",  # the photo was trashed once; its tombstone keeps it out
-        "already_trashed",
-        "not_trashed",
-        "photo_trashed",
-        "already_excluded",
-        "not_excluded",
-        "face_excluded",
-        "not_labeled",
-        "already_deleted",
-        "not_deleted",
-        "merged_idol",
-        "unchanged",
-        "already_undone",
-        "no_model",  # recognize before any model is active
-        "finished",  # cancelling a training that has ended
-        "active",  # deleting the active model
-        "set_aside",  # activating a model whose files were corrupt
-        "not_undoable",
-        "conflict",
-        "in_use",
-        "source_disabled",
-    }
-)
-_STATUS_BY_CODE = {"not_found": 404, "forbidden": 403}
-
-
-def error_body(code: str, detail: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": code, "detail": detail, "fields": fields or {}}
-
-
-def domain_error_status(exc: DomainError) -> int:
-    if exc.code in CONFLICT_CODES:
-        return status.HTTP_409_CONFLICT
-    return _STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
-
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DomainError):
-        fields = {exc.field: [exc.message]} if exc.field else {}
-        body = error_body(exc.code, exc.message, fields)
-        if isinstance(exc, DuplicatePhoto) and exc.existing_id is not None:
-            body["existing"] = exc.existing_id
-        return Response(body, status=domain_error_status(exc))
-    if isinstance(exc, DetectorUnavailable):
-        return Response(error_body("detector_unavailable", str(exc)), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ApplicationError):  # a domain error, a detector that cannot run: each says its status
+        body, status_code = error_answer(exc)
+        return Response(body, status=status_code)
     if isinstance(exc, RequestDataTooBig):  # Django's own cap on a body it reads whole
         return Response(error_body("too_large", str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ObjectDoesNotExist | Http404):  # get_object_or_404, or a row gone meanwhile
@@ -114,51 +66,6 @@ def _messages(value: Any) -> list[str]:
     if isinstance(value, list):
         return [m for item in value for m in _messages(item)]
     return [str(value)]
-
-
-def not_found_view(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """Django's 404 for URLs no view matched (``handler404``): the API's error shape under
-    ``/api/``, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "no such endpoint or object"), status=404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
-
-
-def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """A page a signed-in user may not open (``handler403``): under ``/api/`` the API's error
-    shape; elsewhere a page that says whether the account has no role at all (ask an admin for
-    one) or a role too weak for this. Never a redirect, so a user without a role is not sent
-    around between the sign-in page and the grid."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("permission_denied", gettext("your role does not allow this")), status=403)
-    from labeling.roles import role_of  # idolsite sits above the apps
-
-    user = getattr(request, "user", None)
-    signed_in = bool(user and user.is_authenticated)
-    context = {"signed_in": signed_in, "role": role_of(user) if signed_in else None}
-    return render(request, "403.html", context, status=403)
-
-
-def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """Django's 400 for requests refused before a view ran (``handler400``: a body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE, a bad host): the API's error shape under ``/api/``."""
-    if request.path.startswith("/api/"):
-        if isinstance(exception, RequestDataTooBig):
-            return JsonResponse(error_body("too_large", str(exception)), status=413)
-        return JsonResponse(error_body("bad_request", "the request was refused"), status=400)
-    from django.views.defaults import bad_request
-
-    return bad_request(request, exception)
-
-
-def server_error_view(request: HttpRequest) -> Any:
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("server_error", "the server failed; the error is logged"), status=500)
-    from django.views.defaults import server_error
-
-    return server_error(request)
 
 
 class ErrorSerializer(serializers.Serializer):

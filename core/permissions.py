@@ -1,5 +1,5 @@
 """Who may call which endpoint: the permission class of every API view (the setting
-DEFAULT_PERMISSION_CLASSES). Kept apart from idolsite.api because DRF imports it while
+DEFAULT_PERMISSION_CLASSES). Kept apart from core.api because DRF imports it while
 ``rest_framework.views`` is still loading."""
 
 from __future__ import annotations

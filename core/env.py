@@ -161,7 +161,7 @@ def sqlite_database(path: Path) -> dict[str, Any]:
     'database is locked' when a read lock cannot be upgraded.
     """
     return {
-        "ENGINE": "idolsite.sqlite",  # Django's, creating the file owner-only (idolsite/sqlite)
+        "ENGINE": "core.sqlite",  # Django's, creating the file owner-only (core/sqlite)
         "NAME": str(path),
         "OPTIONS": {
             "timeout": 30,

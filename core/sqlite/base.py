@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
-from faces.files import PRIVATE_FILE, make_private_dirs
+from core.files import PRIVATE_FILE, make_private_dirs
 
 
 def prepare_database_file(name: str) -> None:
