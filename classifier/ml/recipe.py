@@ -17,7 +17,8 @@ NETWORK_FIELDS = ("input_size", "widths", "convs_per_block", "embedding_size")
 
 @dataclass(frozen=True)
 class Recipe:
-    """How the product model is built and trained (bench/README.md has the figures)."""
+    """How the product model is built and trained (the runs that chose each setting:
+    docs/experiments.md; the current figures: bench/README.md)."""
 
     input_size: int = 64
     train_crop: int = 56  # training sees random windows of this side (0: the whole crop)
