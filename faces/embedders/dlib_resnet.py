@@ -5,6 +5,7 @@ Japanese faces)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,25 +22,34 @@ CHIP_PADDING = 0.25
 _MIN_MODEL_BYTES = 1 << 20
 
 
-def _packaged(name: str) -> Path | None:
-    try:
-        import face_recognition_models
-    except ImportError:
+# Files of the face_recognition_models package, found without importing it: its __init__ needs
+# pkg_resources (setuptools), which new virtual environments no longer have.
+PACKAGED_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
+PACKAGED_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
+
+
+def _packaged(filename: str) -> Path | None:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(getattr(face_recognition_models, name)())
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / filename
 
 
-def _file_errors(path: Path | None, what: str, setting: str) -> list[str]:
+_REINSTALL = "reinstall face_recognition_models (pip install --force-reinstall face_recognition_models)"
+_CONFIGURE = "set IDOLSITE_EMBEDDER_MODEL to a dlib face model file (.dat), or unset it for the packaged one"
+
+
+def _file_errors(path: Path | None, what: str, fix: str) -> list[str]:
     if path is None:
         return [f"{what}: the package face_recognition_models is not installed (pip install face_recognition_models)"]
     if not path.is_file():
-        return [f"{what} {path} does not exist: set {setting} to a dlib model file"]
+        return [f"{what} {path} does not exist: {fix}"]
     with path.open("rb") as handle:
         head = handle.read(3)
     if head == b"BZh":
-        return [f"{what} {path} is still bzip2-compressed: unpack it (bunzip2) and point {setting} at the .dat file"]
+        return [f"{what} {path} is still bzip2-compressed: unpack it (bunzip2) and use the .dat file"]
     if path.stat().st_size < _MIN_MODEL_BYTES:
-        return [f"{what} {path} is too small to be a dlib model ({path.stat().st_size} bytes): download it again"]
+        return [f"{what} {path} is too small to be a dlib model ({path.stat().st_size} bytes): {fix}"]
     return []
 
 
@@ -52,17 +62,15 @@ class DlibEmbedder(Embedder):
         configured = settings.IDOLSITE_EMBEDDER_MODEL
         if configured:
             return Path(configured)
-        return _packaged("face_recognition_model_location") or Path("dlib_face_recognition_resnet_model_v1.dat")
+        return _packaged(PACKAGED_MODEL) or Path(PACKAGED_MODEL)
 
     @classmethod
     def configuration_errors(cls) -> list[str]:
-        errors = _file_errors(
-            _packaged("pose_predictor_five_point_model_location"), "the 5-point shape predictor", "no setting"
-        )
+        errors = _file_errors(_packaged(PACKAGED_PREDICTOR), "the 5-point shape predictor", _REINSTALL)
         if settings.IDOLSITE_EMBEDDER_MODEL:
-            errors += _file_errors(Path(settings.IDOLSITE_EMBEDDER_MODEL), "the face model", "IDOLSITE_EMBEDDER_MODEL")
+            errors += _file_errors(Path(settings.IDOLSITE_EMBEDDER_MODEL), "the face model", _CONFIGURE)
         else:
-            errors += _file_errors(_packaged("face_recognition_model_location"), "the face model", "no setting")
+            errors += _file_errors(_packaged(PACKAGED_MODEL), "the face model", _REINSTALL)
         return errors
 
     def __init__(self) -> None:
@@ -75,7 +83,7 @@ class DlibEmbedder(Embedder):
         except ImportError as exc:
             raise EmbedderUnavailable(f"dlib is not installed (pip install dlib-bin): {exc}") from exc
         self._dlib: Any = dlib
-        predictor = _packaged("pose_predictor_five_point_model_location")
+        predictor = _packaged(PACKAGED_PREDICTOR)
         path = self.model_path()
         try:
             self._predictor = dlib.shape_predictor(str(predictor))

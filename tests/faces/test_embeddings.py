@@ -61,7 +61,7 @@ def test_missing_model_file_is_a_check_error_and_the_task_stores_nothing(setting
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [(b"BZh91AY&SY" + b"\0" * 100, "bzip2"), (b"<html>Not Found</html>", "too small")],
+    [(b"BZh91AY&SY" + b"\0" * 100, "bzip2"), (b"<html>Not Found</html>", "too small to be a dlib model")],
 )
 def test_compressed_or_truncated_model_file_is_a_check_error(settings, tmp_path, content, says):
     path = tmp_path / "model.dat"
