@@ -36,16 +36,14 @@ class Command(BaseCommand):
             model_hash = model.model_hash()
         except EmbedderUnavailable as exc:
             raise CommandError(f"the embedder cannot run: {exc}") from exc
-        faces = Face.objects.order_by("id").values_list("id", flat=True)
-        if all:
-            ids = list(faces)
-        else:
-            rows = FaceEmbedding.objects.of(embedder=model.name, model_hash=model_hash)
-            ids = services.faces_to_embed(
-                face_ids=list(faces), embedder=model.name, model_hash=model_hash, retry_failed=failed
-            )
-            if failed:
-                ids = sorted(set(ids) & set(rows.failed().values_list("face_id", flat=True)))
+        # Subqueries, not lists of ids: a list of 200,000 ids passes SQLite's parameter limit.
+        rows = FaceEmbedding.objects.of(embedder=model.name, model_hash=model_hash)
+        faces = Face.objects.order_by("id")
+        if failed:
+            faces = faces.filter(pk__in=rows.failed().values("face_id"))
+        elif not all:
+            faces = faces.exclude(pk__in=rows.values("face_id"))
+        ids = list(faces.values_list("id", flat=True))
         if not ids:
             self.stdout.write("No face to embed.")
             return
