@@ -46,6 +46,24 @@ def check_detector(app_configs: Any = None, **kwargs: Any) -> list[Error]:
 
 
 @register(Tags.compatibility, deploy=False)
+def check_embedder(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The chosen embedder exists and its model files are there (missing, still compressed, or a
+    failed download), without loading dlib."""
+    from faces.embedders import EMBEDDERS
+
+    name = settings.IDOLSITE_EMBEDDER
+    if name not in EMBEDDERS:
+        return [
+            Error(
+                f"IDOLSITE_EMBEDDER={name!r} is not an embedder",
+                hint=f"Choose one of {', '.join(EMBEDDERS)}.",
+                id="faces.E002",
+            )
+        ]
+    return [Error(message, id="faces.E003") for message in EMBEDDERS[name].configuration_errors()]
+
+
+@register(Tags.compatibility, deploy=False)
 def check_detection_claim_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """A detection task killed with its worker is delivered again after Q_CLUSTER "retry"
     seconds; its claim must be stale by then, or the retry finds the photo claimed, skips it

@@ -289,3 +289,46 @@ class Face(models.Model):
     @property
     def box(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
+
+
+class FaceEmbeddingQuerySet(models.QuerySet["FaceEmbedding"]):
+    def of(self, *, embedder: str, model_hash: str) -> FaceEmbeddingQuerySet:
+        return self.filter(embedder=embedder, model_hash=model_hash)
+
+    def computed(self) -> FaceEmbeddingQuerySet:
+        return self.filter(error="")
+
+    def failed(self) -> FaceEmbeddingQuerySet:
+        return self.exclude(error="")
+
+
+class FaceEmbedding(models.Model):
+    """A face's vector from one embedder and model file, or why it could not be computed (then
+    ``vector`` is empty and the face is not tried again unless asked: ``manage.py embed --failed``).
+    Vectors of different models are never compared: readers filter on embedder and model hash."""
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="embeddings")
+    embedder = models.CharField(max_length=32)
+    model_hash = models.CharField(max_length=16, help_text="First 16 hex digits of the model file's sha256.")
+    dimension = models.PositiveSmallIntegerField(default=0)
+    vector = models.BinaryField(blank=True, default=b"", help_text="float32, little-endian, dimension values.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FaceEmbeddingQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["face", "embedder", "model_hash"], name="faceembedding_unique_model"),
+            models.CheckConstraint(
+                condition=(Q(error="") & Q(dimension__gt=0)) | (~Q(error="") & Q(dimension=0)),
+                name="faceembedding_vector_or_error",
+            ),
+        ]
+        indexes = [
+            # Read by faces.selectors.embedding_matrix: every vector of one model, in face order.
+            models.Index(fields=["embedder", "model_hash", "face"], name="faceembedding_model_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.embedder}/{self.model_hash} of face {self.face_id}"

@@ -72,3 +72,21 @@ def sweep_detection_claims() -> str:
     interrupted too often (the default cluster's schedule, see migration faces 0006)."""
     counts = services.photo_detection_sweep()
     return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+
+def embed_faces(face_ids: list[int], embedder: str | None = None, retry_failed: bool = False) -> str:
+    """Embed the faces among ``face_ids`` that have no vector from the current model yet.
+
+    Safe to run twice: faces with a row for this embedder and model (a vector or a recorded
+    failure) are skipped, unless ``retry_failed`` for the failed ones. When the model cannot run
+    (a missing or corrupt file) nothing is stored: ``manage.py embed`` does them once fixed."""
+    from faces.embedders import EmbedderUnavailable, get_embedder
+
+    try:
+        counts = services.face_embeddings_compute(
+            face_ids=face_ids, embedder=get_embedder(embedder), retry_failed=retry_failed
+        )
+    except EmbedderUnavailable as exc:
+        log.error("embedding of %s face(s) skipped: the embedder cannot run: %s", len(face_ids), exc)
+        return f"the embedder cannot run: {exc}"
+    return f"{counts['embedded']} embedded, {counts['failed']} failed, {counts['skipped']} skipped"

@@ -191,6 +191,13 @@ IDOLSITE_YUNET_MODEL = env_path("IDOLSITE_YUNET_MODEL", BASE_DIR / "var" / "mode
 IDOLSITE_YUNET_SCORE = env_float("IDOLSITE_YUNET_SCORE", 0.7, minimum=0.0, maximum=1.0)
 # New photos (import, crawl, upload) go to detection on commit; tests turn it off where unwanted.
 IDOLSITE_AUTO_DETECT = env_bool("IDOLSITE_AUTO_DETECT", True)
+# Face embeddings (faces.embedders, faces.tasks.embed_faces): a vector per face from the
+# embedder named here, computed after detection and for hand-drawn and imported faces (on commit,
+# unless IDOLSITE_AUTO_EMBED is off). IDOLSITE_EMBEDDER_MODEL: another dlib-format network file
+# (empty: the one face_recognition_models ships).
+IDOLSITE_EMBEDDER = env_str("IDOLSITE_EMBEDDER", "dlib")
+IDOLSITE_EMBEDDER_MODEL = env_str("IDOLSITE_EMBEDDER_MODEL", "")
+IDOLSITE_AUTO_EMBED = env_bool("IDOLSITE_AUTO_EMBED", True)
 # Seconds a task may run before django-q stops it (Q_CLUSTER "timeout"); the broker delivers a
 # task again when its worker did not finish it within this plus a minute (Q_CLUSTER "retry").
 IDOLSITE_TASK_TIMEOUT = env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10)

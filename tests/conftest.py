@@ -31,6 +31,8 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     # New photos are not detected unless a test asks (fixture ``auto_detect``): most tests make
     # photos of random patterns and need no detector.
     settings.IDOLSITE_AUTO_DETECT = False
+    # Nor are new faces embedded (fixture ``auto_embed``): most tests need no dlib.
+    settings.IDOLSITE_AUTO_EMBED = False
     settings.IDOLSITE_YUNET_MODEL = YUNET_MODEL
 
 
@@ -39,6 +41,14 @@ def auto_detect(settings, django_capture_on_commit_callbacks):
     """New photos go to detection as in production; the task runs inline (django-q sync mode)
     when the creating transaction commits: wrap the creation in ``auto_detect()``."""
     settings.IDOLSITE_AUTO_DETECT = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def auto_embed(settings, django_capture_on_commit_callbacks):
+    """New faces go to embedding as in production, inline when the creating transaction
+    commits: wrap the creation in ``auto_embed()``."""
+    settings.IDOLSITE_AUTO_EMBED = True
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 

@@ -14,6 +14,13 @@ from faces.services.detection import (
     photo_detection_save,
     photo_detection_sweep,
 )
+from faces.services.embeddings import (
+    EMBED_BATCH,
+    embedding_enqueue_on_commit,
+    enqueue_embedding,
+    face_embeddings_compute,
+    faces_to_embed,
+)
 from faces.services.faces import MANUAL_DETECTOR, MIN_MANUAL_FACE_SIDE, face_add_manual, face_create
 from faces.services.files import FileTracker, atomic_with_files, delete_files
 from faces.services.photos import (
@@ -29,6 +36,7 @@ from faces.services.photos import (
 from faces.services.sources import source_crawl_enqueue
 
 __all__ = [
+    "EMBED_BATCH",
     "HAND_DRAWN_IOU",
     "MANUAL_DETECTOR",
     "MIN_MANUAL_FACE_SIDE",
@@ -37,9 +45,13 @@ __all__ = [
     "Intake",
     "atomic_with_files",
     "delete_files",
+    "embedding_enqueue_on_commit",
     "enqueue_detection",
+    "enqueue_embedding",
     "face_add_manual",
     "face_create",
+    "face_embeddings_compute",
+    "faces_to_embed",
     "match_faces",
     "photo_create",
     "photo_detection_claim",

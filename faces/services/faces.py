@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from core.errors import Conflict, DomainError
 from faces.images import crop_square, decode_image
 from faces.models import Face, Photo
+from faces.services.embeddings import embedding_enqueue_on_commit
 from faces.services.files import FileTracker, atomic_with_files
 from faces.signals import faces_detected
 
@@ -28,7 +29,7 @@ def face_create(
     tracker: FileTracker,
 ) -> Face:
     """Add one face to a photo. The crop file goes through ``tracker`` so the caller's
-    transaction can remove it again on failure."""
+    transaction can remove it again on failure. Its embedding is queued on commit."""
     x, y, w, h = (int(v) for v in box)
     if w <= 0 or h <= 0:
         raise DomainError(f"face box {box} has no area")
@@ -39,6 +40,8 @@ def face_create(
     face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
     face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
     face.save()
+    # Every way a face comes in (detection, drawn by hand, an imported crop) passes here.
+    embedding_enqueue_on_commit(face_id=face.pk)
     return face
 
 
