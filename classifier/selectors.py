@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion, SuggestionRejection
 from core.errors import DomainError
@@ -44,13 +44,17 @@ def suggestions_for(
     if mode == Mode.MISTAKES:
         same = FaceLabel.objects.filter(face=OuterRef("face"), idol=OuterRef("idol"))
         labeled = FaceLabel.objects.filter(face=OuterRef("face"))
-        rows = rows.filter(
-            status=Suggestion.Status.PENDING,
-            idol__isnull=False,
-            face__excluded=False,
-            face__photo__trashed_at__isnull=True,
-            probability__gte=settings.IDOLSITE_MISTAKE_PROBABILITY,
-        ).filter(Exists(labeled), ~Exists(same))
+        rows = (
+            rows.filter(
+                status=Suggestion.Status.PENDING,
+                idol__isnull=False,
+                face__excluded=False,
+                face__photo__trashed_at__isnull=True,
+                probability__gte=settings.IDOLSITE_MISTAKE_PROBABILITY,
+            )
+            .filter(Q(idol__deleted_at__isnull=True) | Q(idol__deletion_reason__in=Idol.RECOGNIZABLE_REASONS))
+            .filter(Exists(labeled), ~Exists(same))
+        )
     else:
         rows = rows.pending()
     if idol is not None:
@@ -84,7 +88,13 @@ def next_suggestions(face_ids: list[int]) -> list[dict[str, Any]]:
     """The active model's suggestion of each face (after a rejection: its next idol)."""
     rows = Suggestion.objects.filter(face_id__in=face_ids, model_version__is_active=True).select_related("idol")
     return [
-        {"id": r.face_id, "idol": r.idol_id, "name": r.idol.name if r.idol else None, "probability": r.probability}
+        {
+            "id": r.face_id,
+            "idol": r.idol_id,
+            "name": r.idol.name if r.idol else None,
+            "idol_status": r.idol.status if r.idol else None,
+            "probability": r.probability,
+        }
         for r in rows
     ]
 
