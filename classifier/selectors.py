@@ -68,8 +68,8 @@ def suggestions_for(
     return rows.select_related("face", "face__photo", "idol").order_by(*order)
 
 
-def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int]]:
-    """(idol id, name, open suggestions) of every idol with some, most first."""
+def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int, str]]:
+    """(idol id, name, open suggestions, deletion reason or "") of every idol with some, most first."""
 
     version = version or ModelVersion.objects.active()
     if version is None:
@@ -77,11 +77,11 @@ def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int
     rows = (
         Suggestion.objects.filter(model_version=version)
         .pending()
-        .values("idol_id", "idol__name")
+        .values("idol_id", "idol__name", "idol__deletion_reason")
         .annotate(n=Count("id"))
         .order_by("-n", "idol__name")
     )
-    return [(r["idol_id"], r["idol__name"], r["n"]) for r in rows]
+    return [(r["idol_id"], r["idol__name"], r["n"], r["idol__deletion_reason"]) for r in rows]
 
 
 def next_suggestions(face_ids: list[int]) -> list[dict[str, Any]]:

@@ -112,12 +112,14 @@ def test_the_review_page_marks_a_graduated_idol(client, django_user_model, gradu
     viewer = django_user_model.objects.create_user(username="viewer", password="pw-viewer-1")
     assign_role(viewer, VIEWER)
     client.force_login(viewer)
+    aoi, _, _ = graduated_suggested["idols"]
     first, _ = graduated_suggested["faces"]
     page = client.get(reverse("classifier:review")).content.decode()
     card = page[page.index(f'id="face-{first.pk}"') :]
     card = card[: card.index("</div>\n    </div>")]
     assert 'data-idol-status="graduated"' in card
     assert 'class="badge warn idol-status"' in card and "graduated</span>" in card
+    assert f'<option value="{aoi.pk}">Aoi, graduated (' in page
 
 
 def test_the_suggestions_api_marks_a_graduated_idol(graduated_suggested, django_user_model):
