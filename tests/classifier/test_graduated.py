@@ -13,9 +13,10 @@ from rest_framework.test import APIClient
 
 from classifier import recognition, tasks
 from classifier.dataset import labeled_set
-from classifier.models import Suggestion
+from classifier.models import FaceCluster, Suggestion
 from classifier.selectors import suggestions_for
 from classifier.services import suggestions_accept
+from classifier.services.clusters import cluster_name
 from core.errors import DomainError
 from labeling.models import FaceLabel, How, Idol
 from labeling.roles import VIEWER, assign_role
@@ -168,3 +169,17 @@ def test_recognize_names_a_graduated_idol_and_marks_her(scripted, monkeypatch, d
     (face,) = response.json()["faces"]
     assert face["unknown"] is False
     assert [(g["idol_id"], g["idol_status"]) for g in face["top"]] == [(aoi.pk, "graduated"), (chiyo.pk, "active")]
+
+
+def test_a_cluster_can_be_named_after_a_graduated_idol_not_a_mistaken_one(scripted, user):
+    aoi, beni, _ = scripted["idols"]
+    faces_said(scripted["clf"], [([0.4, 0.3, 0.3], [1.0, 0.01 * i, 0.0, 0.0]) for i in range(3)])
+    tasks.suggest(scripted["version"].pk)
+    cluster = FaceCluster.objects.get()
+    idol_soft_delete(idol=aoi, reason=Idol.DeletionReason.GRADUATED)
+    idol_soft_delete(idol=beni, reason=Idol.DeletionReason.OTHER)
+    with pytest.raises(DomainError) as caught:
+        cluster_name(cluster=cluster, idol=beni, user=user)
+    assert caught.value.code == "deleted_idol"
+    cluster_name(cluster=cluster, idol=aoi, user=user)
+    assert FaceLabel.objects.filter(idol=aoi).count() == 3
