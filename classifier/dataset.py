@@ -1,8 +1,9 @@
 """What the classifier learns from, read from the database: the labeled set and the crops' pixels.
 
 - A face is a training example when it is visible (not excluded, photo not trashed) and carries
-  exactly one label, of an active idol who has at least ``IDOLSITE_MIN_FACES_PER_CLASS`` such
-  faces. Faces with several labels (two people in one crop) stay out.
+  exactly one label, of a recognizable idol (active, graduated or retired: her old photos keep
+  coming) who has at least ``IDOLSITE_MIN_FACES_PER_CLASS`` such faces. Idols merged or deleted
+  for another reason stay out, and so do faces with several labels (two people in one crop).
 - Faces excluded as "not a target" (someone else) form an ``other`` class when there are at
   least as many as the minimum.
 - The validation side of a face depends only on its id (``classifier.ml.dataset``), so a face
@@ -33,15 +34,16 @@ def labeled_set(*, min_faces: int | None = None) -> LabeledSet:
     """Read the training set from the database (two queries)."""
     min_faces = settings.IDOLSITE_MIN_FACES_PER_CLASS if min_faces is None else min_faces
     rows = FaceLabel.objects.filter(face__excluded=False, face__photo__trashed_at__isnull=True).values_list(
-        "face_id", "idol_id", "idol__deleted_at", "face__crop"
+        "face_id", "idol_id", "idol__deleted_at", "idol__deletion_reason", "face__crop"
     )
     labels_of: dict[int, list[int]] = defaultdict(list)
     crop_of: dict[int, str] = {}
     deleted: set[int] = set()
-    for face_id, idol_id, deleted_at, crop in rows:
+    for face_id, idol_id, deleted_at, reason, crop in rows:
         labels_of[face_id].append(idol_id)
         crop_of[face_id] = crop
-        if deleted_at is not None:
+        # A graduation leaves the class set (and the fingerprint) as it was: no needless retraining.
+        if deleted_at is not None and reason not in Idol.RECOGNIZABLE_REASONS:
             deleted.add(idol_id)
     left_out: Counter[str] = Counter()
     by_idol: dict[int, list[int]] = defaultdict(list)

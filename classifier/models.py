@@ -145,14 +145,17 @@ class ModelVersion(models.Model):
 
 class SuggestionQuerySet(models.QuerySet["Suggestion"]):
     def pending(self) -> SuggestionQuerySet:
-        """Open suggestions of unlabeled, visible faces (what the review page offers)."""
+        """Open suggestions of unlabeled, visible faces (what the review page offers), of idols the
+        recognizer still knows (those merged or deleted by mistake since are hidden)."""
+        from labeling.models import Idol
+
         return self.filter(
             status=Suggestion.Status.PENDING,
             idol__isnull=False,
             face__excluded=False,
             face__photo__trashed_at__isnull=True,
             face__labels__isnull=True,
-        )
+        ).filter(Q(idol__deleted_at__isnull=True) | Q(idol__deletion_reason__in=Idol.RECOGNIZABLE_REASONS))
 
 
 class Suggestion(models.Model):

@@ -28,6 +28,7 @@ class Guess:
     idol_id: int
     name: str
     probability: float
+    idol_status: str = "active"  # or "graduated", "retired": she left, and is still recognized
 
 
 @dataclass
@@ -67,7 +68,8 @@ def predict_crops(
 ) -> list[CropPrediction]:
     """Top idols of each face crop (PIL images, uint8 arrays or encoded bytes). "Unknown" when
     the best idol's probability is under ``IDOLSITE_UNKNOWN_THRESHOLD`` or the best class is
-    "other". Idols deleted since the model was trained are left out of the answers."""
+    "other". Idols merged or deleted by mistake since the model was trained are left out of the
+    answers; graduated and retired ones stay, marked by ``idol_status``."""
     import numpy as np
 
     from classifier.services.versions import load_classifier
@@ -81,14 +83,24 @@ def predict_crops(
     pixels = np.stack([_as_pixels(crop, classifier.input_size) for crop in crops])
     probabilities, embeddings = classifier.predict_with_embeddings(pixels)
     ids = classifier.class_idol_ids
-    names = dict(Idol.objects.filter(pk__in=[i for i in ids if i is not None]).values_list("id", "name"))
+    known = {
+        pk: (name, reason or "active")
+        for pk, name, reason in Idol.all_objects.recognizable()
+        .filter(pk__in=[i for i in ids if i is not None])
+        .values_list("id", "name", "deletion_reason")
+    }
     results = []
     for row, embedding in zip(probabilities, embeddings, strict=True):
         order = np.argsort(-row)
         guesses = [
-            Guess(idol_id=ids[i], name=names[ids[i]], probability=round(float(row[i]), 4))
+            Guess(
+                idol_id=ids[i],
+                name=known[ids[i]][0],
+                probability=round(float(row[i]), 4),
+                idol_status=known[ids[i]][1],
+            )
             for i in order
-            if ids[i] is not None and ids[i] in names
+            if ids[i] is not None and ids[i] in known
         ][:top]
         best = guesses[0].probability if guesses else 0.0
         unknown = ids[order[0]] is None or best < threshold

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion, SuggestionRejection
 from core.errors import DomainError
@@ -44,13 +44,17 @@ def suggestions_for(
     if mode == Mode.MISTAKES:
         same = FaceLabel.objects.filter(face=OuterRef("face"), idol=OuterRef("idol"))
         labeled = FaceLabel.objects.filter(face=OuterRef("face"))
-        rows = rows.filter(
-            status=Suggestion.Status.PENDING,
-            idol__isnull=False,
-            face__excluded=False,
-            face__photo__trashed_at__isnull=True,
-            probability__gte=settings.IDOLSITE_MISTAKE_PROBABILITY,
-        ).filter(Exists(labeled), ~Exists(same))
+        rows = (
+            rows.filter(
+                status=Suggestion.Status.PENDING,
+                idol__isnull=False,
+                face__excluded=False,
+                face__photo__trashed_at__isnull=True,
+                probability__gte=settings.IDOLSITE_MISTAKE_PROBABILITY,
+            )
+            .filter(Q(idol__deleted_at__isnull=True) | Q(idol__deletion_reason__in=Idol.RECOGNIZABLE_REASONS))
+            .filter(Exists(labeled), ~Exists(same))
+        )
     else:
         rows = rows.pending()
     if idol is not None:
@@ -64,8 +68,8 @@ def suggestions_for(
     return rows.select_related("face", "face__photo", "idol").order_by(*order)
 
 
-def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int]]:
-    """(idol id, name, open suggestions) of every idol with some, most first."""
+def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int, str]]:
+    """(idol id, name, open suggestions, deletion reason or "") of every idol with some, most first."""
 
     version = version or ModelVersion.objects.active()
     if version is None:
@@ -73,18 +77,24 @@ def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int
     rows = (
         Suggestion.objects.filter(model_version=version)
         .pending()
-        .values("idol_id", "idol__name")
+        .values("idol_id", "idol__name", "idol__deletion_reason")
         .annotate(n=Count("id"))
         .order_by("-n", "idol__name")
     )
-    return [(r["idol_id"], r["idol__name"], r["n"]) for r in rows]
+    return [(r["idol_id"], r["idol__name"], r["n"], r["idol__deletion_reason"]) for r in rows]
 
 
 def next_suggestions(face_ids: list[int]) -> list[dict[str, Any]]:
     """The active model's suggestion of each face (after a rejection: its next idol)."""
     rows = Suggestion.objects.filter(face_id__in=face_ids, model_version__is_active=True).select_related("idol")
     return [
-        {"id": r.face_id, "idol": r.idol_id, "name": r.idol.name if r.idol else None, "probability": r.probability}
+        {
+            "id": r.face_id,
+            "idol": r.idol_id,
+            "name": r.idol.name if r.idol else None,
+            "idol_status": r.idol.status if r.idol else None,
+            "probability": r.probability,
+        }
         for r in rows
     ]
 

@@ -23,10 +23,14 @@ class RecognizeInput(serializers.Serializer):
         return attrs
 
 
+IDOL_STATUS_HELP = '"active", or "graduated" / "retired": she left and is still recognized'
+
+
 class GuessOutput(serializers.Serializer):
     idol_id = serializers.IntegerField()
     name = serializers.CharField()
     probability = serializers.FloatField()
+    idol_status = serializers.CharField(help_text=IDOL_STATUS_HELP)
 
 
 class FaceOutput(serializers.Serializer):
@@ -133,6 +137,7 @@ class SuggestionOutput(serializers.Serializer):
     crop = serializers.SerializerMethodField()
     idol = serializers.IntegerField(source="idol_id")
     name = serializers.CharField(source="idol.name")
+    idol_status = serializers.CharField(source="idol.status", help_text=IDOL_STATUS_HELP)
     probability = serializers.FloatField()
     margin = serializers.FloatField()
     top = serializers.JSONField()

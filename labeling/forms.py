@@ -77,8 +77,13 @@ class RenameForm(forms.Form):
 
 
 class SoftDeleteForm(forms.Form):
+    # Graduated and retired idols stay known to the recognizer; "other" (a mistake) leaves it.
     reason = forms.ChoiceField(
-        choices=[(v, label) for v, label in Idol.DeletionReason.choices if v != Idol.DeletionReason.MERGED]
+        choices=[
+            (v, "Other (a mistake: not recognized)" if v == Idol.DeletionReason.OTHER else label)
+            for v, label in Idol.DeletionReason.choices
+            if v != Idol.DeletionReason.MERGED
+        ]
     )
 
 

@@ -32,6 +32,12 @@ class IdolQuerySet(models.QuerySet["Idol"]):
     def deleted(self) -> IdolQuerySet:
         return self.filter(deleted_at__isnull=False)
 
+    def recognizable(self) -> IdolQuerySet:
+        """Idols the recognizer knows: active ones and those who left the group or the
+        industry (her old photos keep coming); merged ones and those deleted for another
+        reason (a mistake, a duplicate) are not."""
+        return self.filter(Q(deleted_at__isnull=True) | Q(deletion_reason__in=Idol.RECOGNIZABLE_REASONS))
+
 
 class ActiveIdolManager(models.Manager.from_queryset(IdolQuerySet)):  # type: ignore[misc]
     """The default manager: idols who graduated, retired or were merged are hidden."""
@@ -46,6 +52,9 @@ class Idol(models.Model):
         RETIRED = "retired", "Retired"
         MERGED = "merged", "Merged into another idol"
         OTHER = "other", "Other"
+
+    # Reasons an idol stays a class of the recognizer: she left, her face did not.
+    RECOGNIZABLE_REASONS = (DeletionReason.GRADUATED, DeletionReason.RETIRED)
 
     name = models.CharField(max_length=200)
     reading = models.CharField(max_length=200, blank=True, help_text="Kana reading of the name.")
@@ -86,6 +95,15 @@ class Idol(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def is_recognizable(self) -> bool:
+        return not self.is_deleted or self.deletion_reason in self.RECOGNIZABLE_REASONS
+
+    @property
+    def status(self) -> str:
+        """``active``, or why she was deleted (``graduated``, ``retired``, ``merged``, ``other``)."""
+        return self.deletion_reason or "active"
 
 
 class IdolAlias(models.Model):

@@ -148,7 +148,12 @@ class IdolUpdateSerializer(serializers.Serializer):
 
 
 class GraduateSerializer(serializers.Serializer):
-    reason = serializers.ChoiceField(choices=SOFT_DELETE_REASONS, default=Idol.DeletionReason.GRADUATED)
+    reason = serializers.ChoiceField(
+        choices=SOFT_DELETE_REASONS,
+        default=Idol.DeletionReason.GRADUATED,
+        help_text="graduated or retired: still recognized and suggested (marked so); other (e.g. created by "
+        "mistake): out of training and suggestions",
+    )
 
 
 class RenameSerializer(serializers.Serializer):

@@ -104,7 +104,7 @@ def cluster_name(*, cluster: FaceCluster, idol: Idol, user: User = None) -> uuid
     cluster = FaceCluster.objects.select_for_update().get(pk=cluster.pk)
     if cluster.named_at is not None:
         raise DomainError(f"cluster {cluster.pk} is already named", code="named")
-    if Idol.all_objects.get(pk=idol.pk).is_deleted:
+    if not Idol.all_objects.get(pk=idol.pk).is_recognizable:
         raise DomainError(f"{idol.name} has left; choose an active idol", code="deleted_idol", field="idol")
     faces = list(Face.objects.visible().filter(pk__in=_members(cluster)))
     if not faces:

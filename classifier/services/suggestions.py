@@ -127,7 +127,11 @@ def suggest_faces(
         chunk = list(Face.objects.visible().filter(pk__in=ids[start : start + batch_size]).values_list("id", "crop"))
         if not chunk:
             continue
-        live = set(Idol.objects.filter(pk__in=[i for i in class_ids if i is not None]).values_list("id", flat=True))
+        live = set(
+            Idol.all_objects.recognizable()
+            .filter(pk__in=[i for i in class_ids if i is not None])
+            .values_list("id", flat=True)
+        )
         pixels = load_pixels([crop for _, crop in chunk], classifier.input_size)
         probabilities, embeddings = classifier.predict_with_embeddings(pixels)
         if members:
@@ -236,7 +240,8 @@ def suggestions_accept(
     if len(idols) != len(by_idol):
         raise NotFound("no such idol", field="idol")
     for found in idols.values():
-        if found.is_deleted:
+        # A graduated idol's old photos keep coming: only merged and mistaken idols are refused.
+        if not found.is_recognizable:
             raise DomainError(f"{found.name} has left ({found.get_deletion_reason_display()})", code="deleted_idol")
     from labeling.services import face_unlabel, faces_label, lock_faces
 

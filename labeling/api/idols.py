@@ -122,7 +122,7 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
         return self._detail(services.idol_update(idol=idol, **data.validated_data))
 
     @extend_schema(
-        summary="Graduate (or retire): she leaves the typeahead and training, her labels stay",
+        summary="Graduate (or retire): she leaves the typeahead, her labels stay, she is still recognized",
         request=GraduateSerializer,
         responses=IdolSerializer,
     )

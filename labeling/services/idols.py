@@ -135,8 +135,9 @@ def idol_alias_add(*, idol: Idol, name: str, kind: str = IdolAlias.Kind.OTHER) -
 
 @transaction.atomic
 def idol_soft_delete(*, idol: Idol, reason: str = Idol.DeletionReason.GRADUATED, user: User = None) -> Idol:
-    """Graduate (or retire) an idol: she leaves training and the typeahead, keeps every label,
-    and can come back with ``idol_restore``."""
+    """Graduate (or retire) an idol: she leaves the typeahead, keeps every label and stays known
+    to the recognizer (her old photos keep coming); ``other`` (e.g. created by mistake) takes her
+    out of training and suggestions too. She can come back with ``idol_restore``."""
     if reason not in Idol.DeletionReason.values or reason == Idol.DeletionReason.MERGED:
         raise DomainError(
             f"unknown reason {reason!r} (use graduated, retired or other)", code="invalid", field="reason"

@@ -45,9 +45,9 @@ def test_idol_below_the_minimum_is_left_out(two_idols, settings):
     assert small.pk in labeled_set().class_idol_ids
 
 
-def test_graduated_idol_leaves_training(two_idols):
+def test_idol_deleted_for_another_reason_leaves_training(two_idols):
     (a, faces_a), (b, _) = two_idols.items()
-    idol_soft_delete(idol=a)
+    idol_soft_delete(idol=a, reason="other")  # graduated ones stay: tests/classifier/test_graduated.py
     data = labeled_set()
     assert data.class_idol_ids == [b.pk]
     assert not set(data.face_ids) & {f.pk for f in faces_a}
