@@ -175,12 +175,12 @@ def bench_tilt(name: str, cases: list[dict], angles: tuple[float, ...]) -> dict:
         total = {a: 0 for a in angles}
         fp = {a: 0 for a in angles}
         ms: dict[float, list[float]] = {a: [] for a in angles}
-        passes: list[int] = []
+        passes: dict[float, list[int]] = {a: [] for a in angles}
         for case in cases:
             started = time.perf_counter()
             analysis = analyze_image(case["image"], detector=backend, angles=search)
             ms[case["angle"]].append((time.perf_counter() - started) * 1000)
-            passes.append(len(analysis.angles))
+            passes[case["angle"]].append(len(analysis.angles))
             got = [list(face.box) for face in analysis.faces]
             hit = tilt_match(got, case["truth"])
             matched[case["angle"]] += hit
@@ -190,6 +190,7 @@ def bench_tilt(name: str, cases: list[dict], angles: tuple[float, ...]) -> dict:
         for key, value in saved.items():
             setattr(settings, key, value)
     every = [t for times in ms.values() for t in times]
+    every_pass = [n for counts in passes.values() for n in counts]
     result = {
         "recall": {f"{a:g}": round(matched[a] / total[a], 4) if total[a] else None for a in angles},
         "found": sum(matched.values()),
@@ -198,16 +199,17 @@ def bench_tilt(name: str, cases: list[dict], angles: tuple[float, ...]) -> dict:
         "false_positives_upright": fp.get(0.0),
         "ms_per_photo": round(statistics.mean(every), 1),
         "ms_upright": round(statistics.mean(ms[0.0]), 1) if ms.get(0.0) else None,
-        "passes_per_photo": round(statistics.mean(passes), 2),
+        "passes_per_photo": round(statistics.mean(every_pass), 2),
+        "passes_upright": round(statistics.mean(passes[0.0]), 2) if passes.get(0.0) else None,
         "angles": used,
         "settings": overrides,
     }
     print(f"\n{name}  (backend {backend}, search angles {used})")
-    print(f"  {'photo angle':>11} {'found':>8} {'recall':>7} {'fp':>3} {'ms/photo':>9}")
+    print(f"  {'photo angle':>11} {'found':>8} {'recall':>7} {'fp':>3} {'ms/photo':>9} {'passes':>6}")
     for a in angles:
         print(
             f"  {a:>11g} {matched[a]:>3}/{total[a]:<4} {result['recall'][f'{a:g}']!s:>7} {fp[a]:>3} "
-            f"{statistics.mean(ms[a]):>9.1f}"
+            f"{statistics.mean(ms[a]):>9.1f} {statistics.mean(passes[a]):>6.2f}"
         )
     print(
         f"  found {result['found']}/{result['boxes']}, false positives {result['false_positives']} "

@@ -78,6 +78,14 @@ def test_a_tilted_face_sends_the_photo_to_a_pass_turned_by_its_roll(settings, sc
     assert analysis.info["angles"] == analysis.angles  # the photo records the extra pass
 
 
+def test_tilted_faces_are_followed_up_by_default(scripted):
+    # Only the settings' defaults: a photo whose faces are rolled 40° gets a pass turned by 40°.
+    scripted.faces = [tilted_face(100, 100, 60, 60, 40.0), tilted_face(200, 100, 60, 60, 38.0)]
+    analysis = analyze_image(Image.new("RGB", (400, 320)), crops=False)
+    assert analysis.angles == [0.0, 40.0]
+    assert scripted.calls == 2
+
+
 @pytest.mark.slow
 @needs_shared_photos
 def test_tilt_benchmark_quick_run_reports_recall_per_angle():
