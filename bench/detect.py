@@ -18,6 +18,17 @@ _MIN_FACE_SIZE; ``--angles`` overrides the angles):
   beforehand, untimed); ``overhead`` = total pipeline time / total bare time.
 
 The last line printed is one JSON object: {"detect": {"<backend>": {...}, ...}}.
+
+``--tilt`` measures tilted faces instead: each annotated photo (and each no-face one) turned by
+-50, -35, -20, 0, 20, 35 and 50 degrees (``faces.detection.rotate``: the canvas grows so nothing
+is cut), its true boxes turned with it (the four corners through the same affine transform, then
+their axis-aligned bounding box), run once through ``faces.detection.analyze_image`` for each
+configuration of ``TILT_CONFIGS`` whose backend can run. A detection matches a true box (one to
+one, best overlaps first) when IoU >= 0.3 with the turned box's bounding box or its centre lies
+inside the turned box (the quadrilateral). Printed: recall per angle, false positives (every
+turned photo, the no-face ones included; and those on the upright photos alone), ms per photo.
+``--quick``: three photos and -35, 0, 35 degrees, for a smoke run. The last line:
+{"detect_tilt": {"<configuration>": {"recall": {"-50": r, ...}, "false_positives": n, ...}}}.
 """
 
 from __future__ import annotations
@@ -61,6 +72,174 @@ def match(found: list[list[int]], truth: list[list[int]]) -> int:
             used_f.add(i)
             used_t.add(j)
     return len(used_t)
+
+
+TILT_ANGLES = (-50.0, -35.0, -20.0, 0.0, 20.0, 35.0, 50.0)
+QUICK_TILT_ANGLES = (-35.0, 0.0, 35.0)
+TILT_MATCH = "IoU >= 0.3 with the turned box's bounding box, or the detection's centre inside the turned box"
+# name -> (backend, rotation search angles, settings to override); haar's angles are its default.
+TILT_CONFIGS: dict[str, tuple[str, list[float] | None, dict]] = {
+    "mtcnn": ("mtcnn", [0.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+    "mtcnn_follow": ("mtcnn", [0.0], {"IDOLSITE_DETECT_FOLLOW_TILT": True}),
+    "mtcnn_rot": ("mtcnn", [-30.0, 0.0, 30.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+    "mtcnn_rot5": ("mtcnn", [-45.0, -20.0, 0.0, 20.0, 45.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+    "haar": ("haar", [-30.0, 0.0, 30.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+    "yunet": ("yunet", [0.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+    "yunet_follow": ("yunet", [0.0], {"IDOLSITE_DETECT_FOLLOW_TILT": True}),
+    "yunet_rot": ("yunet", [-30.0, 0.0, 30.0], {"IDOLSITE_DETECT_FOLLOW_TILT": False}),
+}
+QUICK_TILT_CONFIGS = ("mtcnn", "mtcnn_follow", "mtcnn_rot")
+
+
+def rotate_box(box: list[float], forward) -> tuple[list[float], list[tuple[float, float]]]:
+    """A ``[x, y, w, h]`` box through the 2x3 affine ``forward``: the axis-aligned bounding box of
+    its four turned corners, and the corners themselves (in order, a convex quadrilateral)."""
+    x, y, w, h = box
+    corners = []
+    for px, py in ((x, y), (x + w, y), (x + w, y + h), (x, y + h)):
+        corners.append(
+            (
+                float(forward[0][0] * px + forward[0][1] * py + forward[0][2]),
+                float(forward[1][0] * px + forward[1][1] * py + forward[1][2]),
+            )
+        )
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)], corners
+
+
+def inside(point: tuple[float, float], polygon: list[tuple[float, float]]) -> bool:
+    """Whether a point lies inside a convex polygon (either winding), edges included."""
+    signs = set()
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        cross = (x2 - x1) * (point[1] - y1) - (y2 - y1) * (point[0] - x1)
+        if cross:
+            signs.add(cross > 0)
+    return len(signs) <= 1
+
+
+def tilt_match(found: list[list[int]], truth: list[tuple[list[float], list[tuple[float, float]]]]) -> int:
+    """True boxes matched one to one (see TILT_MATCH), the best overlaps first."""
+    from faces.detection import iou
+
+    pairs = []
+    for i, f in enumerate(found):
+        centre = (f[0] + f[2] / 2, f[1] + f[3] / 2)
+        for j, (aabb, corners) in enumerate(truth):
+            overlap = iou(f, aabb)
+            if overlap >= 0.3 or inside(centre, corners):
+                pairs.append((overlap, i, j))
+    used_f: set[int] = set()
+    used_t: set[int] = set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if i not in used_f and j not in used_t:
+            used_f.add(i)
+            used_t.add(j)
+    return len(used_t)
+
+
+def tilted_photos(photos: dict[str, bytes], boxes: dict, angles: tuple[float, ...]) -> list[dict]:
+    """Each photo with known boxes turned by each angle, with its turned boxes."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from faces.detection import rotate
+    from faces.images import decode_image
+
+    cases = []
+    for file, data in photos.items():
+        if boxes[file] is None:
+            continue
+        array = np.asarray(decode_image(data).image)
+        for angle in angles:
+            turned, back = rotate(array, angle)
+            forward = cv2.invertAffineTransform(back) if back is not None else np.array([[1, 0, 0], [0, 1, 0]], float)
+            truth = [rotate_box(box, forward) for box in boxes[file]]
+            cases.append({"file": file, "angle": angle, "image": Image.fromarray(turned), "truth": truth})
+    return cases
+
+
+def bench_tilt(name: str, cases: list[dict], angles: tuple[float, ...]) -> dict:
+    from django.conf import settings
+
+    from faces.detection import analyze_image
+
+    backend, search, overrides = TILT_CONFIGS[name]
+    saved = {key: getattr(settings, key) for key in overrides}
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    try:
+        used = search
+        analyze_image(cases[0]["image"], detector=backend, angles=search)  # warm up: graphs, caches
+        matched = {a: 0 for a in angles}
+        total = {a: 0 for a in angles}
+        fp = {a: 0 for a in angles}
+        ms: dict[float, list[float]] = {a: [] for a in angles}
+        passes: dict[float, list[int]] = {a: [] for a in angles}
+        for case in cases:
+            started = time.perf_counter()
+            analysis = analyze_image(case["image"], detector=backend, angles=search)
+            ms[case["angle"]].append((time.perf_counter() - started) * 1000)
+            passes[case["angle"]].append(len(analysis.angles))
+            got = [list(face.box) for face in analysis.faces]
+            hit = tilt_match(got, case["truth"])
+            matched[case["angle"]] += hit
+            total[case["angle"]] += len(case["truth"])
+            fp[case["angle"]] += len(got) - hit
+    finally:
+        for key, value in saved.items():
+            setattr(settings, key, value)
+    every = [t for times in ms.values() for t in times]
+    every_pass = [n for counts in passes.values() for n in counts]
+    result = {
+        "recall": {f"{a:g}": round(matched[a] / total[a], 4) if total[a] else None for a in angles},
+        "found": sum(matched.values()),
+        "boxes": sum(total.values()),
+        "false_positives": sum(fp.values()),
+        "false_positives_upright": fp.get(0.0),
+        "ms_per_photo": round(statistics.mean(every), 1),
+        "ms_upright": round(statistics.mean(ms[0.0]), 1) if ms.get(0.0) else None,
+        "passes_per_photo": round(statistics.mean(every_pass), 2),
+        "passes_upright": round(statistics.mean(passes[0.0]), 2) if passes.get(0.0) else None,
+        "angles": used,
+        "settings": overrides,
+    }
+    print(f"\n{name}  (backend {backend}, search angles {used})")
+    print(f"  {'photo angle':>11} {'found':>8} {'recall':>7} {'fp':>3} {'ms/photo':>9} {'passes':>6}")
+    for a in angles:
+        print(
+            f"  {a:>11g} {matched[a]:>3}/{total[a]:<4} {result['recall'][f'{a:g}']!s:>7} {fp[a]:>3} "
+            f"{statistics.mean(ms[a]):>9.1f} {statistics.mean(passes[a]):>6.2f}"
+        )
+    print(
+        f"  found {result['found']}/{result['boxes']}, false positives {result['false_positives']} "
+        f"(upright photos {result['false_positives_upright']}), {result['ms_per_photo']} ms a photo "
+        f"({result['ms_upright']} upright), {result['passes_per_photo']} detector passes a photo"
+    )
+    return result
+
+
+def main_tilt(args: argparse.Namespace, photos: dict[str, bytes], boxes: dict) -> None:
+    from faces.detectors import detector_class
+
+    angles = QUICK_TILT_ANGLES if args.quick else TILT_ANGLES
+    if args.quick:
+        keep = [f for f in boxes if boxes[f]][:3] + [f for f in boxes if boxes[f] == []]
+        photos = {f: photos[f] for f in keep}
+    names = [n.strip() for n in args.configs.split(",")] if args.configs else None
+    names = names or (list(QUICK_TILT_CONFIGS) if args.quick else list(TILT_CONFIGS))
+    cases = tilted_photos(photos, boxes, angles)
+    print(f"tilt: {len(cases)} turned photos ({', '.join(f'{a:g}' for a in angles)} degrees); match: {TILT_MATCH}")
+    results: dict = {}
+    for name in names:
+        if name not in TILT_CONFIGS:
+            sys.exit(f"unknown configuration {name!r} (choose from {', '.join(TILT_CONFIGS)})")
+        problems = detector_class(TILT_CONFIGS[name][0]).configuration_errors()
+        if problems:
+            print(f"\n{name}: skipped: {problems[0]}")
+            continue
+        results[name] = bench_tilt(name, cases, angles)
+    print(json.dumps({"detect_tilt": results}))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -159,6 +338,11 @@ def main() -> None:
     parser.add_argument("--backends", default="mtcnn,haar,yunet")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per photo (default 3)")
     parser.add_argument("--angles", help="rotation search angles for every backend, e.g. -45,0,45")
+    parser.add_argument("--tilt", action="store_true", help="recall on the photos turned by +-20, +-35, +-50 degrees")
+    parser.add_argument("--quick", action="store_true", help="with --tilt: three photos, -35/0/35 degrees")
+    parser.add_argument(
+        "--configs", help=f"with --tilt: configurations to run (default all: {', '.join(TILT_CONFIGS)})"
+    )
     args = parser.parse_args()
 
     setup_django()
@@ -171,6 +355,9 @@ def main() -> None:
     photos = {name: (args.photos / name).read_bytes() for name in boxes}
     angles = [float(a) for a in args.angles.split(",")] if args.angles else None
     print(f"{len(photos)} photos from {args.photos}; {os.cpu_count()} CPU(s)")
+    if args.tilt:
+        main_tilt(args, photos, boxes)
+        return
 
     results = {}
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:

@@ -8,6 +8,10 @@ or :func:`analyze_image`, so they measure and return the same thing.
    full photo later).
 2. Rotation search: the backend runs on a rotated copy for each angle (the canvas grows so no
    corner is cut off); each face's box centre and landmarks are mapped back to photo pixels.
+   Tilt follow-up (``IDOLSITE_DETECT_FOLLOW_TILT``): when faces found so far are rolled by at
+   least ``IDOLSITE_DETECT_FOLLOW_TILT_MIN_ROLL`` degrees (their eyes say so) and no searched
+   angle is near their roll, one more copy is turned by that roll: in a tilted photo the faces
+   the detector missed are tilted like the ones it found, and upright photos pay nothing.
 3. Non-maximum suppression over all angles keeps the best-scoring detection of each face.
 4. Faces smaller than ``IDOLSITE_MIN_FACE_SIZE`` photo pixels (the box's longer side: mtcnn's
    boxes are narrower than tall) are skipped and counted.
@@ -20,6 +24,7 @@ OpenCV and NumPy are imported inside the functions (see faces.detectors).
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -130,12 +135,23 @@ def analyze_image(
     )
 
     found: list[tuple[FoundFace, float]] = []  # with the angle of the copy it was found on
-    for angle in angles:
+
+    def search(angle: float) -> None:
         rotated, back = rotate(small, angle)
         for raw in backend.detect(rotated):
             face = to_photo(raw, back=back, scale=scale, angle=angle, width=width, height=height)
             if face is not None:
                 found.append((face, angle))
+
+    for angle in angles:
+        search(angle)
+    if settings.IDOLSITE_DETECT_FOLLOW_TILT:
+        extra = follow_tilt_angles(
+            [face.angle for face, _ in found], angles, min_roll=settings.IDOLSITE_DETECT_FOLLOW_TILT_MIN_ROLL
+        )
+        for angle in extra:
+            search(angle)
+        analysis.angles = [*angles, *extra]
     kept = suppress(found)
     for face in kept:
         if max(face.box[2], face.box[3]) < min_face_size:  # the longer side: boxes vary in shape
@@ -153,6 +169,31 @@ def analyze_image(
     analysis.faces.sort(key=lambda f: (f.box[0], f.box[1]))
     analysis.ms = (time.perf_counter() - started) * 1000.0
     return analysis
+
+
+FOLLOW_TILT_NEAR = 12.0  # degrees: a searched angle this close to a roll already covers it
+FOLLOW_TILT_MAX_PASSES = 2
+
+
+def follow_tilt_angles(rolls: list[float], searched: list[float], *, min_roll: float) -> list[float]:
+    """The extra angles to search after the first passes: the rolls (degrees, counter-clockwise)
+    of faces tilted at least ``min_roll`` that no searched angle covers, grouped (a group's median,
+    rounded to 5 degrees), the most common first, at most FOLLOW_TILT_MAX_PASSES."""
+    tilted = sorted(r for r in rolls if abs(r) >= min_roll and abs(r) <= 90.0)
+    groups: list[list[float]] = []
+    for roll in tilted:
+        if groups and roll - groups[-1][-1] <= FOLLOW_TILT_NEAR:
+            groups[-1].append(roll)
+        else:
+            groups.append([roll])
+    extra: list[float] = []
+    for group in sorted(groups, key=lambda g: -len(g)):
+        angle = float(5 * round(statistics.median(group) / 5))
+        if all(abs(angle - other) >= FOLLOW_TILT_NEAR for other in [*searched, *extra]):
+            extra.append(angle)
+        if len(extra) == FOLLOW_TILT_MAX_PASSES:
+            break
+    return extra
 
 
 def downscale(photo: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

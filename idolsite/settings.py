@@ -184,6 +184,14 @@ IDOLSITE_THUMBNAIL_SIZE = env_int("IDOLSITE_THUMBNAIL_SIZE", 320, minimum=64, ma
 # photo); faces smaller than IDOLSITE_MIN_FACE_SIZE photo pixels are skipped and counted.
 IDOLSITE_DETECTOR = env_str("IDOLSITE_DETECTOR", "mtcnn")
 IDOLSITE_DETECT_ANGLES = env_float_list("IDOLSITE_DETECT_ANGLES", [], minimum=-180.0, maximum=180.0)
+# Tilt follow-up (faces.detection): when faces found are rolled by at least _MIN_ROLL degrees (by
+# their eyes), one more pass on a copy turned by that roll finds the tilted faces of a tilted photo
+# that the upright pass missed, for about half the cost of searching -30/0/30 (bench/detect.py
+# --tilt); photos whose faces all lie within _MIN_ROLL of level pay nothing.
+IDOLSITE_DETECT_FOLLOW_TILT = env_bool("IDOLSITE_DETECT_FOLLOW_TILT", True)
+IDOLSITE_DETECT_FOLLOW_TILT_MIN_ROLL = env_float(
+    "IDOLSITE_DETECT_FOLLOW_TILT_MIN_ROLL", 25.0, minimum=0.0, maximum=90.0
+)
 IDOLSITE_DETECT_MAX_SIDE = env_int("IDOLSITE_DETECT_MAX_SIDE", 1280, minimum=64)
 IDOLSITE_MIN_FACE_SIZE = env_int("IDOLSITE_MIN_FACE_SIZE", 32, minimum=1)
 IDOLSITE_CROP_MARGIN = env_float("IDOLSITE_CROP_MARGIN", 0.25, minimum=0.0, maximum=2.0)
