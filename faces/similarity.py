@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils.translation import gettext
 
 from core.errors import Conflict
+from faces.embedders import embedder_class
 from faces.models import Face, FaceEmbedding
 from faces.selectors import current_model, embedding_matrix
 
@@ -112,7 +113,10 @@ class EmbeddingIndex:
 
     def _load(self, model: tuple[str, str], rows: QuerySet[FaceEmbedding], newest: int) -> None:
         # Rows added while loading are read again by the next top-up: adding replaces by face.
-        ids, vectors = embedding_matrix(Face.objects.filter(pk__in=rows.filter(pk__lte=newest).values("face_id")))
+        if newest:
+            ids, vectors = embedding_matrix(Face.objects.filter(pk__in=rows.filter(pk__lte=newest).values("face_id")))
+        else:  # nothing embedded yet: no query
+            ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, embedder_class(model[0]).dimension), np.float32)
         self.model, self.last_row, self._n = model, newest, 0
         self._ids = np.zeros(0, dtype=np.int64)
         self._vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
