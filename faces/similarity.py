@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Max
 from django.utils.translation import gettext
 
 from core.errors import Conflict
@@ -95,26 +94,32 @@ class EmbeddingIndex:
         return Snapshot(ids=self._ids[:n], vectors=self._vectors[:n], norms=self._norms[:n])
 
     def refresh(self) -> Snapshot:
-        """Bring the index up to date (one cheap query when nothing changed) and answer it."""
+        """Bring the index up to date (one query on the primary key when nothing changed) and
+        answer it. Only the primary key is searched, so the database reads the new rows alone."""
         with self._lock:
             model = current_model()
-            rows = FaceEmbedding.objects.of(embedder=model[0], model_hash=model[1]).computed()
-            newest = rows.aggregate(newest=Max("pk"))["newest"] or 0
+            newest = FaceEmbedding.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
             # A lower newest row than read before: rows were deleted wholesale (a database
             # restored, a test rolled back): read everything again.
             if model != self.model or newest < self.last_row:
-                self._load(model, rows, newest)
+                self._load(model, newest)
             elif newest > self.last_row:
-                fresh = rows.filter(pk__gt=self.last_row, pk__lte=newest).values("face_id")
-                ids, vectors = embedding_matrix(Face.objects.filter(pk__in=fresh))
-                self._add(ids, vectors)
+                fresh = FaceEmbedding.objects.filter(pk__gt=self.last_row, pk__lte=newest).values_list(
+                    "face_id", "embedder", "model_hash", "error"
+                )
+                face_ids = [
+                    face for face, name, model_hash, error in fresh if (name, model_hash) == model and not error
+                ]
+                if face_ids:
+                    self._add(*embedding_matrix(Face.objects.filter(pk__in=face_ids)))
                 self.last_row = newest
             return self.snapshot()
 
-    def _load(self, model: tuple[str, str], rows: QuerySet[FaceEmbedding], newest: int) -> None:
+    def _load(self, model: tuple[str, str], newest: int) -> None:
         # Rows added while loading are read again by the next top-up: adding replaces by face.
+        rows = FaceEmbedding.objects.of(embedder=model[0], model_hash=model[1]).filter(pk__lte=newest)
         if newest:
-            ids, vectors = embedding_matrix(Face.objects.filter(pk__in=rows.filter(pk__lte=newest).values("face_id")))
+            ids, vectors = embedding_matrix(Face.objects.filter(pk__in=rows.values("face_id")))
         else:  # nothing embedded yet: no query
             ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, embedder_class(model[0]).dimension), np.float32)
         self.model, self.last_row, self._n = model, newest, 0
@@ -174,14 +179,16 @@ def min_distances(snapshot: Snapshot, queries: np.ndarray, *, chunk_rows: int = 
     """For every face of the snapshot, the Euclidean distance to its nearest query vector."""
     queries = np.asarray(queries, dtype=np.float32).reshape(-1, snapshot.vectors.shape[1])
     query_norms = np.einsum("ij,ij->i", queries, queries)
+    scaled = (-2.0 * queries).T.copy()
     out = np.empty(len(snapshot.ids), dtype=np.float32)
     for start in range(0, len(out), chunk_rows):
         end = min(start + chunk_rows, len(out))
-        squared = snapshot.vectors[start:end] @ queries.T
-        squared *= -2.0
-        squared += query_norms[None, :]
-        squared += snapshot.norms[start:end, None]
-        out[start:end] = squared.min(axis=1)
+        # |a|^2 + |b|^2 - 2ab: a face's own |a|^2 is the same for every query, so it is added
+        # after the minimum, and -2 is folded into the queries: one pass over the big product.
+        partial = snapshot.vectors[start:end] @ scaled
+        partial += query_norms[None, :]
+        out[start:end] = partial.min(axis=1) if partial.shape[1] > 1 else partial[:, 0]
+        out[start:end] += snapshot.norms[start:end]
     # Rounding may leave a tiny negative square for a face and itself.
     np.maximum(out, 0.0, out=out)
     return np.sqrt(out, out=out)
