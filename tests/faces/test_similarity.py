@@ -155,3 +155,16 @@ def test_distances_in_chunks_equal_the_direct_computation():
 def test_nearest_on_an_empty_index_is_empty():
     empty = Snapshot(ids=np.zeros(0, np.int64), vectors=np.zeros((0, 128), np.float32), norms=np.zeros(0, np.float32))
     assert nearest(empty, vec(0.0), k=5) == []
+
+
+def test_a_face_whose_failed_embedding_is_retried_joins_the_index():
+    from faces.services.embeddings import _store
+
+    query = face_at(0.0)
+    retried = make_face()
+    name, model_hash = current_model()
+    _store(embedder=name, model_hash=model_hash, vectors={}, errors={retried.pk: "the crop cannot be read"})
+    assert [n.face_id for n in similar_faces(face=query, k=5)] == []
+    _store(embedder=name, model_hash=model_hash, vectors={retried.pk: vec(0.3)}, errors={})
+    assert [n.face_id for n in similar_faces(face=query, k=5)] == [retried.pk]
+    assert get_index().loads == 1
