@@ -85,3 +85,28 @@ def test_the_ticked_faces_are_labeled_her_with_the_grids_action(client, labeler,
     assert FaceLabel.objects.filter(idol=her, face__in=faces).count() == 2
     section = _section(client.get(reverse("labeling:idol", args=[her.pk])).content.decode())
     assert not any(f'data-face="{f.pk}"' in section for f in faces)
+
+
+def test_the_similar_faces_page_shows_grid_cards_nearest_first_with_distances(client, viewer):
+    query, far, near = embedded(0.0), embedded(0.7), embedded(0.2)
+    client.force_login(viewer)
+    page = client.get(reverse("labeling:face-similar", args=[query.pk])).content.decode()
+    grid = page[page.index("data-grid") :]
+    assert grid.index(f'id="face-{near.pk}"') < grid.index(f'id="face-{far.pk}"')
+    assert f'id="face-{query.pk}"' not in grid
+    assert ">0.200</span>" in grid and ">0.700</span>" in grid
+
+
+def test_the_similar_faces_page_of_a_face_without_a_vector_says_so_and_an_unknown_face_is_404(client, viewer):
+    embedded(0.0)
+    client.force_login(viewer)
+    page = client.get(reverse("labeling:face-similar", args=[make_face().pk])).content.decode()
+    assert "This face has no embedding yet." in page
+    assert client.get(reverse("labeling:face-similar", args=[999999])).status_code == 404
+
+
+def test_the_photo_page_links_each_face_to_its_similar_faces(client, viewer):
+    face = embedded(0.0)
+    client.force_login(viewer)
+    page = client.get(reverse("labeling:photo", args=[face.photo_id])).content.decode()
+    assert reverse("labeling:face-similar", args=[face.pk]) in page
