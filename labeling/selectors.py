@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.api import MAX_ID
+from faces import similarity
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
 from labeling.text import fold
@@ -365,6 +366,42 @@ def idol_detail(idol_id: int) -> IdolSummary:
     by_how = {FaceLabel.How(how).label.lower(): n for how, n in counts}
     merged_from = list(Idol.all_objects.filter(merged_into=idol).order_by("name"))
     return IdolSummary(idol=idol, faces=sum(by_how.values()), by_how=by_how, merged_from=merged_from)
+
+
+@dataclass
+class SimilarFace:
+    """A face near the one asked about (or near an idol's labeled faces), with its labels."""
+
+    face: Face
+    distance: float
+
+
+def _with_labels(neighbours: list[similarity.Neighbour]) -> list[SimilarFace]:
+    faces = {f.pk: f for f in faces_with_labels([n.face_id for n in neighbours])}
+    return [SimilarFace(face=faces[n.face_id], distance=n.distance) for n in neighbours if n.face_id in faces]
+
+
+def face_similar(*, face: Face, k: int) -> list[SimilarFace]:
+    """The ``k`` visible faces nearest to ``face``, nearest first (409 NoEmbedding without a vector)."""
+    return _with_labels(similarity.similar_faces(face=face, k=k))
+
+
+def idol_similar(
+    *, idol: Idol, limit: int, max_distance: float | None = None, unlabeled_only: bool = False
+) -> list[SimilarFace]:
+    """Her in other photos: visible faces not labeled her (``unlabeled_only``: labeled nobody)
+    nearest to her labeled faces, no farther than ``max_distance`` (default
+    IDOLSITE_SIMILAR_MAX_DISTANCE), ranked by the distance to her nearest labeled face: with the
+    few labels she often has, a mean over several would be pulled away by her other poses and
+    looks, and dlib's threshold is meant for one pair of faces. None when she has no labeled
+    face; NoEmbedding (409) when none of them has a vector yet."""
+    labeled = list(FaceLabel.objects.filter(idol=idol, face__excluded=False).values_list("face_id", flat=True))
+    if not labeled:
+        return []
+    eligible = Face.objects.visible()
+    eligible = eligible.filter(labels__isnull=True) if unlabeled_only else eligible.exclude(labels__idol=idol)
+    neighbours = similarity.nearest_to_faces(face_ids=labeled, k=limit, max_distance=max_distance, eligible=eligible)
+    return _with_labels(neighbours)
 
 
 def idol_list(query: str = "", *, include_deleted: bool = False, limit: int = 300) -> list[Idol]:

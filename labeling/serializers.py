@@ -67,6 +67,39 @@ class ActionResultSerializer(serializers.Serializer):
 # --- idols ----------------------------------------------------------------------------------
 
 
+class SimilarFaceSerializer(FaceSerializer):
+    """A face with its labels and its distance to the face or idol asked about."""
+
+    distance = serializers.FloatField(
+        read_only=True, help_text="Euclidean distance between embeddings (dlib: under 0.6 is likely the same person)."
+    )
+
+    class Meta(FaceSerializer.Meta):
+        fields = [*FaceSerializer.Meta.fields, "distance"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance.face)
+        data["distance"] = round(instance.distance, 4)
+        return data
+
+
+class SimilarResultSerializer(serializers.Serializer):
+    embedder = serializers.CharField(help_text="The embedder whose vectors were compared.")
+    model_hash = serializers.CharField()
+    max_distance = serializers.FloatField(allow_null=True, help_text="Farther faces were left out (null: none).")
+    results = SimilarFaceSerializer(many=True, help_text="Nearest first.")
+
+
+class SimilarFaceQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="How many faces (1-100).")
+
+
+class IdolSimilarQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50, help_text="How many faces (1-200).")
+    unlabeled = serializers.BooleanField(default=False, help_text="Only faces labeled nobody.")
+
+
 class IdolHitSerializer(serializers.Serializer):
     """An idol in a list or the typeahead: ``matched`` names the alias, handle or group that
     matched when it was not the name."""

@@ -36,6 +36,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/faces/", photos.face_add, name="photo-face-add"),
     path("photos/<int:photo_id>/faces/<int:face_id>/exclude/", photos.face_exclude, name="photo-face-exclude"),
     path("photos/<int:photo_id>/faces/<int:face_id>/include/", photos.face_include, name="photo-face-include"),
+    path("faces/<int:face_id>/similar/", photos.face_similar, name="face-similar"),
     # activity
     path("activity/", activity.activity, name="activity"),
     path("activity/undo/", activity.activity_undo, name="activity-undo"),

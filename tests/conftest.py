@@ -34,6 +34,10 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     # Nor are new faces embedded (fixture ``auto_embed``): most tests need no dlib.
     settings.IDOLSITE_AUTO_EMBED = False
     settings.IDOLSITE_YUNET_MODEL = YUNET_MODEL
+    # The similar-faces index is held per process: each test's database starts without vectors.
+    from faces.similarity import reset_index
+
+    reset_index()
 
 
 @pytest.fixture

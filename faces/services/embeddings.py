@@ -166,6 +166,11 @@ def _store(*, embedder: str, model_hash: str, vectors: dict, errors: dict[int, s
             for pk, error in errors.items()
             if pk in alive
         ]
+        # A failed row that now has a vector is written as a new row (a new id), so the readers
+        # that take rows newer than the last id they read (faces.similarity) see it.
+        FaceEmbedding.objects.of(embedder=embedder, model_hash=model_hash).failed().filter(
+            face_id__in=[pk for pk in vectors if pk in alive]
+        ).delete()
         FaceEmbedding.objects.bulk_create(
             rows,
             update_conflicts=True,

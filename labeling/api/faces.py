@@ -19,6 +19,7 @@ from rest_framework.utils.urls import replace_query_param
 from core.api import IdLookupMixin, object_or_404
 from core.errors import NotFound
 from faces.models import Face
+from faces.selectors import current_model
 from labeling import roles, selectors, services
 from labeling.face_serializers import FaceSerializer
 from labeling.filters import FaceGridFilter
@@ -30,6 +31,8 @@ from labeling.serializers import (
     BulkLabelSerializer,
     ExcludeInputSerializer,
     LabelInputSerializer,
+    SimilarFaceQuerySerializer,
+    SimilarResultSerializer,
 )
 
 
@@ -79,6 +82,14 @@ class GridCursorPage(BasePagination):
         ]
 
 
+def similar_answer(
+    found: list[selectors.SimilarFace], *, max_distance: float | None, context: dict[str, Any]
+) -> dict[str, Any]:
+    embedder, model_hash = current_model()
+    body = {"embedder": embedder, "model_hash": model_hash, "max_distance": max_distance, "results": found}
+    return SimilarResultSerializer(body, context=context).data
+
+
 def _faces(ids: list[int]) -> list[Face]:
     faces = Face.objects.in_bulk(ids)
     missing = sorted(set(ids) - set(faces))
@@ -97,6 +108,7 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     required = {
         "list": roles.can_view,
         "retrieve": roles.can_view,
+        "similar": roles.can_view,
         "labels": roles.can_label,
         "unlabel": roles.can_label,
         "exclude": roles.can_label,
@@ -138,6 +150,22 @@ class FaceViewSet(IdLookupMixin, viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         face = object_or_404(Face.objects.prefetch_related("labels__idol"), pk)
         return Response(FaceSerializer(face, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Similar faces: the k faces nearest to this one by embedding",
+        parameters=[SimilarFaceQuerySerializer],
+        responses={200: SimilarResultSerializer},
+        description="Visible faces (not excluded, photo not trashed), nearest first, each with its "
+        "Euclidean distance between the current embedder's vectors. 409 `no_embeddings` when this "
+        "face has no vector yet.",
+    )
+    @action(detail=True, methods=["get"])
+    def similar(self, request: Request, pk: str) -> Response:
+        face = self.get_object()
+        query = SimilarFaceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = selectors.face_similar(face=face, k=query.validated_data["k"])
+        return Response(similar_answer(found, max_distance=None, context=self.get_serializer_context()))
 
     @extend_schema(
         summary="Label the face with an idol",

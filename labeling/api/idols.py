@@ -3,6 +3,7 @@ retire, restore, rename and merge (admins)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 
 from core.api import IdLookupMixin, NameCursorPage
 from labeling import roles, selectors, services
+from labeling.api.faces import similar_answer
 from labeling.filters import IdolFilter
 from labeling.models import Idol, Membership
 from labeling.serializers import (
@@ -19,9 +21,11 @@ from labeling.serializers import (
     IdolCreateSerializer,
     IdolHitSerializer,
     IdolSerializer,
+    IdolSimilarQuerySerializer,
     IdolUpdateSerializer,
     MergeSerializer,
     RenameSerializer,
+    SimilarResultSerializer,
 )
 
 TYPEAHEAD_DEFAULT, TYPEAHEAD_MAX = 15, 50
@@ -53,6 +57,7 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
     required = {
         "list": roles.can_view,
         "retrieve": roles.can_view,
+        "similar": roles.can_view,
         "create": roles.can_create_idol,
         "partial_update": roles.can_manage_idols,
         "graduate": roles.can_manage_idols,
@@ -102,6 +107,28 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
     @extend_schema(summary="One idol: names, aliases, handles, groups, label counts")
     def retrieve(self, request: Request, pk: str) -> Response:
         return self._detail(self.get_object())
+
+    @extend_schema(
+        summary="Her in other photos: faces nearest to her labeled faces, not labeled her",
+        parameters=[IdolSimilarQuerySerializer],
+        responses={200: SimilarResultSerializer},
+        description="Visible faces not labeled her (`unlabeled=1`: labeled nobody), ranked by the "
+        "distance to her nearest labeled face, none farther than IDOLSITE_SIMILAR_MAX_DISTANCE. "
+        "Empty when she has no labeled face; 409 `no_embeddings` when none of them has a vector yet.",
+    )
+    @action(detail=True, methods=["get"])
+    def similar(self, request: Request, pk: str) -> Response:
+        idol = self.get_object()
+        query = IdolSimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        max_distance = settings.IDOLSITE_SIMILAR_MAX_DISTANCE
+        found = selectors.idol_similar(
+            idol=idol,
+            limit=query.validated_data["limit"],
+            max_distance=max_distance,
+            unlabeled_only=query.validated_data["unlabeled"],
+        )
+        return Response(similar_answer(found, max_distance=max_distance, context=self.get_serializer_context()))
 
     @extend_schema(summary="A new idol", request=IdolCreateSerializer, responses={201: IdolSerializer})
     def create(self, request: Request) -> Response:

@@ -13,6 +13,7 @@ from django import template
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from faces.models import Face
 
@@ -37,7 +38,8 @@ def chip_html(idol_id: int, name: str, *, deleted: bool, can_label: bool, idol_u
 
 
 @register.simple_tag
-def face_cards(faces: Iterable[Face], can_label: bool = False) -> SafeString:
+def face_cards(faces: Iterable[Face], can_label: bool = False, distances: dict[int, float] | None = None) -> SafeString:
+    """The cards of ``faces``; with ``distances`` (face id -> distance), each shows its own."""
     photo_url, idol_url = _pattern("labeling:photo"), _pattern("labeling:idol")
     parts = []
     for face in faces:
@@ -49,6 +51,9 @@ def face_cards(faces: Iterable[Face], can_label: bool = False) -> SafeString:
         )
         photo = photo_url.format(face.photo_id)
         reason = f'<span class="reason">{escape(face.get_exclusion_reason_display())}</span>' if face.excluded else ""
+        if distances is not None and face.pk in distances:
+            reason += f'<span class="distance" title="{escape(gettext("distance between embeddings"))}">{distances[face.pk]:.3f}</span>'
+
         parts.append(
             f'<div class="card{state}" id="face-{face.pk}" data-face="{face.pk}" data-photo="{photo}">'
             f'<img src="{escape(face.crop.url)}" alt="face {face.pk}" loading="lazy" width="112" height="112" draggable="false">'

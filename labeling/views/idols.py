@@ -3,19 +3,24 @@ admin role's graduate, restore, rename and merge."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, Unavailable
+from faces import similarity
 from labeling import roles, selectors, services
 from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
 from labeling.models import Idol
 from labeling.views.common import role_context
 
 IDOL_PAGE_SIZE = 120
+# Likely faces of hers the idol page offers to label at once.
+SIMILAR_ON_PAGE = 60
 
 
 @require_GET
@@ -42,6 +47,7 @@ def idol(request: HttpRequest, idol_id: int) -> HttpResponse:
     except selectors.BadCursor as exc:
         return HttpResponseBadRequest(str(exc))
     context = {
+        **_likely_faces(summary.idol),
         "summary": summary,
         "idol": summary.idol,
         "context_idol": summary.idol,
@@ -54,6 +60,17 @@ def idol(request: HttpRequest, idol_id: int) -> HttpResponse:
         **role_context(request),
     }
     return render(request, "labeling/idol.html", context)
+
+
+def _likely_faces(idol: Idol) -> dict[str, object]:
+    """The section "Find her in other photos": unlabeled faces nearest to her labeled ones."""
+    try:
+        found = selectors.idol_similar(idol=idol, limit=SIMILAR_ON_PAGE, unlabeled_only=True)
+    except similarity.NoEmbedding:
+        return {"similar": [], "similar_note": _("None of her labeled faces has an embedding yet.")}
+    except Unavailable as exc:  # the embedder's model file is missing: the rest of the page stands
+        return {"similar": [], "similar_note": str(exc)}
+    return {"similar": found, "similar_note": "", "similar_max": settings.IDOLSITE_SIMILAR_MAX_DISTANCE}
 
 
 def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) -> HttpResponse:  # type: ignore[no-untyped-def]

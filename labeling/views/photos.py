@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import DomainError
+from core.errors import DomainError, Unavailable
 from faces import services as face_services
+from faces import similarity
 from faces.models import Face, Photo
 from labeling import roles, selectors, services
 from labeling.forms import ExcludeForm, ManualFaceForm
@@ -89,3 +91,31 @@ def face_include(request: HttpRequest, photo_id: int, face_id: int) -> HttpRespo
 
 def photo_url(photo_id: int) -> str:
     return reverse("labeling:photo", args=[photo_id])
+
+
+# Faces the similar-faces page shows.
+SIMILAR_ON_PAGE = 60
+
+
+@require_GET
+@roles.role_required(roles.can_view)
+def face_similar(request: HttpRequest, face_id: int) -> HttpResponse:
+    """The faces nearest to one face by embedding, as grid cards (select, label) with their distance."""
+    face = Face.objects.filter(pk=face_id).first()
+    if face is None:
+        raise Http404("no such face")
+    note = ""
+    try:
+        found = selectors.face_similar(face=face, k=SIMILAR_ON_PAGE)
+    except similarity.NoEmbedding:
+        found, note = [], _("This face has no embedding yet.")
+    except Unavailable as exc:  # the embedder's model file is missing
+        found, note = [], str(exc)
+    context = {
+        "face": face,
+        "faces": [hit.face for hit in found],
+        "distances": {hit.face.pk: hit.distance for hit in found},
+        "note": note,
+        **role_context(request),
+    }
+    return render(request, "labeling/face_similar.html", context)

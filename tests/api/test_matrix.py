@@ -94,6 +94,9 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
     # faces and labels
     ("api:face-list", "get"): Endpoint("viewer", 200),
     ("api:face-detail", "get"): Endpoint("viewer", 200, kwargs=_pk("labeled")),
+    # similar faces: the world's faces have no vectors, so an allowed caller gets past the role
+    # check to 409 no_embeddings (tests/api/test_similar.py answers 200 with vectors)
+    ("api:face-similar", "get"): Endpoint("viewer", 409, kwargs=_pk("labeled"), query="?k=5"),
     ("api:face-labels", "post"): Endpoint(
         "labeler", 201, kwargs=_pk("unlabeled"), body=lambda w, u: {"idol": w.idol.pk}
     ),
@@ -119,6 +122,7 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
     ("api:idol-list", "post"): Endpoint("labeler", 201, body=lambda w, u: {"name": "New Idol"}),
     ("api:idol-detail", "get"): Endpoint("viewer", 200, kwargs=_pk("idol")),
     ("api:idol-detail", "patch"): Endpoint("admin", 200, kwargs=_pk("idol"), body=lambda w, u: {"notes": "center"}),
+    ("api:idol-similar", "get"): Endpoint("viewer", 409, kwargs=_pk("idol"), query="?limit=5"),
     ("api:idol-graduate", "post"): Endpoint("admin", 200, kwargs=_pk("idol")),
     ("api:idol-retire", "post"): Endpoint("admin", 200, kwargs=_pk("idol")),
     ("api:idol-restore", "post"): Endpoint("admin", 200, kwargs=_pk("graduated")),

@@ -191,6 +191,7 @@ ROUTES: dict[str, list[Case]] = {
     "labeling:photo-face-include": [
         Case("post", role("labeler", 302), kwargs=lambda w: {"photo_id": w.photo.pk, "face_id": w.excluded.pk})
     ],
+    "labeling:face-similar": [Case("get", role("viewer", 200), kwargs=lambda w: {"face_id": w.labeled.pk})],
     "labeling:activity": [Case("get", role("viewer", 200))],
     "labeling:activity-undo": [Case("post", role("labeler", 302), data=_own_batch)],
     # files: the photo, its thumbnail and its faces' crops
