@@ -209,6 +209,9 @@ IDOLSITE_AUTO_EMBED = env_bool("IDOLSITE_AUTO_EMBED", True)
 # "Similar faces" (faces.similarity): neighbours farther than this Euclidean distance are left
 # out; 0.6 is the threshold dlib's 128-d vectors were trained to separate people at.
 IDOLSITE_SIMILAR_MAX_DISTANCE = env_float("IDOLSITE_SIMILAR_MAX_DISTANCE", 0.6, minimum=0.0, maximum=4.0)
+# Likely duplicate idols (labeling.duplicates): offered for merge when the median distance from
+# her faces to the other idol's nearest face is below this; well under 0.6, so only clear cases.
+IDOLSITE_DUPLICATE_IDOL_DISTANCE = env_float("IDOLSITE_DUPLICATE_IDOL_DISTANCE", 0.45, minimum=0.0, maximum=4.0)
 # Seconds a task may run before django-q stops it (Q_CLUSTER "timeout"); the broker delivers a
 # task again when its worker did not finish it within this plus a minute (Q_CLUSTER "retry").
 IDOLSITE_TASK_TIMEOUT = env_int("IDOLSITE_TASK_TIMEOUT", 600, minimum=10)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, NotFound, Unavailable
 from faces import similarity
-from labeling import roles, selectors, services
+from labeling import duplicates, roles, selectors, services
 from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
 from labeling.models import Idol
 from labeling.views.common import role_context
@@ -48,6 +48,7 @@ def idol(request: HttpRequest, idol_id: int) -> HttpResponse:
         return HttpResponseBadRequest(str(exc))
     context = {
         **_likely_faces(summary.idol),
+        "duplicates": _likely_duplicates(summary.idol),
         "summary": summary,
         "idol": summary.idol,
         "context_idol": summary.idol,
@@ -71,6 +72,14 @@ def _likely_faces(idol: Idol) -> dict[str, object]:
     except Unavailable as exc:  # the embedder's model file is missing: the rest of the page stands
         return {"similar": [], "similar_note": str(exc)}
     return {"similar": found, "similar_note": "", "similar_max": settings.IDOLSITE_SIMILAR_MAX_DISTANCE}
+
+
+def _likely_duplicates(idol: Idol) -> list[duplicates.DuplicateIdol]:
+    """The box "Maybe the same person": idols whose labeled faces coincide with hers."""
+    try:
+        return duplicates.idol_duplicates(idol=idol)
+    except Unavailable:  # the embedder's model file is missing: the rest of the page stands
+        return []
 
 
 def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) -> HttpResponse:  # type: ignore[no-untyped-def]
