@@ -56,3 +56,20 @@ def make_idol(name: str | None = None, **kwargs) -> Idol:
 
 def make_group(name: str | None = None) -> IdolGroup:
     return label_services.group_create(name=name or f"Group {next(_counter)}")
+
+
+def make_embedded_face(*head: float, **kwargs) -> Face:
+    """A face with a vector of the current embedder: ``head`` then zeros (128-d)."""
+    import numpy as np
+
+    from faces.models import FaceEmbedding
+    from faces.selectors import current_model
+
+    face = make_face(**kwargs)
+    vector = np.zeros(128, dtype="<f4")
+    vector[: len(head)] = head
+    name, model_hash = current_model()
+    FaceEmbedding.objects.create(
+        face=face, embedder=name, model_hash=model_hash, dimension=128, vector=vector.tobytes()
+    )
+    return face

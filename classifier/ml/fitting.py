@@ -101,7 +101,7 @@ def progress_callback(
             self._tick()
 
         def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            self._tick()  # a long validation pass beats too: the run is alive
+            self._tick()  # a long validation pass still reports and can be cancelled
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}

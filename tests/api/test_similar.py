@@ -3,26 +3,16 @@ URLs, photo and distance; 409 without a vector, 404 for an unknown id, bounds on
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from faces.models import Face, FaceEmbedding
 from faces.selectors import current_model
 from labeling import services
-from tests.factories import make_face, make_idol
+from tests.factories import make_embedded_face, make_face, make_idol
 
 pytestmark = pytest.mark.django_db
 
 
-def embedded(*head: float) -> Face:
-    face = make_face()
-    vector = np.zeros(128, dtype="<f4")
-    vector[: len(head)] = head
-    name, model_hash = current_model()
-    FaceEmbedding.objects.create(
-        face=face, embedder=name, model_hash=model_hash, dimension=128, vector=vector.tobytes()
-    )
-    return face
+embedded = make_embedded_face
 
 
 def test_a_faces_nearest_faces_with_crop_photo_labels_and_distance(viewer_api, user):

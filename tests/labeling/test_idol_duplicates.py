@@ -3,30 +3,20 @@ idol page (hand-made vectors: no embedder)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from faces.models import Face, FaceEmbedding
-from faces.selectors import current_model
+from faces.models import FaceEmbedding
 from labeling import services
 from labeling.duplicates import idol_duplicates
 from labeling.models import Idol
-from tests.factories import make_face, make_idol
+from tests.factories import make_embedded_face, make_face, make_idol
 
 pytestmark = pytest.mark.django_db
 
 
-def embedded(*head: float) -> Face:
-    face = make_face()
-    vector = np.zeros(128, dtype="<f4")
-    vector[: len(head)] = head
-    name, model_hash = current_model()
-    FaceEmbedding.objects.create(
-        face=face, embedder=name, model_hash=model_hash, dimension=128, vector=vector.tobytes()
-    )
-    return face
+embedded = make_embedded_face
 
 
 def labeled(idol: Idol, *heads: tuple[float, ...]) -> Idol:

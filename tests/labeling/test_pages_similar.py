@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from django.urls import reverse
 
-from faces.models import Face, FaceEmbedding
-from faces.selectors import current_model
 from labeling import services
 from labeling.models import FaceLabel
-from tests.factories import make_face, make_idol
+from tests.factories import make_embedded_face, make_face, make_idol
 
 pytestmark = pytest.mark.django_db
 
 
-def embedded(*head: float) -> Face:
-    face = make_face()
-    vector = np.zeros(128, dtype="<f4")
-    vector[: len(head)] = head
-    name, model_hash = current_model()
-    FaceEmbedding.objects.create(
-        face=face, embedder=name, model_hash=model_hash, dimension=128, vector=vector.tobytes()
-    )
-    return face
+embedded = make_embedded_face
 
 
 @pytest.fixture
