@@ -7,8 +7,13 @@ class ClassifierConfig(AppConfig):
     verbose_name = "Classifier"
 
     def ready(self) -> None:
-        from classifier.services.suggestions import on_faces_detected
-        from faces.signals import faces_detected
+        from classifier.services.retraining import on_labels_changed
+        from classifier.services.suggestions import on_faces_detected, on_faces_embedded
+        from faces.signals import faces_detected, faces_embedded
+        from labeling.signals import labels_changed
 
-        # Newly detected faces get their suggestions from the active model (on commit).
+        # Newly detected faces get their suggestions from the active model (on commit); faces
+        # with a new vector from an embedding recognizer; new labels retrain that one at once.
         faces_detected.connect(on_faces_detected, dispatch_uid="classifier.suggest_new_faces")
+        faces_embedded.connect(on_faces_embedded, dispatch_uid="classifier.suggest_embedded_faces")
+        labels_changed.connect(on_labels_changed, dispatch_uid="classifier.retrain_on_labels")

@@ -141,3 +141,63 @@ def load_pixels(crops: list[str], size: int, *, workers: int = 4):  # -> np.ndar
         return np.zeros((0, size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return np.stack(list(pool.map(one, crops)))
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+# Up to this many faces are read by id; more, by reading every vector of the model once.
+_VECTORS_BY_ID = 900
+
+
+def load_vectors(face_ids: list[int], *, embedder: str | None = None):  # -> (np.ndarray bool, np.ndarray)
+    """The configured embedder's vectors of ``face_ids``, in that order: (has a vector (n,),
+    float32 (n, dimension), zeros where there is none: not computed yet, or failed)."""
+    import numpy as np
+
+    from faces.selectors import embedding_matrix
+
+    faces = Face.objects.filter(pk__in=face_ids) if len(face_ids) <= _VECTORS_BY_ID else Face.objects.all()
+    ids, matrix = embedding_matrix(faces, embedder=embedder)
+    wanted = np.asarray(face_ids, dtype=np.int64)
+    at = np.searchsorted(ids, wanted)
+    at = np.minimum(at, max(len(ids) - 1, 0))
+    has = (ids[at] == wanted) if len(ids) else np.zeros(len(wanted), dtype=bool)
+    vectors = np.zeros((len(wanted), matrix.shape[1]), dtype=np.float32)
+    vectors[has] = matrix[at[has]]
+    return has, vectors
+
+
+def embedding_set(*, min_faces: int | None = None):  # -> (LabeledSet, np.ndarray, negatives or None)
+    """The embedding recognizer's training set: the labeled set (idols with at least
+    ``IDOLSITE_EMBEDDING_MIN_FACES`` faces) less the faces that have no vector yet, their
+    vectors in the same order, and the negatives' (vectors, class rows) or None."""
+    import numpy as np
+
+    min_faces = settings.IDOLSITE_EMBEDDING_MIN_FACES if min_faces is None else min_faces
+    data = labeled_set(min_faces=min_faces)
+    has, vectors = load_vectors(data.face_ids)
+    kept_classes = sorted({data.labels[i] for i in np.flatnonzero(has)})
+    new_index = {old: new for new, old in enumerate(kept_classes)}
+    out = LabeledSet(
+        class_idol_ids=[data.class_idol_ids[c] for c in kept_classes],
+        class_names=[data.class_names[c] for c in kept_classes],
+        left_out=dict(data.left_out),
+    )
+    if (~has).sum():
+        out.left_out["no_embedding"] = int((~has).sum())
+    for i in np.flatnonzero(has):
+        out.face_ids.append(data.face_ids[i])
+        out.labels.append(new_index[data.labels[i]])
+        out.crops.append(data.crops[i])
+    negatives = None
+    if data.negatives:
+        neg_has, neg_vectors = load_vectors([n.face_id for n in data.negatives])
+        for negative, ok in zip(data.negatives, neg_has, strict=True):
+            classes = tuple(new_index[c] for c in negative.classes if c in new_index)
+            if ok and classes and len(classes) < out.n_classes:
+                out.negatives.append(Negative(negative.face_id, negative.crop, classes))
+        if out.negatives:
+            kept = {m.face_id for m in out.negatives}
+            keep = [i for i, n in enumerate(data.negatives) if n.face_id in kept]
+            negatives = (neg_vectors[keep], out.negative_rows())
+    return out, vectors[has], negatives

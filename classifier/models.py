@@ -18,9 +18,18 @@ class TrainingRunQuerySet(models.QuerySet["TrainingRun"]):
         return self.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=limit)
 
 
+class Recognizer(models.TextChoices):
+    """What a training makes: a head on the pretrained face embeddings (seconds, from the first
+    labels) or the network trained from the crops' pixels (minutes to hours)."""
+
+    EMBEDDING = "embedding", "Embedding recognizer"
+    NETWORK = "network", "Network from scratch"
+
+
 class TrainingRun(models.Model):
-    """One training: queued by a user, the schedule or ``manage.py train``; run by
-    ``classifier.tasks.train`` on the training cluster."""
+    """One training: queued by a user, the schedule, new labels or ``manage.py train``; run by
+    ``classifier.tasks.train`` (the network on the training cluster, the embedding recognizer on
+    the default one)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -37,6 +46,7 @@ class TrainingRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     options = models.JSONField(default=dict, blank=True, help_text='E.g. {"epochs": 10, "force": true}.')
+    recognizer = models.CharField(max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK)
     cancel_requested = models.BooleanField(default=False)
 
     # Progress, written by the worker as it goes.
@@ -69,8 +79,11 @@ class TrainingRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # One training at a time, held by the database (classifier.tasks.train claims it).
-            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="trainingrun_one_running"),
+            # One training of each recognizer at a time, held by the database (classifier.tasks.train
+            # claims it): seconds-long embedding trainings never wait for an hour-long network.
+            models.UniqueConstraint(
+                fields=["recognizer"], condition=Q(status="running"), name="trainingrun_one_running_per_recognizer"
+            ),
             models.CheckConstraint(
                 condition=Q(step__lte=models.F("steps")) | Q(steps=0), name="trainingrun_step_le_steps"
             ),
@@ -100,13 +113,18 @@ class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
 
 
 class ModelVersion(models.Model):
-    """A trained model on disk: ``<IDOLSITE_MODEL_DIR>/<directory>/model.keras`` and ``model.json``."""
+    """A trained model on disk: ``<IDOLSITE_MODEL_DIR>/<directory>/`` with its ``model.json``
+    (``classifier.ml.classifier`` for the network, ``classifier.ml.embedding_head`` for the
+    embedding recognizer, which also names the embedder and model file its vectors came from)."""
 
     run = models.OneToOneField(
         TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
     )
     directory = models.CharField(max_length=200, unique=True, help_text="Relative to IDOLSITE_MODEL_DIR.")
     format_version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK)
+    embedder = models.CharField(max_length=32, blank=True)
+    model_hash = models.CharField(max_length=16, blank=True, help_text="Of the embedder's model file.")
     class_idol_ids = models.JSONField(help_text="The idol id of each output; null for the 'other' class.")
     input_size = models.PositiveIntegerField()
     fingerprint = models.CharField(max_length=64, db_index=True)

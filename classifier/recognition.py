@@ -47,11 +47,11 @@ class RecognizedFace:
     best_probability: float = 0.0
 
 
-def _as_pixels(crop: Any, size: int) -> Any:
+def _as_image(crop: Any) -> Any:
+    """A crop (a PIL image, a uint8 array or encoded bytes) as a PIL image."""
     import numpy as np
     from PIL import Image
 
-    from classifier.ml.dataset import crop_pixels
     from faces.images import decode_image
 
     if isinstance(crop, bytes | bytearray):
@@ -60,7 +60,13 @@ def _as_pixels(crop: Any, size: int) -> Any:
         crop = Image.fromarray(np.asarray(crop, dtype=np.uint8)[..., :3])
     if not isinstance(crop, Image.Image):
         raise TypeError(f"a crop must be an image, an array or bytes, not {type(crop).__name__}")
-    return crop_pixels(crop, size)
+    return crop
+
+
+def _as_pixels(crop: Any, size: int) -> Any:
+    from classifier.ml.dataset import crop_pixels
+
+    return crop_pixels(_as_image(crop), size)
 
 
 def predict_crops(
@@ -80,8 +86,16 @@ def predict_crops(
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD if threshold is None else threshold
     if not crops:
         return []
-    pixels = np.stack([_as_pixels(crop, classifier.input_size) for crop in crops])
-    probabilities, embeddings = classifier.predict_with_embeddings(pixels)
+    if getattr(classifier, "kind", "") == "embedding":
+        embeddings, readable = _embed_crops(crops, classifier)
+        prediction = classifier.predict_vectors(embeddings)
+        probabilities = prediction.probabilities
+        far = prediction.unknown | ~readable
+        probabilities[~readable] = 0.0
+    else:
+        pixels = np.stack([_as_pixels(crop, classifier.input_size) for crop in crops])
+        probabilities, embeddings = classifier.predict_with_embeddings(pixels)
+        far = np.zeros(len(crops), dtype=bool)
     ids = classifier.class_idol_ids
     known = {
         pk: (name, reason or "active")
@@ -90,7 +104,7 @@ def predict_crops(
         .values_list("id", "name", "deletion_reason")
     }
     results = []
-    for row, embedding in zip(probabilities, embeddings, strict=True):
+    for row, embedding, beyond in zip(probabilities, embeddings, far, strict=True):
         order = np.argsort(-row)
         guesses = [
             Guess(
@@ -103,9 +117,47 @@ def predict_crops(
             if ids[i] is not None and ids[i] in known
         ][:top]
         best = guesses[0].probability if guesses else 0.0
-        unknown = ids[order[0]] is None or best < threshold
+        unknown = bool(beyond) or ids[order[0]] is None or best < threshold
         results.append(CropPrediction(top=guesses, unknown=unknown, best_probability=best, embedding=embedding))
     return results
+
+
+def _embed_crops(crops: Sequence[Any], classifier: Any) -> tuple[Any, Any]:
+    """The vectors of crops made as stored faces' crops are (the detection margin around the
+    face), from the embedder the recognizer learned from: (vectors, readable). A crop the
+    embedder fails on is unreadable (then unknown), not an error for the others."""
+    import numpy as np
+
+    from faces.embedders import EmbedderUnavailable, FaceImage, face_box_in_crop, get_embedder
+    from faces.selectors import current_model
+
+    if current_model(classifier.embedder) != (classifier.embedder, classifier.model_hash):
+        raise EmbedderUnavailable(
+            "the active recognizer learned from another embedding model than the configured one: "
+            "train it again (manage.py train)"
+        )
+    embedder = get_embedder(classifier.embedder)
+    images = []
+    for crop in crops:
+        rgb = np.asarray(_as_image(crop).convert("RGB"))
+        side = min(rgb.shape[:2])
+        box = face_box_in_crop(side=side, detector="detected", margin=settings.IDOLSITE_CROP_MARGIN)
+        images.append(FaceImage(rgb=rgb, box=box))
+    vectors = np.zeros((len(images), classifier.dimension), dtype=np.float32)
+    readable = np.zeros(len(images), dtype=bool)
+    try:
+        vectors[:] = np.stack(embedder.embed(images))
+        readable[:] = True
+    except EmbedderUnavailable:
+        raise
+    except Exception:  # one bad crop spoils a batch call: one at a time
+        for n, image in enumerate(images):
+            try:
+                vectors[n] = embedder.embed([image])[0]
+                readable[n] = True
+            except Exception:
+                continue
+    return vectors, readable
 
 
 def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:

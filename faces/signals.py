@@ -28,3 +28,8 @@ faces_to_keep = Signal()
 # suggestions) react on commit.
 #   sender: Photo; photo: Photo; faces: list[Face] (the faces the detection created)
 faces_detected = Signal()
+
+# Sent by faces.services.face_embeddings_compute inside its transaction, once vectors are
+# stored: apps built on faces (classifier's recognizer and clusters) react on commit.
+#   sender: FaceEmbedding; face_ids: list[int]; embedder: str; model_hash: str
+faces_embedded = Signal()

@@ -230,6 +230,17 @@ IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024
 # Classifier artifacts (.keras files and their JSON).
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
 IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minimum=2)
+# The recognizer a training makes unless asked for another: "embedding" (a head on the face
+# embeddings: seconds, from the first labels) or "network" (from the crops' pixels: hours on a CPU).
+IDOLSITE_RECOGNIZER = env_choice("IDOLSITE_RECOGNIZER", "embedding", ("embedding", "network"))
+# The embedding recognizer learns an idol from this many labeled faces with a vector.
+IDOLSITE_EMBEDDING_MIN_FACES = env_int("IDOLSITE_EMBEDDING_MIN_FACES", 1, minimum=1)
+# Share of strangers (faces of people never labeled) it may take for someone known: the distance
+# threshold of "unknown" is chosen on held-out faces for this rate.
+IDOLSITE_EMBEDDING_FALSE_ACCEPT = env_float("IDOLSITE_EMBEDDING_FALSE_ACCEPT", 0.02, minimum=0.0, maximum=0.5)
+# New labels, rejections and merges retrain the embedding recognizer at once (one training queued
+# at a time absorbs a burst); off: only the schedule and people start trainings.
+IDOLSITE_EMBEDDING_AUTO_RETRAIN = env_bool("IDOLSITE_EMBEDDING_AUTO_RETRAIN", True)
 IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimum=0.0, maximum=1.0)
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.

@@ -184,6 +184,14 @@ class FaceLabel(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet["LabelEvent"]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[LabelEvent]:
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            from labeling.signals import labels_changed
+
+            labels_changed.send(sender=LabelEvent, events=created)
+        return created
+
     def update(self, **kwargs: Any) -> int:
         raise TypeError("label events are append-only")
 
@@ -235,6 +243,9 @@ class LabelEvent(models.Model):
         if not self._state.adding:
             raise TypeError("label events are append-only")
         super().save(*args, **kwargs)
+        from labeling.signals import labels_changed
+
+        labels_changed.send(sender=LabelEvent, events=[self])
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("label events are append-only")

@@ -33,6 +33,8 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.IDOLSITE_AUTO_DETECT = False
     # Nor are new faces embedded (fixture ``auto_embed``): most tests need no dlib.
     settings.IDOLSITE_AUTO_EMBED = False
+    # Nor do new labels retrain the embedding recognizer (fixture ``auto_retrain``).
+    settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN = False
     settings.IDOLSITE_YUNET_MODEL = YUNET_MODEL
     # The similar-faces index is held per process: each test's database starts without vectors.
     from faces.similarity import reset_index
@@ -53,6 +55,14 @@ def auto_embed(settings, django_capture_on_commit_callbacks):
     """New faces go to embedding as in production, inline when the creating transaction
     commits: wrap the creation in ``auto_embed()``."""
     settings.IDOLSITE_AUTO_EMBED = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def auto_retrain(settings, django_capture_on_commit_callbacks):
+    """New labels, rejections and merges retrain the embedding recognizer as in production,
+    inline when their transaction commits: wrap the change in ``auto_retrain()``."""
+    settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN = True
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 

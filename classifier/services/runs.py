@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from classifier.models import ModelVersion, TrainingRun
+from classifier.models import ModelVersion, Recognizer, TrainingRun
 from classifier.services import versions
 from classifier.services.common import User, acting_user
 from core.errors import Conflict, DomainError
@@ -23,20 +24,37 @@ log = logging.getLogger(__name__)
 # Progress and the heartbeat are written at most this often (seconds) while training; a
 # running run whose heartbeat is older than IDOLSITE_TRAINING_STALE_SECONDS lost its worker.
 PROGRESS_EVERY_SECONDS = 3.0
+# How long a queued embedding training waits for the one before it to finish.
+EMBEDDING_WAIT_SECONDS = 120.0
 
 
 @transaction.atomic
 def training_request(
-    *, reason: str = "manual", user: User = None, epochs: int | None = None, force: bool = False, scratch: bool = False
+    *,
+    reason: str = "manual",
+    user: User = None,
+    epochs: int | None = None,
+    force: bool = False,
+    scratch: bool = False,
+    recognizer: str | None = None,
 ) -> TrainingRun:
-    """Queue a training on the training cluster. A run already queued, or running with a live
-    worker, is returned instead of queueing a second one (one training at a time); a running run
-    whose worker stopped beating is failed first (``fail_stale_runs``), so a new run starts.
-    ``scratch``: no warm start (``_warm_parent``), the network starts from random weights."""
+    """Queue a training of ``recognizer`` (default IDOLSITE_RECOGNIZER): the network on the
+    training cluster, the embedding recognizer on the default cluster (seconds). A network run
+    already queued, or running with a live worker, is returned instead of queueing a second one;
+    an embedding run already queued is returned (it will read the labels when it starts: a burst
+    of labels makes one training), one running gets a queued successor. A running run whose
+    worker stopped beating is failed first (``fail_stale_runs``). ``scratch``: no warm start
+    (``_warm_parent``), the network starts from random weights."""
+    recognizer = recognizer or settings.IDOLSITE_RECOGNIZER
+    if recognizer not in Recognizer.values:
+        raise DomainError(f"unknown recognizer {recognizer!r}", code="invalid", field="recognizer")
     if epochs is not None and not 1 <= epochs <= 1000:
         raise DomainError("epochs must be between 1 and 1000", code="invalid", field="epochs")
     fail_stale_runs()
-    existing = TrainingRun.objects.select_for_update().unfinished().order_by("id").first()
+    existing = TrainingRun.objects.select_for_update().unfinished().filter(recognizer=recognizer)
+    if recognizer == Recognizer.EMBEDDING:
+        existing = existing.filter(status=TrainingRun.Status.QUEUED)
+    existing = existing.order_by("id").first()
     if existing is not None:
         return existing
     options: dict[str, Any] = {"force": force}
@@ -44,14 +62,19 @@ def training_request(
         options["scratch"] = True
     if epochs is not None:
         options["epochs"] = epochs
-    run = TrainingRun.objects.create(reason=reason[:200], requested_by=acting_user(user), options=options)
-    transaction.on_commit(lambda: _enqueue(run.pk))
+    run = TrainingRun.objects.create(
+        reason=reason[:200], requested_by=acting_user(user), options=options, recognizer=recognizer
+    )
+    transaction.on_commit(lambda: _enqueue(run.pk, recognizer))
     return run
 
 
-def _enqueue(run_id: int) -> None:
+def _enqueue(run_id: int, recognizer: str = Recognizer.NETWORK) -> None:
     from django_q.tasks import async_task
 
+    if recognizer == Recognizer.EMBEDDING:  # seconds: the default cluster, never behind a network
+        async_task("classifier.tasks.train", run_id, task_name=f"train-{run_id}")
+        return
     # The training cluster's timeout also in sync mode (which would apply the default one).
     timeout = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get(settings.TRAINING_CLUSTER, {}).get("timeout")
     async_task(
@@ -175,15 +198,28 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None:
         return None
-    if not _claim(run_id):
+    claimed = _claim(run_id)
+    if not claimed and run.recognizer == Recognizer.EMBEDDING:
+        # The one before it is still training (seconds): this one waits its turn.
+        deadline = time.monotonic() + EMBEDDING_WAIT_SECONDS
+        while not claimed and time.monotonic() < deadline and _queued(run_id):
+            time.sleep(0.5)
+            claimed = _claim(run_id)
+    if not claimed:
         run.refresh_from_db()
         if run.status == TrainingRun.Status.QUEUED:
-            other = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).first()
+            other = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, recognizer=run.recognizer).first()
             _finish(run_id, TrainingRun.Status.FAILED, error=f"another training ({other}) was running")
             run.refresh_from_db()
         return run
     with _Heartbeat(run_id):
+        if run.recognizer == Recognizer.EMBEDDING:
+            return _run_embedding(run, run_id)
         return _run_claimed(run, run_id)
+
+
+def _queued(run_id: int) -> bool:
+    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).exists()
 
 
 def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
@@ -248,11 +284,121 @@ def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
         metrics["left_out"] = data.left_out
         metrics["negatives"] = len(data.negatives)
         metrics["warm_start"] = warm_start
-        same_split = _active_on_this_split(active, data, val, pixels[val], clf.input_size, probabilities)
+        same_split = _active_on_this_split(
+            active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, probabilities
+        )
         if same_split is not None:
             metrics["active_on_this_split"] = same_split
+        _save_progress(run_id, phase="comparing")
+        both = _embedding_on_this_split(data, val, probabilities)
+        if both is not None:
+            metrics["recognizers"] = both
         clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds", "warm_start")}
         if should_cancel():
+            raise TrainingCancelled("training was cancelled")
+        _save_progress(run_id, phase="saving")
+        version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
+        if version.is_active:
+            why = " (now active)"
+        elif (both or {}).get("chosen") == Recognizer.EMBEDDING:
+            why = (
+                f" (not active: on the same {both['faces']} faces the embedding recognizer was right on "
+                f"{both['embedding_top1']:.1%}, this network on {both['network_top1']:.1%})"
+            )
+            if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
+                training_request(reason=f"network run {run_id} chose the embedding recognizer", recognizer="embedding")
+        else:
+            why = " (not better than the active one)"
+        _finish(
+            run_id,
+            TrainingRun.Status.SUCCEEDED,
+            phase="done",
+            metrics=metrics,
+            val_accuracy=metrics["top1"],
+            note=f"model {version.pk}{why}",
+        )
+    except TrainingCancelled:
+        _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note="cancelled while training")
+    except DomainError as exc:
+        _finish(run_id, TrainingRun.Status.FAILED, error=str(exc))
+    except Exception as exc:
+        log.exception("training run %s failed", run_id)
+        _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
+    """The embedding recognizer: read the labeled faces' vectors, fit the head, measure it on
+    the held-out faces (and the active model on the same faces), register it."""
+
+    from classifier.dataset import embedding_set
+    from classifier.ml.embedding_head import EmbeddingClassifier, HeadRecipe
+    from classifier.ml.evaluation import evaluate
+    from classifier.ml.fitting import TrainingCancelled
+    from faces.selectors import current_model
+
+    try:
+        name, model_hash = current_model()
+        data, vectors, negatives = embedding_set()
+        fingerprint = embedding_fingerprint(data.fingerprint, name, model_hash)
+        val = data.indices(validation=True)
+        _save_progress(
+            run_id,
+            phase="training",
+            fingerprint=fingerprint,
+            n_train=len(data) - len(val),
+            n_validation=len(val),
+            n_classes=data.n_classes,
+        )
+        done = ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, fingerprint=fingerprint, set_aside=False)
+        if not run.options.get("force") and done.exists():
+            _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
+            return TrainingRun.objects.get(pk=run_id)
+        if data.n_classes < 2:
+            raise DomainError(
+                f"not enough labeled faces with an embedding: {data.n_classes} idol(s) (two are needed)",
+                code="too_few",
+            )
+        other = data.class_idol_ids.index(None) if None in data.class_idol_ids else None
+        clf = EmbeddingClassifier(
+            HeadRecipe(false_accept=settings.IDOLSITE_EMBEDDING_FALSE_ACCEPT), embedder=name, model_hash=model_hash
+        )
+        held = clf.train(
+            vectors,
+            data.labels,
+            class_idol_ids=data.class_idol_ids,
+            class_names=data.class_names,
+            validation=data.validation,
+            fingerprint=fingerprint,
+            other_class=other,
+            negatives=negatives,
+            should_cancel=lambda: not _still_running(run_id),
+        )
+        _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
+        if held.probabilities is not None:
+            metrics = evaluate(
+                held.probabilities,
+                [data.labels[i] for i in val],
+                class_idol_ids=data.class_idol_ids,
+                class_names=data.class_names,
+                face_ids=[data.face_ids[i] for i in val],
+            )
+        else:  # every face on the training side (a handful of labels): nothing held out
+            metrics = {"top1": None, "top5": None, "n_validation": 0, "per_class": [], "confused_pairs": []}
+        metrics["recognizer"] = Recognizer.EMBEDDING.value
+        metrics["open_set"] = held.figures
+        metrics["train_seconds"] = round(clf.train_seconds, 2)
+        metrics["left_out"] = data.left_out
+        metrics["negatives"] = len(data.negatives)
+        active = ModelVersion.objects.active()
+        if held.probabilities is not None:
+            same_split = _active_on_this_split(
+                active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, held.probabilities
+            )
+            if same_split is not None:
+                metrics["active_on_this_split"] = same_split
+        clf.metrics = {k: metrics.get(k) for k in ("top1", "top5", "n_validation", "train_seconds", "open_set")}
+        if not _still_running(run_id):
             raise TrainingCancelled("training was cancelled")
         _save_progress(run_id, phase="saving")
         version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
@@ -273,6 +419,13 @@ def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
         log.exception("training run %s failed", run_id)
         _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
     return TrainingRun.objects.get(pk=run_id)
+
+
+def embedding_fingerprint(data_fingerprint: str, embedder: str, model_hash: str) -> str:
+    """The labeled set and the embedder's model file: new vectors are new data."""
+    import hashlib
+
+    return hashlib.sha256(f"{data_fingerprint}:{embedder}:{model_hash}".encode()).hexdigest()
 
 
 def _warm_parent(
@@ -311,14 +464,67 @@ def _comparison_classifier(version: ModelVersion) -> Any:
     return versions.load_classifier(version)
 
 
+def _embedding_on_this_split(data: Any, val: list[int], probabilities: Any) -> dict[str, Any] | None:
+    """The network against the embedding recognizer on the same faces: a head trained on this
+    run's training side (faces with a vector), both measured on its validation faces that have
+    one. The better on the user's own faces is the one to use: ``chosen``, and why."""
+    import numpy as np
+
+    from classifier.dataset import load_vectors
+    from classifier.ml.embedding_head import EmbeddingClassifier, HeadRecipe
+
+    try:
+        has, vectors = load_vectors(data.face_ids)
+    except Exception:  # no embedder here: the network is measured alone
+        log.exception("the embedding recognizer could not be compared")
+        return None
+    labels = np.asarray(data.labels)
+    on_val = np.asarray(data.validation, dtype=bool)
+    train = has & ~on_val
+    if len(np.unique(labels[train])) < data.n_classes or not (has & on_val).any():
+        return None  # an idol without a vector on the training side: the head could not name her
+    head = EmbeddingClassifier(HeadRecipe(false_accept=settings.IDOLSITE_EMBEDDING_FALSE_ACCEPT))
+    other = data.class_idol_ids.index(None) if None in data.class_idol_ids else None
+    head.train(
+        vectors[train],
+        labels[train],
+        class_idol_ids=data.class_idol_ids,
+        class_names=data.class_names,
+        validation=np.zeros(int(train.sum()), dtype=bool),
+        other_class=other,
+    )
+    readable = has[val]
+    truth = labels[val][readable]
+    network_right = np.asarray(probabilities)[readable].argmax(axis=1) == truth
+    embedding_right = head.predict_vectors(vectors[val][readable]).probabilities.argmax(axis=1) == truth
+    network, embedding = float(network_right.mean()), float(embedding_right.mean())
+    # Ties go to the embedding recognizer: it retrains in seconds and learns new idols at once.
+    chosen = "network" if network > embedding else "embedding"
+    return {
+        "faces": int(readable.sum()),
+        "network_top1": round(network, 4),
+        "embedding_top1": round(embedding, 4),
+        "only_network_right": int((network_right & ~embedding_right).sum()),
+        "only_embedding_right": int((embedding_right & ~network_right).sum()),
+        "chosen": chosen,
+    }
+
+
 def _active_on_this_split(
-    active: ModelVersion | None, data: Any, val: list[int], pixels: Any, input_size: int, probabilities: Any
+    active: ModelVersion | None,
+    face_ids: list[int],
+    crops: list[str],
+    class_idol_ids: list[int | None],
+    val: list[int],
+    labels: list[int],
+    probabilities: Any,
 ) -> dict[str, Any] | None:
     """Both models' top-1 on the same faces: this run's validation faces, less those labeled by
     accepting the active model's own suggestions (it chose them because it was sure of them: on
-    them it is right by construction). Each run's split holds the faces labeled by then, so the
-    figures of two runs are not comparable. ``probabilities``: the new model's on ``val``. None
-    when there is no active model, it is pinned, it cannot be loaded, or no face is left."""
+    them it is right by construction), and less those it cannot read (an embedding model and a
+    face without a vector). Each run's split holds the faces labeled by then, so the figures of
+    two runs are not comparable. ``probabilities``: the new model's on ``val``. None when there
+    is no active model, it is pinned, it cannot be loaded, or no face is left."""
     import numpy as np
 
     from classifier.models import Suggestion
@@ -330,7 +536,7 @@ def _active_on_this_split(
             "face_id", flat=True
         )
     )
-    keep = [n for n, i in enumerate(val) if data.face_ids[i] not in chosen]
+    keep = [n for n, i in enumerate(val) if face_ids[i] not in chosen]
     if not keep:
         return None
     try:
@@ -341,22 +547,20 @@ def _active_on_this_split(
     if clf is None:
         return None
     faces = [val[n] for n in keep]
-    if clf.input_size != input_size:
-        from classifier.dataset import load_pixels
+    theirs, readable = versions.predict_stored_faces(clf, [face_ids[i] for i in faces], [crops[i] for i in faces])
+    if not readable.any():
+        return None
+    truth = [class_idol_ids[labels[i]] for i in faces]
 
-        theirs = clf.predict(load_pixels([data.crops[i] for i in faces], clf.input_size))
-    else:
-        theirs = clf.predict(pixels[keep])
-    truth = [data.class_idol_ids[data.labels[i]] for i in faces]
+    def right(ids: list[int | None], outputs: Any) -> Any:  # -> bool array, a face each
+        return np.array([ids[int(p)] == t for p, t in zip(outputs.argmax(axis=1), truth, strict=True)])
 
-    def right(class_idol_ids: list[int | None], outputs: Any) -> Any:  # -> bool array, a face each
-        return np.array([class_idol_ids[int(p)] == t for p, t in zip(outputs.argmax(axis=1), truth, strict=True)])
-
-    active_right = right(clf.class_idol_ids, theirs)
-    new_right = right(data.class_idol_ids, np.asarray(probabilities)[keep])
+    active_right = right(clf.class_idol_ids, theirs)[readable]
+    new_right = right(class_idol_ids, np.asarray(probabilities)[keep])[readable]
     return {
         "version": active.pk,
-        "faces": len(faces),
+        "kind": active.kind,
+        "faces": int(readable.sum()),
         "top1": round(float(active_right.mean()), 4),
         "new_top1": round(float(new_right.mean()), 4),
         "only_active_right": int((active_right & ~new_right).sum()),

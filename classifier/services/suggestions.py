@@ -17,6 +17,7 @@ of suggestions, counts, the calibration table) are ``classifier.selectors``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,8 @@ from core.errors import DomainError, NotFound
 from faces.db import atomic_retrying
 from faces.models import Face
 from labeling.models import FaceLabel, How, Idol
+
+log = logging.getLogger(__name__)
 
 TOP = 5
 
@@ -114,6 +117,8 @@ def suggest_faces(
     classifier = classifier or versions.load_classifier(version)
     if classifier is None:
         return 0
+    if getattr(classifier, "kind", "") == "embedding":
+        return _suggest_from_embeddings(version, classifier, face_ids, batch_size)
     members = ensemble_members(version) if members is None else members
     batch_size = batch_size or settings.IDOLSITE_SUGGEST_BATCH
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD
@@ -167,6 +172,66 @@ def suggest_faces(
     return done
 
 
+def _suggest_from_embeddings(
+    version: ModelVersion, classifier: Any, face_ids: Iterable[int] | None, batch_size: int | None
+) -> int:
+    """:func:`suggest_faces` for the embedding recognizer: faces without a vector from its
+    embedder's model are skipped (they are suggested once their vector is stored). The
+    probability is the calibrated one; ``unknown``: far from every labeled face of the idol."""
+    import numpy as np
+
+    from classifier.dataset import load_vectors
+    from faces.selectors import current_model
+
+    if current_model(classifier.embedder) != (classifier.embedder, classifier.model_hash):
+        log.warning("model %s learned from another embedding model than the configured one", version.pk)
+        return 0
+    batch_size = batch_size or settings.IDOLSITE_SUGGEST_BATCH
+    faces = Face.objects.visible()
+    if face_ids is not None:
+        faces = faces.filter(pk__in=list(face_ids))
+    ids = list(faces.order_by("id").values_list("id", flat=True))
+    class_ids = classifier.class_idol_ids
+    done = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = list(Face.objects.visible().filter(pk__in=ids[start : start + batch_size]).values_list("id", flat=True))
+        has, vectors = load_vectors(chunk, embedder=classifier.embedder)
+        chunk = [face_id for face_id, ok in zip(chunk, has, strict=True) if ok]
+        if not chunk:
+            continue
+        live = set(
+            Idol.all_objects.recognizable()
+            .filter(pk__in=[i for i in class_ids if i is not None])
+            .values_list("id", flat=True)
+        )
+        prediction = classifier.predict_vectors(vectors[has])
+        rejected = _rejected_of(chunk)
+        rows = []
+        for n, face_id in enumerate(chunk):
+            row = prediction.probabilities[n]
+            order = np.argsort(-row)
+            candidates = [
+                {"idol": class_ids[i], "p": round(float(row[i]), 4), "d": round(float(prediction.nearest[n, i]), 3)}
+                for i in order[: 4 * TOP]
+                if class_ids[i] is not None and class_ids[i] in live
+            ]
+            idol_id, probability, margin = rank(candidates, rejected[face_id])
+            rows.append(
+                Suggestion(
+                    face_id=face_id,
+                    model_version=version,
+                    idol_id=idol_id,
+                    probability=min(max(probability, 0.0), 1.0),
+                    margin=margin,
+                    unknown=bool(prediction.unknown[n]),
+                    top=candidates[: 2 * TOP],
+                )
+            )
+        _store(version, rows)
+        done += len(rows)
+    return done
+
+
 @transaction.atomic
 def _store(version: ModelVersion, rows: list[Suggestion]) -> None:
     face_ids = [row.face_id for row in rows]
@@ -187,7 +252,7 @@ def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
     """faces' ``faces_detected`` receiver: new faces get their suggestions from the active model."""
     active = ModelVersion.objects.active()
     ids = [face.pk for face in faces]
-    if active is None or not ids:
+    if active is None or not ids or active.kind == "embedding":  # those wait for their vectors
         return
     version_id = active.pk
     transaction.on_commit(lambda: versions.enqueue_suggest(version_id, ids))
@@ -295,6 +360,7 @@ def suggestions_reject(*, faces: Iterable[Face | int], idol: Idol | None = None,
         )
     SuggestionRejection.objects.bulk_create(new)
     rerank(face_ids=[f.pk for f in faces])
+    retraining.on_rejections(len(new))
     return len(new)
 
 
@@ -314,3 +380,24 @@ def rerank(*, face_ids: list[int]) -> None:
         idol_id, probability, margin = rank(row.top, rejected[row.face_id])
         if (idol_id, probability, margin) != (row.idol_id, row.probability, row.margin):
             Suggestion.objects.filter(pk=row.pk).update(idol_id=idol_id, probability=probability, margin=margin)
+
+
+def on_faces_embedded(sender: Any, *, face_ids: list[int], embedder: str, model_hash: str, **kwargs: Any) -> None:
+    """faces' ``faces_embedded`` receiver: faces with a new vector get their suggestions from an
+    active embedding recognizer of the same model file; labeled ones among them are new training
+    data for it."""
+    active = ModelVersion.objects.active()
+    if (
+        active is not None
+        and active.kind == "embedding"
+        and (active.embedder, active.model_hash)
+        == (
+            embedder,
+            model_hash,
+        )
+    ):
+        version_id = active.pk
+        ids = list(face_ids)
+        transaction.on_commit(lambda: versions.enqueue_suggest(version_id, ids))
+    if FaceLabel.objects.filter(face_id__in=face_ids).exists():
+        retraining.on_new_training_vectors(len(face_ids))

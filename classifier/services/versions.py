@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, set_aside
-from classifier.models import ModelVersion
+from classifier.models import ModelVersion, Recognizer
 from classifier.services.common import User
 from core.errors import Conflict
 
@@ -38,27 +38,47 @@ def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, A
     on the same faces (``runs._active_on_this_split``; else each on its own split, and a
     change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
     pinned the active one."""
+    from classifier.ml.embedding_head import FORMAT_VERSION as EMBEDDING_FORMAT_VERSION
     from classifier.ml.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
 
     directory = new_model_directory(run_id)
     path = model_root() / directory
     clf.save(path)
-    save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
+    if metrics.get("confusion_matrix"):
+        save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
     save_curves_image(clf.history, path / CURVES_IMAGE)
+    embedding = getattr(clf, "kind", "") == Recognizer.EMBEDDING
     with transaction.atomic():
         active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
         version = ModelVersion.objects.create(
             run_id=run_id,
             directory=directory,
-            format_version=FORMAT_VERSION,
+            format_version=EMBEDDING_FORMAT_VERSION if embedding else FORMAT_VERSION,
+            kind=Recognizer.EMBEDDING if embedding else Recognizer.NETWORK,
+            embedder=getattr(clf, "embedder", ""),
+            model_hash=getattr(clf, "model_hash", ""),
             class_idol_ids=clf.class_idol_ids,
             input_size=clf.input_size,
             fingerprint=clf.fingerprint,
             metrics=clf.metrics,
-            val_top1=metrics["top1"],
+            val_top1=metrics["top1"] or 0.0,
         )
         same_split = metrics.get("active_on_this_split") or {}
-        if active is not None and same_split.get("version") == active.pk:
+        if (metrics.get("recognizers") or {}).get("chosen") == Recognizer.EMBEDDING:
+            pass  # the embedding recognizer was right more often on the same faces: it stays in use
+        elif active is None and embedding:
+            _activate(version, active)
+        elif (
+            embedding
+            and active is not None
+            and active.kind == Recognizer.EMBEDDING
+            and active.model_hash == version.model_hash
+            and not same_split
+        ):
+            # Nothing held out to compare on (a handful of labels): the newer labels win.
+            if not active.pinned:
+                _activate(version, active)
+        elif active is not None and same_split.get("version") == active.pk:
             # Both measured on the same faces. With the same labels, the new model must be better;
             # when the labels changed (it learned from more of them), it must not be clearly worse:
             # a face or two either way is chance, and in active learning a model kept for one
@@ -139,7 +159,12 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
         _loaded[key] = _loaded.pop(key)  # most recently used last
         return _loaded[key]
     try:
-        clf = Classifier.load(version.path)
+        if version.kind == Recognizer.EMBEDDING:
+            from classifier.ml.embedding_head import EmbeddingClassifier
+
+            clf = EmbeddingClassifier.load(version.path)
+        else:
+            clf = Classifier.load(version.path)
     except IncompatibleModel as exc:
         log.warning("model %s cannot be used: %s", version.pk, exc)
         set_aside(version.path)
@@ -149,6 +174,30 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
     while len(_loaded) > _LOADED_KEEP:
         _loaded.pop(next(iter(_loaded)))
     return clf
+
+
+def predict_stored_faces(clf: Any, face_ids: list[int], crops: list[str]) -> tuple[Any, Any]:
+    """A loaded model's class probabilities for stored faces (its own class order), and which
+    faces it could read: the network reads every crop; the embedding recognizer reads faces
+    whose vector, from its embedder's model file, exists (the others get zeros)."""
+    import numpy as np
+
+    if getattr(clf, "kind", "") == Recognizer.EMBEDDING:
+        from classifier.dataset import load_vectors
+        from faces.selectors import current_model
+
+        if current_model(clf.embedder) != (clf.embedder, clf.model_hash):
+            # Vectors of another model file than it learned from: nothing it can read.
+            return np.zeros((len(face_ids), len(clf.class_idol_ids)), dtype=np.float32), np.zeros(len(face_ids), bool)
+        has, vectors = load_vectors(face_ids, embedder=clf.embedder)
+        probabilities = np.zeros((len(face_ids), len(clf.class_idol_ids)), dtype=np.float32)
+        if has.any():
+            probabilities[has] = clf.predict_vectors(vectors[has]).probabilities
+        return probabilities, has
+    from classifier.dataset import load_pixels
+
+    probabilities = clf.predict(load_pixels(crops, clf.input_size))
+    return np.asarray(probabilities), np.ones(len(face_ids), dtype=bool)
 
 
 def forget_loaded() -> None:

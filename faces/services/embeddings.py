@@ -177,3 +177,8 @@ def _store(*, embedder: str, model_hash: str, vectors: dict, errors: dict[int, s
             unique_fields=["face", "embedder", "model_hash"],
             update_fields=["dimension", "vector", "error", "created_at"],
         )
+        stored = [pk for pk in vectors if pk in alive]
+        if stored:
+            from faces.signals import faces_embedded
+
+            faces_embedded.send(sender=FaceEmbedding, face_ids=stored, embedder=embedder, model_hash=model_hash)

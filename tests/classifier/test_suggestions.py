@@ -140,6 +140,7 @@ def test_calibration_table_and_counters(scripted):
 
 
 def test_enough_new_labels_enqueue_a_training(scripted, settings, django_capture_on_commit_callbacks, monkeypatch):
+    settings.IDOLSITE_RECOGNIZER = "network"
     settings.IDOLSITE_RETRAIN_AFTER_LABELS = 3
     calls = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append(a))

@@ -15,6 +15,12 @@ from tests.classifier.conftest import FakeClassifier
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _network(settings):
+    """These tests train the network from pixels (the embedding recognizer: test_embedding_recognizer)."""
+    settings.IDOLSITE_RECOGNIZER = "network"
+
+
 def _run(**kwargs) -> TrainingRun:
     run = TrainingRun.objects.create(**kwargs)
     tasks.train(run.pk)
@@ -182,6 +188,7 @@ def test_the_new_model_is_compared_with_the_active_one_on_the_same_faces(two_ido
     expected = sum(data.class_idol_ids[data.labels[i]] == first.class_idol_ids[0] for i in kept) / len(kept)
     assert run.metrics["active_on_this_split"] == {
         "version": first.pk,
+        "kind": "network",
         "faces": len(kept),
         "top1": round(expected, 4),
         "new_top1": 1.0,

@@ -25,12 +25,24 @@ class Command(BaseCommand):
         parser.add_argument("--here", action="store_true", help="train in this process (no task cluster)")
         parser.add_argument("--force", action="store_true", help="train even if no label changed")
         parser.add_argument("--scratch", action="store_true", help="start from random weights (no warm start)")
+        parser.add_argument(
+            "--recognizer",
+            choices=["embedding", "network"],
+            help="embedding: a head on the face embeddings (seconds); network: from the pixels "
+            "(default: IDOLSITE_RECOGNIZER)",
+        )
 
     def handle(
         self, *args: Any, epochs: int | None, wait: bool, here: bool, force: bool, scratch: bool, **options: Any
     ) -> None:
         try:
-            run = services.training_request(reason="manage.py train", epochs=epochs, force=force, scratch=scratch)
+            run = services.training_request(
+                reason="manage.py train",
+                epochs=epochs,
+                force=force,
+                scratch=scratch,
+                recognizer=options.get("recognizer"),
+            )
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{run} ({run.reason})")
