@@ -58,7 +58,7 @@
         node.dataset.rank = i;
         node.appendChild(el("span", "name", guess.name));
         if (guess.idol_status === "graduated" || guess.idol_status === "retired") {
-          node.appendChild(el("span", "status", t(guess.idol_status === "graduated" ? "Graduated" : "Retired")));
+          node.appendChild(el("span", "left", t(guess.idol_status === "graduated" ? "Graduated" : "Retired")));
         }
         node.appendChild(el("span", "p", percent.format(guess.probability)));
         box.appendChild(node);
