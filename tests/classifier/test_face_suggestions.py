@@ -240,3 +240,19 @@ def test_a_face_no_one_has_is_not_found(django_user_model, world):
     choices = [{"face": 2**40, "idol": world["idols"][0].pk}]
     response = labeler.post("/review/api/accept/", {"choices": choices}, content_type="application/json")
     assert response.status_code == 404 and not FaceLabel.objects.exists()
+
+
+def test_the_grid_and_photo_pages_carry_the_suggestions_script_and_keys(django_user_model, world):
+    labeler, _ = page_client(django_user_model, LABELER)
+    viewer, _ = page_client(django_user_model, VIEWER)
+    photo = world["faces"][0].photo
+    for url in ("/label/", f"/label/photos/{photo.pk}/"):
+        html = labeler.get(url).content.decode()
+        assert 'id="suggestions"' in html and "labeling/suggestions.js" in html
+        assert 'data-url="/api/suggestions/for-faces/"' in html and 'data-accept-url="/review/api/accept/"' in html
+        assert 'data-suggest-do="accept"' in html and "<kbd>y</kbd>" in html and "<kbd>n</kbd>" in html
+        # Viewers read the suggestions; nothing on their page accepts one.
+        html = viewer.get(url).content.decode()
+        assert 'id="suggestions"' in html and 'data-suggest-do="accept"' not in html and "<kbd>y</kbd>" not in html
+    # The idol page's grid shows her labeled faces: no suggestions there.
+    assert "suggestions.js" not in labeler.get(f"/label/idols/{world['idols'][0].pk}/").content.decode()
