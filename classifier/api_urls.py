@@ -15,6 +15,7 @@ urlpatterns = [
     path("recognize/", RecognizeView.as_view(), name="recognize"),
     # active learning: suggestions (by idol and mode; accept, reject, in bulk) and clusters
     path("suggestions/", suggestions.SuggestionListView.as_view(), name="suggestions"),
+    path("suggestions/for-faces/", suggestions.FaceSuggestionsView.as_view(), name="suggestions-for-faces"),
     path("suggestions/accept/", suggestions.SuggestionAcceptView.as_view(), name="suggestions-accept"),
     path("suggestions/reject/", suggestions.SuggestionRejectView.as_view(), name="suggestions-reject"),
     path("suggestions/stats/", suggestions.SuggestionStatsView.as_view(), name="suggestions-stats"),

@@ -198,3 +198,71 @@ def open_clusters(version: ModelVersion | None = None) -> QuerySet[FaceCluster]:
         .prefetch_related(Prefetch("members", queryset=FaceClusterMember.objects.select_related("face", "face__photo")))
         .order_by("-size", "id")
     )
+
+
+# --- suggestions beside the faces of a page (the grid and the photo page) ---------------------
+
+FACE_SUGGESTIONS_SHOWN = 3
+
+
+def face_suggestions(face_ids: list[int], *, shown: int = FACE_SUGGESTIONS_SHOWN) -> list[dict[str, Any]]:
+    """What the active model says of each of ``face_ids`` that is visible and unlabeled: its
+    first ``shown`` idols, best first, without those rejected for the face and without idols
+    the recognizer no longer knows (merged, deleted by mistake); graduated and retired idols
+    stay, marked by ``idol_status``. Probabilities are rescaled as
+    ``classifier.services.suggestions.rank`` does, so the first equals the row's own. An
+    "unknown" row keeps its list (the page names no one). Faces without a row are left out.
+
+    Three queries whatever the number of faces: the rows, the rejections, the idols."""
+    if not face_ids:
+        return []
+    rows = (
+        Suggestion.objects.filter(
+            face_id__in=face_ids,
+            model_version__is_active=True,
+            face__excluded=False,
+            face__photo__trashed_at__isnull=True,
+            # Any status: an accepted row of a face without labels is an acceptance undone.
+            face__labels__isnull=True,
+        )
+        .order_by("face_id", "-model_version_id")
+        .values("face_id", "model_version_id", "top", "unknown")
+    )
+    latest: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        latest.setdefault(row["face_id"], row)
+    if not latest:
+        return []
+    rejected: dict[int, set[int]] = defaultdict(set)
+    for face_id, idol_id in SuggestionRejection.objects.filter(face_id__in=list(latest)).values_list(
+        "face_id", "idol_id"
+    ):
+        rejected[face_id].add(idol_id)
+    wanted = {g["idol"] for row in latest.values() for g in row["top"]}
+    idols = {
+        i.pk: i
+        for i in Idol.all_objects.recognizable()
+        .filter(pk__in=wanted)
+        .only("id", "name", "deleted_at", "deletion_reason")
+    }
+    out = []
+    for face_id in dict.fromkeys(face_ids):
+        row = latest.get(face_id)
+        if row is None:
+            continue
+        no = rejected[face_id]
+        # As rank() does: "not these idols" leaves the others their share of what is left.
+        left = 1.0 - sum(g["p"] for g in row["top"] if g["idol"] in no)
+        scale = 1.0 / left if left > 1e-6 else 1.0
+        kept = [g for g in row["top"] if g["idol"] in idols and g["idol"] not in no][:shown]
+        guesses = [
+            {
+                "idol": g["idol"],
+                "name": idols[g["idol"]].name,
+                "idol_status": idols[g["idol"]].status,
+                "probability": round(min(1.0, g["p"] * scale), 4),
+            }
+            for g in kept
+        ]
+        out.append({"face": face_id, "model": row["model_version_id"], "unknown": row["unknown"], "top": guesses})
+    return out

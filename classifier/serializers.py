@@ -147,6 +147,31 @@ class SuggestionOutput(serializers.Serializer):
         return row.face.crop.url if row.face.crop else ""
 
 
+class FaceIdsQueryInput(serializers.Serializer):
+    faces = serializers.CharField(max_length=12_000, help_text="Face ids, comma-separated (at most 500)")
+
+    def validate_faces(self, value: str) -> list[int]:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not 1 <= len(parts) <= 500:
+            raise serializers.ValidationError("give 1 to 500 face ids, comma-separated")
+        field = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        return [field.run_validation(p) for p in parts]
+
+
+class FaceGuessOutput(serializers.Serializer):
+    idol = serializers.IntegerField()
+    name = serializers.CharField()
+    idol_status = serializers.CharField(help_text=IDOL_STATUS_HELP)
+    probability = serializers.FloatField(help_text="Rescaled after the idols rejected for the face")
+
+
+class FaceSuggestionOutput(serializers.Serializer):
+    face = serializers.IntegerField()
+    model = serializers.IntegerField()
+    unknown = serializers.BooleanField(help_text="The model places the face nowhere well: name no one")
+    top = FaceGuessOutput(many=True, help_text="Best first; rejected, merged and mistaken idols left out")
+
+
 class ClusterOutput(serializers.Serializer):
     id = serializers.IntegerField()
     model = serializers.IntegerField(source="model_version_id")

@@ -15,7 +15,9 @@ from classifier import selectors, services
 from classifier.models import FaceCluster, ModelVersion
 from classifier.serializers import (
     ClusterOutput,
+    FaceIdsQueryInput,
     FacesIdolInput,
+    FaceSuggestionOutput,
     IdolInput,
     SplitInput,
     SuggestionOutput,
@@ -70,6 +72,24 @@ class SuggestionListView(APIView):
                 "results": SuggestionOutput(page[: q["limit"]], many=True).data,
             }
         )
+
+
+class FaceSuggestionsView(APIView):
+    """``GET /api/suggestions/for-faces/?faces=1,2,3``: the active model's top idols for each
+    face of a page (the grid's, the photo page's) that is visible and unlabeled."""
+
+    required = {"get": roles.can_view}
+
+    @extend_schema(
+        summary="Suggestions for the faces of a page: the top 3 idols of each unlabeled face",
+        parameters=[FaceIdsQueryInput],
+        responses=inline_serializer("FaceSuggestions", {"results": FaceSuggestionOutput(many=True)}),
+    )
+    def get(self, request: Request) -> Response:
+        given = FaceIdsQueryInput(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        found = selectors.face_suggestions(given.validated_data["faces"])
+        return Response({"results": FaceSuggestionOutput(found, many=True).data})
 
 
 class SuggestionAcceptView(APIView):

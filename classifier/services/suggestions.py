@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -287,16 +287,20 @@ def suggestions_accept(
     user: User = None,
     replace: bool = False,
     batch: uuid.UUID | None = None,
+    choices: Mapping[int, int] | None = None,
 ) -> uuid.UUID:
-    """Accept suggestions: each face is labeled with ``idol``, or, without one, with its own
-    suggested idol (a whole page at once). One batch, undone together. ``replace`` (the
-    "possible mistakes" mode) removes the face's other labels in the same batch."""
+    """Accept suggestions: each face is labeled with ``idol``, or with the idol ``choices``
+    (face id -> idol id) names for it, or else with its own suggested idol (a whole page at
+    once). One batch, undone together. ``replace`` (the "possible mistakes" mode) removes the
+    face's other labels in the same batch."""
     faces = _faces(faces)
     rows = _open_rows([f.pk for f in faces])
     by_idol: dict[int, list[Face]] = defaultdict(list)
     for face in faces:
         if idol is not None:
             by_idol[idol.pk].append(face)
+        elif choices and face.pk in choices:
+            by_idol[choices[face.pk]].append(face)
         elif face.pk in rows and rows[face.pk].idol_id is not None:
             by_idol[rows[face.pk].idol_id].append(face)
         else:

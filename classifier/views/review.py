@@ -16,6 +16,7 @@ from core.errors import DomainError, NotFound
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
 from labeling.models import Idol
+from labeling.selectors import MAX_PAGE_SIZE, face_state, faces_with_labels
 from labeling.views.common import json_action, role_context
 
 PAGE_SIZE = 48  # faces a review page shows (the benchmark's page too)
@@ -94,26 +95,46 @@ def _idol_or_none(value: object) -> Idol | None:
     return idol
 
 
+def _choices(value: object) -> dict[int, int]:
+    """``[{"face": id, "idol": id}, ...]``: the idol chosen for each face (the grid's first
+    suggestions, which may differ face to face)."""
+    if not isinstance(value, list) or not value or len(value) > MAX_PAGE_SIZE:
+        raise DomainError(f"choices must be a list of 1 to {MAX_PAGE_SIZE} items", code="invalid", field="choices")
+    if not all(isinstance(item, dict) for item in value):
+        raise DomainError('each choice must be {"face": id, "idol": id}', code="invalid", field="choices")
+    return {one_id(item.get("face"), "face"): one_id(item.get("idol"), "idol") for item in value}
+
+
 @json_action(roles.can_label)
 def accept(request: HttpRequest) -> HttpResponse:
     """``{"face_ids": [...], "idol": id or null, "replace": false}``: accept the suggestions
-    (each face's own idol without ``idol``); one batch, undone through /label/api/undo/."""
+    (each face's own idol without ``idol``); or ``{"choices": [{"face": id, "idol": id}, ...]}``
+    (the grid's). One batch, undone through /label/api/undo/. Answers the faces' labels too."""
     data = json_payload(request)
-    ids = id_list(data.get("face_ids"))
-    batch = services.suggestions_accept(
-        faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user, replace=bool(data.get("replace"))
-    )
-    return JsonResponse({"batch": str(batch), "accepted": ids})
+    if data.get("choices") is not None:
+        choices = _choices(data.get("choices"))
+        ids = list(choices)
+        batch = services.suggestions_accept(faces=ids, choices=choices, user=request.user)
+    else:
+        ids = id_list(data.get("face_ids"))
+        batch = services.suggestions_accept(
+            faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user, replace=bool(data.get("replace"))
+        )
+    # The faces as the grid shows them, as the labeling actions answer.
+    faces = [face_state(face) for face in faces_with_labels(ids)]
+    return JsonResponse({"batch": str(batch), "accepted": ids, "faces": faces})
 
 
 @json_action(roles.can_label)
 def reject(request: HttpRequest) -> HttpResponse:
     """``{"face_ids": [...], "idol": id or null}``: not this idol (each face's suggested one
-    without ``idol``). Answers each face's next suggestion."""
+    without ``idol``). Answers each face's next suggestion, and the grid's top list."""
     data = json_payload(request)
     ids = id_list(data.get("face_ids"))
     count = services.suggestions_reject(faces=ids, idol=_idol_or_none(data.get("idol")), user=request.user)
-    return JsonResponse({"rejected": count, "faces": selectors.next_suggestions(ids)})
+    return JsonResponse(
+        {"rejected": count, "faces": selectors.next_suggestions(ids), "suggestions": selectors.face_suggestions(ids)}
+    )
 
 
 @json_action(roles.can_label)

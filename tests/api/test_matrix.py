@@ -161,6 +161,7 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
     # active learning: suggestions and clusters of unknown faces
     ("api:suggestions", "get"): Endpoint("viewer", 200),
     ("api:suggestions-stats", "get"): Endpoint("viewer", 200),
+    ("api:suggestions-for-faces", "get"): Endpoint("viewer", 200, query="?faces=1,2"),
     ("api:suggestions-accept", "post"): Endpoint(
         "labeler", 200, body=lambda w, user: {"faces": [w.unlabeled.pk], "idol": w.other.pk}
     ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.models import ModelVersion
+from classifier.models import ModelVersion, Suggestion
 from tests.factories import make_face, make_idol
 
 
@@ -77,3 +77,21 @@ def faces_said(clf, rows) -> list:
             clf.say(face, row)
         out.append(face)
     return out
+
+
+def make_suggestion(face, version: ModelVersion, top, *, unknown: bool = False) -> Suggestion:
+    """A stored suggestion of ``face`` by ``version``: ``top`` is [(idol, p), ...] best first;
+    the top-1 columns come from it as ``suggest_faces`` stores them."""
+    from classifier.services.suggestions import rank
+
+    listed = [{"idol": idol.pk, "p": p} for idol, p in top]
+    idol_id, probability, margin = rank(listed, set())
+    return Suggestion.objects.create(
+        face=face,
+        model_version=version,
+        idol_id=idol_id,
+        probability=probability,
+        margin=margin,
+        unknown=unknown,
+        top=listed,
+    )

@@ -21,7 +21,9 @@
   var focusIndex = -1;
   var anchor = null;
   var selected = new Set();
-  var undoStack = [];
+  var undoStack = [];  // label batches, or functions that undo something else (a rejection)
+  var extraKeys = {};  // key -> function, from the page's other scripts (suggestions.js)
+  var updated = [];  // functions told of the faces' new states
   var lastIdol = null;
   var contextIdol = grid && grid.dataset.contextIdol ? { id: Number(grid.dataset.contextIdol), name: grid.dataset.contextIdolName } : null;
   var countEl = document.getElementById("selection-count");
@@ -120,6 +122,7 @@
         box.querySelector(".box-label").textContent = state.labels.map(function (c) { return c.name; }).join(", ") || "?";
       }
     });
+    updated.forEach(function (fn) { fn(states); });
   }
 
   function done(json, message, ids) {
@@ -189,6 +192,7 @@
     if (!canLabel) return;
     var batch = undoStack.pop();
     if (!batch) { say("Nothing to undo on this page (the Activity page lists older actions)."); return; }
+    if (typeof batch === "function") { batch(); return; }
     post(data.undoUrl, { batch: batch })
       .then(function (json) { update(json.faces); say("Undone."); })
       .catch(function (err) { say(err.message, true); });
@@ -262,10 +266,22 @@
       case "Delete": case "Backspace": if (contextIdol) unlabelContext(); else handled = false; break;
       case "o": location.href = cards[focusIndex].dataset.photo + "#face-" + cards[focusIndex].dataset.face; break;
       case "]": var next = document.getElementById("next-page"); if (next) location.href = next.href; else handled = false; break;
-      default: handled = false;
+      default: if (extraKeys[e.key]) extraKeys[e.key](); else handled = false;
     }
     if (handled) e.preventDefault();
   });
+
+  // What the page's other scripts (suggestions.js) build on: they load after this one.
+  window.idolsite.grid = {
+    cards: cards,
+    focused: function () { return focusIndex >= 0 ? cards[focusIndex] || null : null; },
+    targets: targets,
+    act: act,
+    busy: busy,
+    pushUndo: function (entry) { undoStack.push(entry); },
+    onKey: function (key, fn) { extraKeys[key] = fn; },
+    onUpdate: function (fn) { updated.push(fn); },
+  };
 
   // --- drawing a box on the photo page -----------------------------------------------------
 
