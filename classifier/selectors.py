@@ -1,8 +1,10 @@
 """The classifier's reads: open suggestions in a review mode's order, counts per idol, the
-calibration table, the open clusters of unknown faces. The writes are ``classifier.services``."""
+calibration table, the open clusters of unknown faces, a training run's per-idol table. The
+writes are ``classifier.services``."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -198,3 +200,33 @@ def open_clusters(version: ModelVersion | None = None) -> QuerySet[FaceCluster]:
         .prefetch_related(Prefetch("members", queryset=FaceClusterMember.objects.select_related("face", "face__photo")))
         .order_by("-size", "id")
     )
+
+
+# The run page's per-idol table: the columns it sorts by, and the order each starts in.
+PER_CLASS_SORTS = ("name", "precision", "recall", "f1", "support")
+PER_CLASS_ORDERS = ("asc", "desc")
+
+
+def _folded(text: str) -> str:
+    """Case- and width-insensitive form of a name: "ＡＫＢ" and "akb" match."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def per_class_rows(
+    metrics: dict[str, Any], *, sort: str = "recall", order: str = "asc", query: str = ""
+) -> list[dict[str, Any]]:
+    """A run's per-idol figures whose name holds ``query``, sorted by ``sort`` (then by name).
+    The default, lowest recall first, puts the idols the model misses most at the top."""
+    if sort not in PER_CLASS_SORTS:
+        raise DomainError(f"sort must be one of {', '.join(PER_CLASS_SORTS)}", code="invalid", field="sort")
+    if order not in PER_CLASS_ORDERS:
+        raise DomainError(f"order must be one of {', '.join(PER_CLASS_ORDERS)}", code="invalid", field="order")
+    rows = metrics.get("per_class") or []
+    needle = _folded(query.strip())
+    if needle:
+        rows = [row for row in rows if needle in _folded(row["name"])]
+    if sort == "name":
+        return sorted(rows, key=lambda row: _folded(row["name"]), reverse=order == "desc")
+    # By name within equal figures in either order, so that a page boundary is stable.
+    rows = sorted(rows, key=lambda row: _folded(row["name"]))
+    return sorted(rows, key=lambda row: row.get(sort) or 0, reverse=order == "desc")
