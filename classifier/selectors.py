@@ -212,21 +212,39 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def per_class_figure(row: dict[str, Any], key: str) -> Any:
+    """A figure of a per-idol row, or None where it is undefined: recall and f1 of an idol with
+    no validation face, precision of one the model never named (0 in the metrics)."""
+    if key in ("recall", "f1") and not row.get("support"):
+        return None
+    if key == "precision" and row.get("predicted", 1) == 0:
+        return None
+    return row.get(key)
+
+
 def per_class_rows(
     metrics: dict[str, Any], *, sort: str = "recall", order: str = "asc", query: str = ""
 ) -> list[dict[str, Any]]:
-    """A run's per-idol figures whose name holds ``query``, sorted by ``sort`` (then by name).
-    The default, lowest recall first, puts the idols the model misses most at the top."""
+    """A run's per-idol figures whose name holds ``query``, sorted by ``sort`` (then by name),
+    the undefined figures last either way. The default, lowest recall first, puts the idols the
+    model misses most at the top."""
     if sort not in PER_CLASS_SORTS:
         raise DomainError(f"sort must be one of {', '.join(PER_CLASS_SORTS)}", code="invalid", field="sort")
     if order not in PER_CLASS_ORDERS:
         raise DomainError(f"order must be one of {', '.join(PER_CLASS_ORDERS)}", code="invalid", field="order")
-    rows = metrics.get("per_class") or []
     needle = _folded(query.strip())
-    if needle:
-        rows = [row for row in rows if needle in _folded(row["name"])]
+    rows = []
+    for row in metrics.get("per_class") or []:
+        if needle and needle not in _folded(row["name"]):
+            continue
+        shown = dict(row)
+        for key in ("precision", "recall", "f1"):
+            shown[key] = per_class_figure(row, key)
+        rows.append(shown)
+    descending = order == "desc"
     if sort == "name":
-        return sorted(rows, key=lambda row: _folded(row["name"]), reverse=order == "desc")
+        return sorted(rows, key=lambda row: _folded(row["name"]), reverse=descending)
     # By name within equal figures in either order, so that a page boundary is stable.
-    rows = sorted(rows, key=lambda row: _folded(row["name"]))
-    return sorted(rows, key=lambda row: row.get(sort) or 0, reverse=order == "desc")
+    rows.sort(key=lambda row: _folded(row["name"]))
+    defined = sorted((row for row in rows if row[sort] is not None), key=lambda row: row[sort], reverse=descending)
+    return defined + [row for row in rows if row[sort] is None]

@@ -58,7 +58,8 @@ def evaluate(
     max_confusions: int = MAX_CONFUSIONS,
     calibration_bins: int = CALIBRATION_BINS,
 ) -> dict[str, Any]:
-    """Top-1/top-5; per class precision, recall, f1, support and the faces it got right; the
+    """Top-1/top-5; per class precision, recall, f1 (0 where undefined, as scikit-learn), support,
+    the faces it got right and the faces it was named for; the
     largest off-diagonal confusions as ``[true, predicted, count]`` (class indices); the most
     confused pairs of classes with example validation faces (true A, predicted B); and the
     reliability of the top-1 probability (:func:`calibration`)."""
@@ -98,6 +99,7 @@ def evaluate(
             "f1": round(float(f1[i]), 4),
             "support": int(support[i]),
             "correct": int(correct[i]),
+            "predicted": int(guessed[i]),
         }
         for i in range(n)
     ]
