@@ -98,6 +98,7 @@ def main() -> None:
     clf = load_classifier()
     print(f"\nproduct model ({clf.recipe.epochs} epochs, {clf.input_size}x{clf.input_size}):")
     print(f"  top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  training {metrics['train_seconds']:.0f} s")
+    print(f"  calibration: ECE {metrics['calibration']['ece']:.4f} (0 is perfect)")
     print("  recall per person (support):")
     for row in sorted(metrics["per_class"], key=lambda r: r["recall"]):
         print(f"    {row['name']:<24} {row['recall']:.3f} ({row['support']})")

@@ -7,9 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from classifier import services
+from classifier.ml.evaluation import IMAGES
 from classifier.models import FaceCluster, ModelVersion, Suggestion, SuggestionRejection, TrainingRun
 from core.errors import DomainError
 
@@ -135,10 +137,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="evaluation")
     def images(self, version: ModelVersion) -> str:
-        return format_html(
-            '<img src="{}" style="max-width:640px" alt="confusion matrix"><br><img src="{}" style="max-width:640px" alt="learning curves">',
-            reverse("classifier:version_image", args=[version.pk, "confusion.png"]),
-            reverse("classifier:version_image", args=[version.pk, "curves.png"]),
+        """The pictures saved beside the model (the confusion matrix only for a few classes)."""
+        names = [name for name in IMAGES if (version.path / name).is_file()]
+        if not names:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<img src="{}" style="max-width:640px" alt="{}">',
+            ((reverse("classifier:version_image", args=[version.pk, name]), name) for name in names),
         )
 
     @admin.action(description="Activate and pin (new models will not replace it)")

@@ -1,8 +1,10 @@
 """The classifier's reads: open suggestions in a review mode's order, counts per idol, the
-calibration table, the open clusters of unknown faces. The writes are ``classifier.services``."""
+calibration table, the open clusters of unknown faces, a training run's per-idol table. The
+writes are ``classifier.services``."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -266,3 +268,51 @@ def face_suggestions(face_ids: list[int], *, shown: int = FACE_SUGGESTIONS_SHOWN
         ]
         out.append({"face": face_id, "model": row["model_version_id"], "unknown": row["unknown"], "top": guesses})
     return out
+
+
+# The run page's per-idol table: the columns it sorts by, and the order each starts in.
+PER_CLASS_SORTS = ("name", "precision", "recall", "f1", "support")
+PER_CLASS_ORDERS = ("asc", "desc")
+
+
+def _folded(text: str) -> str:
+    """Case- and width-insensitive form of a name: "ＡＫＢ" and "akb" match."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def per_class_figure(row: dict[str, Any], key: str) -> Any:
+    """A figure of a per-idol row, or None where it is undefined: recall and f1 of an idol with
+    no validation face, precision of one the model never named (0 in the metrics)."""
+    if key in ("recall", "f1") and not row.get("support"):
+        return None
+    if key == "precision" and row.get("predicted", 1) == 0:
+        return None
+    return row.get(key)
+
+
+def per_class_rows(
+    metrics: dict[str, Any], *, sort: str = "recall", order: str = "asc", query: str = ""
+) -> list[dict[str, Any]]:
+    """A run's per-idol figures whose name holds ``query``, sorted by ``sort`` (then by name),
+    the undefined figures last either way. The default, lowest recall first, puts the idols the
+    model misses most at the top."""
+    if sort not in PER_CLASS_SORTS:
+        raise DomainError(f"sort must be one of {', '.join(PER_CLASS_SORTS)}", code="invalid", field="sort")
+    if order not in PER_CLASS_ORDERS:
+        raise DomainError(f"order must be one of {', '.join(PER_CLASS_ORDERS)}", code="invalid", field="order")
+    needle = _folded(query.strip())
+    rows = []
+    for row in metrics.get("per_class") or []:
+        if needle and needle not in _folded(row["name"]):
+            continue
+        shown = dict(row)
+        for key in ("precision", "recall", "f1"):
+            shown[key] = per_class_figure(row, key)
+        rows.append(shown)
+    descending = order == "desc"
+    if sort == "name":
+        return sorted(rows, key=lambda row: _folded(row["name"]), reverse=descending)
+    # By name within equal figures in either order, so that a page boundary is stable.
+    rows.sort(key=lambda row: _folded(row["name"]))
+    defined = sorted((row for row in rows if row[sort] is not None), key=lambda row: row[sort], reverse=descending)
+    return defined + [row for row in rows if row[sort] is None]

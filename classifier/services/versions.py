@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, set_aside
 from classifier.models import ModelVersion, Recognizer
@@ -38,15 +39,13 @@ def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, A
     on the same faces (``runs._active_on_this_split``; else each on its own split, and a
     change of labels lets the new one be up to CHANGED_LABELS_TOLERANCE worse), unless an admin
     pinned the active one."""
+    from classifier.ml.charts import save_evaluation_images
     from classifier.ml.embedding_head import FORMAT_VERSION as EMBEDDING_FORMAT_VERSION
-    from classifier.ml.evaluation import CONFUSION_IMAGE, CURVES_IMAGE, save_confusion_image, save_curves_image
 
     directory = new_model_directory(run_id)
     path = model_root() / directory
     clf.save(path)
-    if metrics.get("confusion_matrix"):
-        save_confusion_image(metrics["confusion_matrix"], clf.class_names, path / CONFUSION_IMAGE)
-    save_curves_image(clf.history, path / CURVES_IMAGE)
+    save_evaluation_images(metrics, clf.class_names, clf.history, path, translate=gettext)
     embedding = getattr(clf, "kind", "") == Recognizer.EMBEDDING
     with transaction.atomic():
         active = ModelVersion.objects.select_for_update().filter(is_active=True).first()

@@ -35,7 +35,9 @@ def test_training_registers_an_active_model_with_its_evaluation(two_idols, fake_
     assert version.is_active and version.fingerprint == labeled_set().fingerprint
     assert (version.path / "model.keras").exists() and (version.path / "model.json").exists()
     assert (version.path / "confusion.png").exists() and (version.path / "curves.png").exists()
-    assert {"top1", "top5", "per_class", "confusion_matrix", "confused_pairs"} <= set(run.metrics)
+    assert {"top1", "top5", "per_class", "confusions", "confused_pairs", "calibration"} <= set(run.metrics)
+    assert "confusion_matrix" not in run.metrics  # sparse: a thousand idols would be a million cells
+    assert (version.path / "reliability.png").exists() and not (version.path / "fewshot.png").exists()
     assert run.n_classes == 2 and run.n_train + run.n_validation == sum(map(len, two_idols.values()))
     assert run.epoch == 2 and run.history["loss"] and run.heartbeat_at
 
