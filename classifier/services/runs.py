@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # Progress and the heartbeat are written at most this often (seconds) while training; a
 # running run whose heartbeat is older than IDOLSITE_TRAINING_STALE_SECONDS lost its worker.
 PROGRESS_EVERY_SECONDS = 3.0
+# The few-shot curve of an embedding training (four more fits, a second or two) once this many
+# faces are held out: fewer say nothing.
+FEWSHOT_MIN_HELD_OUT = 20
 # How long a queued embedding training waits for the one before it to finish.
 EMBEDDING_WAIT_SECONDS = 120.0
 
@@ -387,6 +390,10 @@ def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
             metrics = {"top1": None, "top5": None, "n_validation": 0, "per_class": [], "confused_pairs": []}
         metrics["recognizer"] = Recognizer.EMBEDDING.value
         metrics["open_set"] = held.figures
+        if len(val) >= FEWSHOT_MIN_HELD_OUT:
+            from classifier.ml.embedding_head import fewshot_curve
+
+            metrics["fewshot"] = fewshot_curve(vectors, data.labels, data.validation, recipe=clf.recipe)
         metrics["train_seconds"] = round(clf.train_seconds, 2)
         metrics["left_out"] = data.left_out
         metrics["negatives"] = len(data.negatives)

@@ -344,3 +344,13 @@ def test_1000_idols_train_and_evaluate_within_a_minute_and_1_gib(tmp_path):
     )
     assert metrics["top1"] > 0.95
     assert evaluate is not None
+
+
+def test_the_run_measures_the_few_shot_curve_and_the_page_says_which_recognizer(train, admin_client):
+    people_with_faces(3, 40)
+    run = train()
+    curve = run.metrics["fewshot"]
+    assert set(curve) == {"1", "3", "5", "10"} and all(0.9 <= v <= 1.0 for v in curve.values())
+    assert (run.model_version.path / "fewshot.png").is_file()
+    page = admin_client.get(f"/classifier/runs/{run.pk}/").content.decode()
+    assert "Embedding recognizer" in page and str(run.metrics["open_set"]["max_distance"]) in page
