@@ -51,9 +51,10 @@ class HeadRecipe:
     l2: float = 1e-4
     # Share of strangers the threshold lets through, measured on held-out faces.
     false_accept: float = 0.01
-    # Used when too few held-out faces measure it (a fresh install with a few labels): the
-    # distance dlib's model was trained to keep one person within.
-    default_max_distance: float = 0.5
+    # Used when too few held-out faces measure it (a fresh install with a few labels): between
+    # the 0.5 that lets 2% of strangers through with many labels and the 0.6 dlib's model was
+    # trained to keep one person within (with a few labels her nearest face is farther).
+    default_max_distance: float = 0.55
     min_held_out: int = 40
     max_distance_bounds: tuple[float, float] = (0.3, 0.6)
     seed: int = 1
@@ -293,6 +294,10 @@ class EmbeddingClassifier:
             model, _ = self._fit(vectors[train], labels[train], negatives)
             logits = model.predict_on_batch(vectors[val] * _SCALE)
             held_out.temperature = fit_temperature(logits, labels[val])
+            if val.sum() < self.recipe.min_held_out:
+                # A few held-out faces, all right, would sharpen the probabilities without end:
+                # on little evidence they are only ever softened.
+                held_out.temperature = max(held_out.temperature, 1.0)
             held_out.probabilities = softmax(logits, held_out.temperature)
             nearest = nearest_by_class(raw[val], raw[train], labels[train], self.n_classes)
             held_out.max_distance, held_out.max_distance_measured, strangers = self._choose_max_distance(
