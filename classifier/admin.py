@@ -9,6 +9,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from classifier import services
 from classifier.ml.evaluation import IMAGES
@@ -31,7 +33,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     list_select_related = ["requested_by"]
-    actions = ["cancel", "train_now"]
+    actions = ["cancel", "train_now", "train_network_now"]
     readonly_fields = [
         "status",
         "progress_bar",
@@ -88,10 +90,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
 
-    @admin.action(description="Train a new model now (one at a time)")
+    @admin.action(description=gettext_lazy("Train a new model now (one at a time)"))
     def train_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         run = services.training_request(reason="admin", user=request.user, force=True)
-        self.message_user(request, f"{run} queued on the training cluster.", messages.SUCCESS)
+        self.message_user(request, _("%(run)s queued.") % {"run": run}, messages.SUCCESS)
+
+    @admin.action(
+        description=gettext_lazy("Train the network from pixels now (slow; compared with the embedding recognizer)")
+    )
+    def train_network_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run = services.training_request(reason="admin", user=request.user, force=True, recognizer="network")
+        self.message_user(request, _("%(run)s queued on the training cluster.") % {"run": run}, messages.SUCCESS)
 
 
 @admin.register(ModelVersion)

@@ -42,6 +42,7 @@ class FaceOutput(serializers.Serializer):
 
 class ModelOutput(serializers.Serializer):
     id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="embedding or network")
     val_top1 = serializers.FloatField()
     created_at = serializers.DateTimeField()
 
@@ -58,6 +59,7 @@ class TrainingRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     reason = serializers.CharField()
+    recognizer = serializers.CharField(help_text="embedding or network")
     phase = serializers.CharField()
     epoch = serializers.IntegerField()
     epochs = serializers.IntegerField()
@@ -85,11 +87,20 @@ class TrainingRequestSerializer(serializers.Serializer):
     scratch = serializers.BooleanField(
         required=False, default=False, help_text="Start from random weights, not from the active model's."
     )
+    recognizer = serializers.ChoiceField(
+        choices=["embedding", "network"],
+        required=False,
+        help_text="embedding: a head on the face embeddings (seconds); network: from the pixels. "
+        "Default: the server's IDOLSITE_RECOGNIZER.",
+    )
 
 
 class ModelVersionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     run = serializers.IntegerField(source="run_id", allow_null=True)
+    kind = serializers.CharField(help_text="embedding or network")
+    embedder = serializers.CharField(help_text="The embedder and model file an embedding recognizer reads")
+    model_hash = serializers.CharField()
     val_top1 = serializers.FloatField()
     metrics = serializers.DictField()
     fingerprint = serializers.CharField()

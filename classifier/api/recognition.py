@@ -54,7 +54,12 @@ class RecognizeView(APIView):
             return _no_model(str(exc))
         return Response(
             {
-                "model": {"id": version.pk, "val_top1": version.val_top1, "created_at": version.created_at},
+                "model": {
+                    "id": version.pk,
+                    "kind": version.kind,
+                    "val_top1": version.val_top1,
+                    "created_at": version.created_at,
+                },
                 "threshold": settings.IDOLSITE_UNKNOWN_THRESHOLD,
                 "faces": FaceOutput(faces, many=True).data,
             }

@@ -284,7 +284,7 @@ def test_a_queued_training_waits_for_the_running_one(monkeypatch, settings):
 def test_merged_idols_leave_it_and_graduated_ones_stay(train):
     from labeling.services import idol_merge, idol_soft_delete
 
-    c, idols, faces = people_with_faces(3, 4)
+    _, idols, _ = people_with_faces(3, 4)
     idol_soft_delete(idol=idols[0])  # graduated
     idol_merge(keep=idols[1], drop=idols[2])
     run = train()
@@ -298,7 +298,7 @@ def test_the_network_run_reports_both_recognizers_on_the_same_faces(
     """A network training also fits the embedding head on its training side; the better one on
     the same validation faces is used, and the run says which."""
     settings.IDOLSITE_MIN_FACES_PER_CLASS = 2
-    c, idols, faces = people_with_faces(2, 12)
+    people_with_faces(2, 12)
     run = runs.training_request(recognizer="network")
     with django_capture_on_commit_callbacks(execute=True):
         tasks.train(run.pk)
