@@ -19,8 +19,8 @@ from classifier.models import FaceCluster, ModelVersion
 from classifier.services import clusters
 from core.errors import DomainError
 from faces.models import Face, FaceEmbedding
-from faces.services import photo_trash
 from faces.selectors import current_model
+from faces.services import photo_trash
 from faces.signals import faces_embedded
 from labeling.models import FaceLabel, LabelEvent
 from labeling.roles import LABELER, VIEWER, assign_role
