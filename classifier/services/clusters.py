@@ -99,15 +99,18 @@ def group(vectors: Any, *, min_size: int | None = None, distance: float | None =
 
 
 def halves(vectors: Any) -> list[list[int]]:
-    """``vectors`` cut in two by average-linkage agglomerative clustering (a split); a half of one
-    face is left out. Clusters are small, so the pairwise distances are cheap here."""
+    """``vectors`` cut in two (a split) by average-linkage agglomerative clustering, or k-means
+    past ``CUT_MAX`` vectors (no pairwise distances); a half of one face is left out."""
     import numpy as np
-    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.cluster import AgglomerativeClustering, KMeans
 
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) < 3:
         return []
-    labels = AgglomerativeClustering(n_clusters=2, linkage="average").fit_predict(vectors)
+    if len(vectors) > CUT_MAX:
+        labels = KMeans(n_clusters=2, n_init=3, random_state=0).fit_predict(vectors)
+    else:
+        labels = AgglomerativeClustering(n_clusters=2, linkage="average").fit_predict(vectors)
     parts = [[i for i, label in enumerate(labels) if label == side] for side in (0, 1)]
     return sorted((p for p in parts if len(p) >= 2), key=lambda g: (-len(g), g[0]))
 
@@ -183,11 +186,20 @@ def clusters_build(*, max_faces: int | None = None) -> list[FaceCluster]:
     kept as it is (its page link stays valid). Safe to run twice and beside itself."""
     import numpy as np
 
+    from labeling.models import FaceLabel
+
     _lock()
+    started = timezone.now()
     cap = settings.IDOLSITE_CLUSTER_MAX_FACES if max_faces is None else max_faces
     model = current_model()
     face_ids, vectors = embedding_matrix(_newest(cluster_candidates(), cap))
     groups = group(vectors)
+    # Faces labeled or split off by a person while the groups were computed are theirs now.
+    taken = set(FaceLabel.objects.filter(created_at__gte=started).values_list("face_id", flat=True))
+    taken |= set(FaceClusterMember.objects.filter(cluster__split_at__gte=started).values_list("face_id", flat=True))
+    if taken:
+        min_size = max(2, settings.IDOLSITE_CLUSTER_MIN_SIZE)
+        groups = [k for k in ([i for i in g if int(face_ids[i]) not in taken] for g in groups) if len(k) >= min_size]
     replaced = FaceCluster.objects.filter(named_at__isnull=True, split_at__isnull=True)
     old: dict[int, set[int]] = defaultdict(set)
     members_of = FaceClusterMember.objects.filter(cluster__in=replaced.filter(embedder=model[0], model_hash=model[1]))

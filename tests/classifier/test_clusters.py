@@ -201,6 +201,30 @@ def test_split_without_picked_faces_cuts_the_cluster_in_two():
         clusters.cluster_split(cluster=small)
 
 
+def test_faces_a_person_takes_while_a_build_runs_stay_theirs(monkeypatch):
+    rng = np.random.default_rng(11)
+    faces = _faces(rng, 0, 4)
+    real = clusters.group
+
+    def meanwhile(vectors, **kwargs):
+        face_label(face=faces[0], idol=make_idol())
+        return real(vectors, **kwargs)
+
+    monkeypatch.setattr(clusters, "group", meanwhile)
+    assert [_members(c) for c in clusters.clusters_build()] == [sorted(f.pk for f in faces[1:])]
+
+
+def test_a_big_cluster_is_cut_in_two_without_pairwise_distances(monkeypatch):
+    monkeypatch.setattr(clusters, "CUT_MAX", 4)
+    rng = np.random.default_rng(12)
+    a, b = _faces(rng, 0, 3), _faces(rng, 1, 3)
+    cluster = FaceCluster.objects.create()
+    for face in a + b:
+        cluster.members.create(face=face)
+    halves = clusters.cluster_split(cluster=cluster)
+    assert sorted(_members(c) for c in halves) == sorted([sorted(f.pk for f in a), sorted(f.pk for f in b)])
+
+
 # --- when it runs ------------------------------------------------------------------------------------
 
 
