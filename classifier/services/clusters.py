@@ -5,8 +5,9 @@ The faces clustered are the visible, unlabeled ones with a vector of the current
 of the active model, or one that says unknown or is under ``IDOLSITE_UNKNOWN_THRESHOLD``; with
 no model at all, every unlabeled face. No trained model is needed: the pretrained embedding puts
 one person's faces within about 0.5 of each other (Euclidean). scikit-learn's HDBSCAN groups
-them: dense groups of at least ``IDOLSITE_CLUSTER_MIN_SIZE`` faces become a
-:class:`FaceCluster`, the faces in no dense group (strangers seen once) stay out.
+them, each group cut by average linkage at ``IDOLSITE_CLUSTER_DISTANCE`` (``group``): groups of
+at least ``IDOLSITE_CLUSTER_MIN_SIZE`` faces become a :class:`FaceCluster`, the faces in no
+group (strangers seen once) stay out.
 
 A rebuild (``clusters_build``; queued by ``clusters_build_soon`` at most once a minute) replaces
 the open clusters nobody touched. What people did stays: a named cluster stays named, and the
