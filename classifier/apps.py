@@ -7,6 +7,7 @@ class ClassifierConfig(AppConfig):
     verbose_name = "Classifier"
 
     def ready(self) -> None:
+        from classifier.services.clusters import on_faces_embedded as cluster_new_embeddings
         from classifier.services.retraining import on_labels_changed
         from classifier.services.suggestions import on_faces_detected, on_faces_embedded
         from faces.signals import faces_detected, faces_embedded
@@ -17,3 +18,5 @@ class ClassifierConfig(AppConfig):
         faces_detected.connect(on_faces_detected, dispatch_uid="classifier.suggest_new_faces")
         faces_embedded.connect(on_faces_embedded, dispatch_uid="classifier.suggest_embedded_faces")
         labels_changed.connect(on_labels_changed, dispatch_uid="classifier.retrain_on_labels")
+        # New vectors: the clusters of unknown faces are rebuilt within a minute (debounced).
+        faces_embedded.connect(cluster_new_embeddings, dispatch_uid="classifier.cluster_new_embeddings")

@@ -267,22 +267,31 @@ class SuggestionRejection(models.Model):
 
 
 class FaceCluster(models.Model):
-    """ "Maybe the same person": unlabeled faces no model places well, grouped by their
-    embeddings (``classifier.services.clusters.clusters_build``)."""
+    """ "Maybe the same person": unlabeled faces no model places well, grouped by their pretrained
+    face embeddings (``classifier.services.clusters.clusters_build``). A rebuild replaces the open
+    clusters nobody touched; named ones and those a person split stay."""
 
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="clusters")
+    embedder = models.CharField(max_length=32, blank=True, help_text="Embedder whose vectors grouped the faces.")
+    model_hash = models.CharField(max_length=16, blank=True, help_text="Its model file (faces.FaceEmbedding).")
+    # Clusters built before the embeddings, from a trained model's own vectors; kept as history.
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="clusters"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     named_idol = models.ForeignKey("labeling.Idol", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     named_at = models.DateTimeField(null=True, blank=True)
-    spread = models.FloatField(default=0.0, help_text="Mean cosine distance of the members to the centre.")
+    split_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a person split it or split it off: a rebuild keeps it and its faces."
+    )
+    spread = models.FloatField(default=0.0, help_text="Mean distance of the members to the centre.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The cluster page lists the open clusters of the active model.
+            # The cluster page lists the open clusters; a rebuild replaces those nobody split.
             models.Index(
-                fields=["model_version", "id"], condition=Q(named_at__isnull=True), name="facecluster_open_idx"
+                fields=["split_at", "id"], condition=Q(named_at__isnull=True), name="facecluster_open_split_idx"
             )
         ]
 

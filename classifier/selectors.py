@@ -188,14 +188,11 @@ def review_stats(version: ModelVersion | None = None) -> Stats:
     return Stats(version, len(accepted), len(rejected), pending, buckets)
 
 
-def open_clusters(version: ModelVersion | None = None) -> QuerySet[FaceCluster]:
-    """Open clusters of ``version`` (the active model's by default), biggest first, with their faces."""
-
-    version = version or ModelVersion.objects.active()
-    if version is None:
-        return FaceCluster.objects.none()
+def open_clusters() -> QuerySet[FaceCluster]:
+    """Open clusters of unknown faces, biggest first, with their faces (no model needed: they
+    come from the face embeddings)."""
     return (
-        FaceCluster.objects.filter(model_version=version, named_at__isnull=True)
+        FaceCluster.objects.filter(named_at__isnull=True)
         .annotate(size=Count("members"))
         .prefetch_related(Prefetch("members", queryset=FaceClusterMember.objects.select_related("face", "face__photo")))
         .order_by("-size", "id")

@@ -185,10 +185,17 @@ class FaceSuggestionOutput(serializers.Serializer):
 
 class ClusterOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    model = serializers.IntegerField(source="model_version_id")
+    # Null for clusters built from the face embeddings (all new ones); older ones name their model.
+    model = serializers.IntegerField(source="model_version_id", allow_null=True)
+    embedder = serializers.CharField(help_text="Embedder whose vectors grouped the faces.")
+    model_hash = serializers.CharField(help_text="Its model file.")
+    split = serializers.SerializerMethodField(help_text="A person split it: rebuilds keep it.")
     size = serializers.IntegerField()
     spread = serializers.FloatField()
     faces = serializers.SerializerMethodField()
 
     def get_faces(self, cluster) -> list[int]:
         return [m.face_id for m in cluster.members.all()]
+
+    def get_split(self, cluster) -> bool:
+        return cluster.split_at is not None

@@ -2,7 +2,8 @@
 
 ``train`` runs on the training cluster only (``Q_CLUSTER_NAME=training manage.py qcluster``,
 one worker): ``services.training_request`` enqueues it there. ``suggest`` runs on the default
-cluster when a model becomes active and when faces are detected. The others are cheap checks
+cluster when a model becomes active and when faces are detected; ``build_clusters`` there too,
+at most once a minute, after new embeddings or suggestions. The others are cheap checks
 for the default cluster's schedule (see migration 0002_schedules); when to retrain is
 ``services.retraining``'s to say.
 """
@@ -21,30 +22,27 @@ def train(run_id: int) -> str:
 
 def suggest(model_version_id: int, face_ids: list[int] | None = None) -> str:
     """Predict every visible face (or ``face_ids``) with the version and store its suggestions;
-    then rebuild the clusters of unknown faces (full runs only). A version gone or no longer
-    active is left alone: the active one has its own task. Safe to run twice."""
+    then queue a rebuild of the clusters of unknown faces (debounced). A version gone or no
+    longer active is left alone: the active one has its own task. Safe to run twice."""
     from classifier.models import ModelVersion
-    from classifier.services.clusters import clusters_build
+    from classifier.services.clusters import clusters_build_soon
     from classifier.services.suggestions import suggest_faces
 
     version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
     if version is None:
         return f"model {model_version_id} is gone or not active"
     n = suggest_faces(version=version, face_ids=face_ids)
-    if face_ids is None:
-        clusters = clusters_build(version=version)
-        return f"model {model_version_id}: {n} faces suggested, {len(clusters)} clusters"
+    # Which faces a model places well changed: the others' clusters follow.
+    clusters_build_soon()
     return f"model {model_version_id}: {n} faces suggested"
 
 
-def build_clusters(model_version_id: int) -> str:
-    from classifier.models import ModelVersion
+def build_clusters(*_old_args: object) -> str:
+    """Rebuild the clusters of unknown faces from their embeddings; queued by
+    ``services.clusters.clusters_build_soon`` (tasks queued before took a model version: ignored)."""
     from classifier.services.clusters import clusters_build
 
-    version = ModelVersion.objects.filter(pk=model_version_id, is_active=True).first()
-    if version is None:
-        return f"model {model_version_id} is gone or not active"
-    return f"{len(clusters_build(version=version))} clusters"
+    return f"{len(clusters_build())} clusters"
 
 
 def fail_stale_runs() -> int:

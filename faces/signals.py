@@ -29,7 +29,8 @@ faces_to_keep = Signal()
 #   sender: Photo; photo: Photo; faces: list[Face] (the faces the detection created)
 faces_detected = Signal()
 
-# Sent by faces.services.face_embeddings_compute inside its transaction, once vectors are
-# stored: apps built on faces (classifier's recognizer and clusters) react on commit.
+# Sent by faces.services.face_embeddings_compute after it stored new vectors (outside its own
+# transaction, so a receiver's on_commit runs once the caller's commits): apps built on faces
+# (classifier's clusters of unknown faces) react.
 #   sender: FaceEmbedding; face_ids: list[int]; embedder: str; model_hash: str
 faces_embedded = Signal()

@@ -407,13 +407,17 @@ IDOLSITE_X_API_BASE = env_str("IDOLSITE_X_API_BASE", "https://api.x.com")
 IDOLSITE_BLUESKY_APPVIEW = env_str("IDOLSITE_BLUESKY_APPVIEW", "https://public.api.bsky.app")
 
 # Active learning: label changes since the active model that enqueue a training from
-# the review page; faces a suggest task predicts at once; agglomerative clustering of unknown
-# faces (cosine distance threshold, at most this many faces).
+# the review page; faces a suggest task predicts at once.
 IDOLSITE_RETRAIN_AFTER_LABELS = env_int("IDOLSITE_RETRAIN_AFTER_LABELS", 200, minimum=1)
 IDOLSITE_SUGGEST_BATCH = env_int("IDOLSITE_SUGGEST_BATCH", 256, minimum=1)
 # Suggestions average the new model with this many models in all (itself and the newest earlier
 # ones that know the same idols): models trained on other data are rarely wrong together.
 IDOLSITE_SUGGEST_ENSEMBLE = env_int("IDOLSITE_SUGGEST_ENSEMBLE", 2, minimum=1, maximum=5)
 IDOLSITE_MISTAKE_PROBABILITY = env_float("IDOLSITE_MISTAKE_PROBABILITY", 0.8, minimum=0.0, maximum=1.0)
-IDOLSITE_CLUSTER_DISTANCE = env_float("IDOLSITE_CLUSTER_DISTANCE", 0.35, minimum=0.01, maximum=2.0)
-IDOLSITE_CLUSTER_MAX_FACES = env_int("IDOLSITE_CLUSTER_MAX_FACES", 5000, minimum=2)
+# Clusters of unknown faces (classifier.services.clusters): HDBSCAN on the face embeddings, its
+# groups cut where faces are farther apart on average than DISTANCE (Euclidean; 0.6 separates
+# people in dlib's vectors); a cluster has at least MIN_SIZE faces (fewer: more clusters, more of
+# them strangers seen twice); a build takes the newest MAX_FACES candidates (time grows ~N^1.9).
+IDOLSITE_CLUSTER_DISTANCE = env_float("IDOLSITE_CLUSTER_DISTANCE", 0.6, minimum=0.01, maximum=4.0)
+IDOLSITE_CLUSTER_MIN_SIZE = env_int("IDOLSITE_CLUSTER_MIN_SIZE", 3, minimum=2, maximum=1000)
+IDOLSITE_CLUSTER_MAX_FACES = env_int("IDOLSITE_CLUSTER_MAX_FACES", 10000, minimum=2)

@@ -7,7 +7,7 @@ public names are re-exported here; modules of this package import each other's m
 this package's names, so that no import goes in a circle.
 """
 
-from classifier.services.clusters import cluster_name, cluster_split, clusters_build
+from classifier.services.clusters import cluster_name, cluster_split, clusters_build, clusters_build_soon
 from classifier.services.retraining import changes_since, retrain_after_labels, retrain_if_needed
 from classifier.services.runs import fail_stale_runs, training_cancel, training_execute, training_request
 from classifier.services.suggestions import (
@@ -31,6 +31,7 @@ __all__ = [
     "cluster_name",
     "cluster_split",
     "clusters_build",
+    "clusters_build_soon",
     "fail_stale_runs",
     "load_classifier",
     "model_version_activate",

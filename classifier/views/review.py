@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from classifier import selectors, services
 from classifier.models import FaceCluster, ModelVersion
 from classifier.selectors import Mode
+from classifier.services.clusters import cluster_candidates
 from core.errors import DomainError, NotFound
 from labeling import roles
 from labeling.forms import id_list, json_payload, one_id
@@ -157,14 +159,20 @@ CLUSTER_FACES_SHOWN = 60
 @require_GET
 @roles.role_required(roles.can_view)
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    version = ModelVersion.objects.active()
-    found = list(selectors.open_clusters(version)[:100])
+    found = list(selectors.open_clusters()[:100])
     for cluster in found:
         cluster.shown = list(cluster.members.all())[:CLUSTER_FACES_SHOWN]
+        cluster.hidden = cluster.size - len(cluster.shown)
     return render(
         request,
         "classifier/clusters.html",
-        {"version": version, "clusters": found, "shown": CLUSTER_FACES_SHOWN, **role_context(request)},
+        {
+            "version": ModelVersion.objects.active(),
+            "clusters": found,
+            "shown": CLUSTER_FACES_SHOWN,
+            "embedded": bool(found) or cluster_candidates().exists(),
+            **role_context(request),
+        },
     )
 
 
@@ -173,34 +181,59 @@ def _back(request: HttpRequest, message: str, *, error: bool = False) -> HttpRes
     return redirect("classifier:clusters")
 
 
+def _cluster(pk: int) -> FaceCluster | None:
+    return FaceCluster.objects.filter(pk=pk).first()
+
+
+# A rebuild replaces the open clusters nobody touched: the page may show one that is gone.
+GONE = gettext_lazy("This cluster was rebuilt meanwhile: look again.")
+
+
 @require_POST
 @roles.role_required(roles.can_label)
 def cluster_name(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_object_or_404(FaceCluster, pk=pk)
+    cluster = _cluster(pk)
+    if cluster is None:
+        return _back(request, GONE, error=True)
     idol = Idol.all_objects.filter(pk=_int(request.POST.get("idol"))).first()
     if idol is None:
-        return _back(request, "Choose the idol first.", error=True)
+        return _back(request, gettext("Choose the idol first."), error=True)
     try:
         services.cluster_name(cluster=cluster, idol=idol, user=request.user)
     except DomainError as exc:
         return _back(request, exc.message, error=True)
-    return _back(request, f"Cluster {pk} named {idol.name}: its faces are labeled (the Activity page undoes it).")
+    return _back(
+        request,
+        gettext("Cluster %(cluster)s named %(idol)s: its faces are labeled (the Activity page undoes it).")
+        % {"cluster": pk, "idol": idol.name},
+    )
 
 
 @require_POST
 @roles.role_required(roles.can_label)
 def cluster_split(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_object_or_404(FaceCluster, pk=pk)
+    cluster = _cluster(pk)
+    if cluster is None:
+        return _back(request, GONE, error=True)
     faces = [v for v in (_int(x) for x in request.POST.getlist("faces")) if v is not None]
     try:
         result = services.cluster_split(cluster=cluster, faces=faces or None, user=request.user)
     except DomainError as exc:
         return _back(request, exc.message, error=True)
-    return _back(request, f"Cluster {pk} split: {len(result)} cluster(s) now.")
+    return _back(
+        request,
+        ngettext(
+            "Cluster %(cluster)s split: %(count)s cluster now.",
+            "Cluster %(cluster)s split: %(count)s clusters now.",
+            len(result),
+        )
+        % {"cluster": pk, "count": len(result)},
+    )
 
 
 @require_POST
 @roles.role_required(roles.can_label)
 def cluster_rebuild(request: HttpRequest) -> HttpResponse:
-    found = services.clusters_build()
-    return _back(request, f"{len(found)} cluster(s) of unknown faces.")
+    # Queued, not run here: a build of thousands of faces takes longer than a page should.
+    services.clusters_build_soon(now=True)
+    return _back(request, gettext("The clusters are being rebuilt: reload this page in a minute."))

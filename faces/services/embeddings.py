@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django_q.tasks import async_task
 
 from faces.models import Face, FaceEmbedding
+from faces.signals import faces_embedded
 
 if TYPE_CHECKING:
     from faces.embedders import Embedder, FaceImage
@@ -130,12 +131,15 @@ def face_embeddings_compute(
                 except Exception as exc:
                     log.warning("embedding of face %s failed", pk, exc_info=True)
                     errors[pk] = gettext("the embedder failed: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
-    _store(embedder=embedder.name, model_hash=model_hash, vectors=vectors, errors=errors)
+    stored = _store(embedder=embedder.name, model_hash=model_hash, vectors=vectors, errors=errors)
+    if stored:
+        faces_embedded.send(sender=FaceEmbedding, face_ids=stored, embedder=embedder.name, model_hash=model_hash)
     counts.update(embedded=len(vectors), failed=len(errors))
     return counts
 
 
-def _store(*, embedder: str, model_hash: str, vectors: dict, errors: dict[int, str]) -> None:
+def _store(*, embedder: str, model_hash: str, vectors: dict, errors: dict[int, str]) -> list[int]:
+    """Write the vectors and failures of the faces still there; returns the faces given a vector."""
     import numpy as np
 
     now = timezone.now()
@@ -177,8 +181,4 @@ def _store(*, embedder: str, model_hash: str, vectors: dict, errors: dict[int, s
             unique_fields=["face", "embedder", "model_hash"],
             update_fields=["dimension", "vector", "error", "created_at"],
         )
-        stored = [pk for pk in vectors if pk in alive]
-        if stored:
-            from faces.signals import faces_embedded
-
-            faces_embedded.send(sender=FaceEmbedding, face_ids=stored, embedder=embedder, model_hash=model_hash)
+    return sorted(pk for pk in vectors if pk in alive)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from classifier.models import ModelVersion, Suggestion
-from tests.factories import make_face, make_idol
+from tests.factories import make_embedded_face, make_face, make_idol
 
 
 class ScriptedClassifier:
@@ -67,10 +67,11 @@ def new_version(idols, **kwargs) -> ModelVersion:
 
 
 def faces_said(clf, rows) -> list:
-    """A face per row of probabilities (and optional embedding)."""
+    """A face per row of probabilities (and optional embedding: the model's, and the head of the
+    face's own vector, which clusters read)."""
     out = []
     for row in rows:
-        face = make_face()
+        face = make_embedded_face(*row[1]) if isinstance(row, tuple) else make_face()
         if isinstance(row, tuple):
             clf.say(face, row[0], row[1])
         else:

@@ -208,7 +208,9 @@ def test_one_labeled_face_an_idol_is_enough(train):
 def test_faces_without_a_vector_wait_for_it_and_are_suggested_when_it_comes(
     train, django_capture_on_commit_callbacks
 ):
+    from faces.models import FaceEmbedding
     from faces.services.embeddings import _store
+    from faces.signals import faces_embedded
 
     c, idols, _ = people_with_faces(2, 5)
     assert train().model_version.is_active
@@ -220,7 +222,8 @@ def test_faces_without_a_vector_wait_for_it_and_are_suggested_when_it_comes(
 
     name, model_hash = current_model()
     with django_capture_on_commit_callbacks(execute=True):
-        _store(embedder=name, model_hash=model_hash, vectors={late.pk: around(c[0], 1, 9)[0]}, errors={})
+        stored = _store(embedder=name, model_hash=model_hash, vectors={late.pk: around(c[0], 1, 9)[0]}, errors={})
+        faces_embedded.send(sender=FaceEmbedding, face_ids=stored, embedder=name, model_hash=model_hash)
     assert Suggestion.objects.get(face=late).idol_id == idols[0].pk
 
 

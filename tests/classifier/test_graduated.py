@@ -13,10 +13,10 @@ from rest_framework.test import APIClient
 
 from classifier import recognition, tasks
 from classifier.dataset import labeled_set
-from classifier.models import FaceCluster, Suggestion
+from classifier.models import Suggestion
 from classifier.selectors import suggestions_for
 from classifier.services import suggestions_accept
-from classifier.services.clusters import cluster_name
+from classifier.services.clusters import cluster_name, clusters_build
 from core.errors import DomainError
 from labeling.models import FaceLabel, How, Idol
 from labeling.roles import VIEWER, assign_role
@@ -175,7 +175,7 @@ def test_a_cluster_can_be_named_after_a_graduated_idol_not_a_mistaken_one(script
     aoi, beni, _ = scripted["idols"]
     faces_said(scripted["clf"], [([0.4, 0.3, 0.3], [1.0, 0.01 * i, 0.0, 0.0]) for i in range(3)])
     tasks.suggest(scripted["version"].pk)
-    cluster = FaceCluster.objects.get()
+    (cluster,) = clusters_build()
     idol_soft_delete(idol=aoi, reason=Idol.DeletionReason.GRADUATED)
     idol_soft_delete(idol=beni, reason=Idol.DeletionReason.OTHER)
     with pytest.raises(DomainError) as caught:

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from classifier import tasks
 from classifier.models import FaceCluster, Suggestion, SuggestionRejection
+from classifier.services.clusters import clusters_build
 from labeling.models import FaceLabel, How
 from labeling.roles import LABELER, VIEWER, assign_role
 from tests.classifier.suggest_fixtures import faces_said
@@ -145,6 +146,7 @@ def test_cluster_page_names_and_splits(client, labeler, viewer, scripted):
     far = [[0.0, 0.0, 1.0, 0.02 * i] for i in range(3)]
     faces = faces_said(scripted["clf"], [([0.4, 0.3, 0.3], e) for e in near + far])
     tasks.suggest(scripted["version"].pk)
+    clusters_build()
     assert FaceCluster.objects.count() == 2
     client.force_login(viewer)
     assert client.get(reverse("classifier:clusters")).status_code == 200

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from classifier import tasks
 from classifier.models import FaceCluster, SuggestionRejection
+from classifier.services.clusters import clusters_build
 from labeling.models import FaceLabel, How
 from labeling.roles import LABELER, VIEWER, assign_role
 from tests.classifier.suggest_fixtures import faces_said
@@ -76,6 +77,7 @@ def test_roles(django_user_model, suggested):
 def test_clusters_list_name_and_split(django_user_model, scripted):
     faces = faces_said(scripted["clf"], [([0.4, 0.3, 0.3], [1.0, 0.01 * i, 0.0, 0.0]) for i in range(4)])
     tasks.suggest(scripted["version"].pk)
+    clusters_build()
     api = client_for(django_user_model, LABELER)
     (cluster,) = api.get("/api/clusters/").json()["results"]
     assert sorted(cluster["faces"]) == [f.pk for f in faces] and cluster["size"] == 4

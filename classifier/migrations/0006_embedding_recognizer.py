@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("classifier", "0004_sweep_stale_runs_often"),
+        ("classifier", "0005_clusters_from_embeddings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
