@@ -205,9 +205,7 @@ def test_one_labeled_face_an_idol_is_enough(train):
     assert row.idol_id == idols[2].pk and not row.unknown
 
 
-def test_faces_without_a_vector_wait_for_it_and_are_suggested_when_it_comes(
-    train, django_capture_on_commit_callbacks
-):
+def test_faces_without_a_vector_wait_for_it_and_are_suggested_when_it_comes(train, django_capture_on_commit_callbacks):
     from faces.models import FaceEmbedding
     from faces.services.embeddings import _store
     from faces.signals import faces_embedded
