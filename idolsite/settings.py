@@ -237,7 +237,7 @@ IDOLSITE_RECOGNIZER = env_choice("IDOLSITE_RECOGNIZER", "embedding", ("embedding
 IDOLSITE_EMBEDDING_MIN_FACES = env_int("IDOLSITE_EMBEDDING_MIN_FACES", 1, minimum=1)
 # Share of strangers (faces of people never labeled) it may take for someone known: the distance
 # threshold of "unknown" is chosen on held-out faces for this rate.
-IDOLSITE_EMBEDDING_FALSE_ACCEPT = env_float("IDOLSITE_EMBEDDING_FALSE_ACCEPT", 0.02, minimum=0.0, maximum=0.5)
+IDOLSITE_EMBEDDING_FALSE_ACCEPT = env_float("IDOLSITE_EMBEDDING_FALSE_ACCEPT", 0.01, minimum=0.0, maximum=0.5)
 # New labels, rejections and merges retrain the embedding recognizer at once (one training queued
 # at a time absorbs a burst); off: only the schedule and people start trainings.
 IDOLSITE_EMBEDDING_AUTO_RETRAIN = env_bool("IDOLSITE_EMBEDDING_AUTO_RETRAIN", True)
