@@ -149,15 +149,18 @@ def load_pixels(crops: list[str], size: int, *, workers: int = 4):  # -> np.ndar
 _VECTORS_BY_ID = 900
 
 
-def load_vectors(face_ids: list[int], *, embedder: str | None = None):  # -> (np.ndarray bool, np.ndarray)
-    """The configured embedder's vectors of ``face_ids``, in that order: (has a vector (n,),
-    float32 (n, dimension), zeros where there is none: not computed yet, or failed)."""
+def load_vectors(
+    face_ids: list[int], *, embedder: str | None = None, model_hash: str | None = None
+):  # -> (np.ndarray bool, np.ndarray)
+    """The configured embedder's vectors of ``face_ids`` (or those of the model file
+    ``model_hash``), in that order: (has a vector (n,), float32 (n, dimension), zeros where there
+    is none: not computed yet, or failed)."""
     import numpy as np
 
     from faces.selectors import embedding_matrix
 
     faces = Face.objects.filter(pk__in=face_ids) if len(face_ids) <= _VECTORS_BY_ID else Face.objects.all()
-    ids, matrix = embedding_matrix(faces, embedder=embedder)
+    ids, matrix = embedding_matrix(faces, embedder=embedder, model_hash=model_hash)
     wanted = np.asarray(face_ids, dtype=np.int64)
     at = np.searchsorted(ids, wanted)
     at = np.minimum(at, max(len(ids) - 1, 0))

@@ -23,15 +23,25 @@ def current_model(embedder: str | None = None) -> tuple[str, str]:
 
 
 def embedding_matrix(
-    faces: QuerySet[Face], *, embedder: str | None = None, chunk_size: int = EMBEDDING_CHUNK
+    faces: QuerySet[Face],
+    *,
+    embedder: str | None = None,
+    model_hash: str | None = None,
+    chunk_size: int = EMBEDDING_CHUNK,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors of the current model for ``faces``: (face ids, float32 array n x dimension),
+    """The vectors of the current model (or of ``model_hash``) for ``faces``: (face ids, float32
+    array n x dimension),
     in face id order. Faces without a vector (not computed yet, or failed) are left out, so
     callers pair rows with the returned ids. Reads in chunks of ``chunk_size`` faces (keyset on
     the face id), so the queryset may be large."""
     import numpy as np
 
-    name, model_hash = current_model(embedder)
+    if model_hash is None:
+        name, model_hash = current_model(embedder)
+    else:  # the vectors of another model file than the configured one (kept by their hash)
+        from faces.embedders import embedder_class
+
+        name = embedder_class(embedder).name
     rows = FaceEmbedding.objects.of(embedder=name, model_hash=model_hash).computed()
     face_ids = faces.order_by().values("pk")
     ids: list[np.ndarray] = []

@@ -84,6 +84,10 @@ def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, A
             # more round costs a round of stale suggestions.
             if active.fingerprint == version.fingerprint:
                 wins = same_split["new_top1"] > same_split["top1"]
+            elif embedding and active.kind == Recognizer.EMBEDDING and active.model_hash != version.model_hash:
+                # Another embedding model file (IDOLSITE_EMBEDDER_MODEL): it must do at least as
+                # well on the user's own faces, never assumed better.
+                wins = same_split["new_top1"] >= same_split["top1"]
             else:
                 wins = not clearly_worse(same_split["only_active_right"], same_split["only_new_right"])
             if wins and not active.pinned:
@@ -183,12 +187,10 @@ def predict_stored_faces(clf: Any, face_ids: list[int], crops: list[str]) -> tup
 
     if getattr(clf, "kind", "") == Recognizer.EMBEDDING:
         from classifier.dataset import load_vectors
-        from faces.selectors import current_model
 
-        if current_model(clf.embedder) != (clf.embedder, clf.model_hash):
-            # Vectors of another model file than it learned from: nothing it can read.
-            return np.zeros((len(face_ids), len(clf.class_idol_ids)), dtype=np.float32), np.zeros(len(face_ids), bool)
-        has, vectors = load_vectors(face_ids, embedder=clf.embedder)
+        # Its own model file's vectors, kept by their hash: a recognizer on another embedder
+        # (IDOLSITE_EMBEDDER_MODEL changed) is measured against it on the same faces.
+        has, vectors = load_vectors(face_ids, embedder=clf.embedder, model_hash=clf.model_hash)
         probabilities = np.zeros((len(face_ids), len(clf.class_idol_ids)), dtype=np.float32)
         if has.any():
             probabilities[has] = clf.predict_vectors(vectors[has]).probabilities

@@ -355,3 +355,35 @@ def test_the_run_measures_the_few_shot_curve_and_the_page_says_which_recognizer(
     assert (run.model_version.path / "fewshot.png").is_file()
     page = admin_client.get(f"/classifier/runs/{run.pk}/").content.decode()
     assert "Embedding recognizer" in page and str(run.metrics["open_set"]["max_distance"]) in page
+
+
+def test_another_embedding_model_file_is_used_only_when_it_does_as_well_on_the_same_faces(train, monkeypatch):
+    from faces import selectors
+    from faces.models import FaceEmbedding
+
+    _, _, faces = people_with_faces(4, 30)
+    first = train().model_version
+    assert first.is_active
+    name, _ = selectors.current_model()
+    rng = np.random.default_rng(0)
+
+    def switch_to(model_hash: str, vectors_of) -> ModelVersion:
+        FaceEmbedding.objects.bulk_create(
+            [
+                FaceEmbedding(face=f, embedder=name, model_hash=model_hash, dimension=DIM, vector=vectors_of(f))
+                for group in faces
+                for f in group
+            ]
+        )
+        monkeypatch.setattr(selectors, "current_model", lambda embedder=None: (name, model_hash))
+        return train().model_version
+
+    # A model file whose vectors say nothing of who is who: measured worse, not used.
+    noise = lambda f: rng.normal(size=DIM).astype("<f4").tobytes()  # noqa: E731
+    worse = switch_to("0000000000000bad", noise)
+    assert worse.model_hash == "0000000000000bad" and not worse.is_active
+    assert worse.run.metrics["active_on_this_split"]["top1"] == 1.0
+    assert ModelVersion.objects.get(is_active=True).pk == first.pk
+    # One that does as well on the same faces replaces it.
+    same = lambda f: bytes(FaceEmbedding.objects.get(face=f, model_hash=first.model_hash).vector)  # noqa: E731
+    assert switch_to("000000000000600d", same).is_active
