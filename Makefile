@@ -53,7 +53,8 @@ test-browser: install
 bench-labeling: install
 	$(BIN)/python bench/labeling.py $(BENCH_ARGS)
 
-# The classifier benchmark: fresh database, import ../shared/data/faces, train on the CPU.
+# The recognizers' benchmark: fresh database, import ../shared/data/faces, embed, train the embedding
+# recognizer and the network on the CPU (about 25 min); BENCH_ARGS="--skip-cnn" for a few minutes.
 bench-train: install
 	$(BIN)/python bench/train_eval.py $(BENCH_ARGS)
 
