@@ -48,7 +48,9 @@ class HeadRecipe:
     batch_size: int = 512
     # A few labeled faces train for more epochs, up to this many optimizer steps in all.
     min_steps: int = 300
-    l2: float = 1e-4
+    # The weight penalty, divided by the number of labeled faces: strong with a few labels an
+    # idol (close to the mean of her faces), fading as they accumulate (a prior, not a cap).
+    l2: float = 0.2
     # Share of strangers the threshold lets through, measured on held-out faces.
     false_accept: float = 0.01
     # Used when too few held-out faces measure it (a fresh install with a few labels): between
@@ -207,7 +209,10 @@ class EmbeddingClassifier:
         n = self.n_classes
         inputs = keras.Input(shape=(vectors.shape[1],), name="embedding")
         logits = keras.layers.Dense(
-            n, kernel_regularizer=keras.regularizers.L2(self.recipe.l2), name="logits", dtype="float32"
+            n,
+            kernel_regularizer=keras.regularizers.L2(self.recipe.l2 / max(len(vectors), 1)),
+            name="logits",
+            dtype="float32",
         )(inputs)
         model = keras.Model(inputs, logits, name="idol_embedding_head")
         # One target layout for both kinds of example: column 0 says which. A labeled face is
@@ -512,7 +517,7 @@ def fewshot_curve(
 
 
 # Unit vectors times this give logits a useful range from the first epoch.
-_SCALE = 8.0
+_SCALE = 4.0
 
 
 def model_kind(directory: Path) -> str:
