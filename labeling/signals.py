@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 # Sent when label events are written (a label added or removed, a face excluded or included
-# again, an undo, labels moved by a merge), inside the transaction that writes them: receivers
-# act on commit (the classifier retrains its embedding recognizer).
-#   sender: LabelEvent; events: list[LabelEvent]
+# again, an undo, labels moved by a merge), and when an idol's labels leave or rejoin the
+# training set (deleted as "other", restored), inside the transaction: receivers act on commit
+# (the classifier retrains its embedding recognizer).
+#   sender: LabelEvent or Idol; events: list[LabelEvent] (empty for an idol)
 labels_changed = Signal()

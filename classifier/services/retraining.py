@@ -83,7 +83,7 @@ def _soon_on_commit(reason: str) -> None:
 
 def on_labels_changed(sender: Any, *, events: list[Any], **kwargs: Any) -> None:
     """labeling's ``labels_changed`` receiver: labels, exclusions, undos and merges."""
-    _soon_on_commit(f"{len(events)} label change(s)")
+    _soon_on_commit(f"{len(events)} label change(s)" if events else "an idol left or came back")
 
 
 def on_rejections(count: int) -> None:

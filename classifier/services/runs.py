@@ -353,8 +353,10 @@ def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
             n_validation=len(val),
             n_classes=data.n_classes,
         )
-        done = ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, fingerprint=fingerprint, set_aside=False)
-        if not run.options.get("force") and done.exists():
+        newest = (
+            ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False).order_by("-created_at", "-id").first()
+        )
+        if not run.options.get("force") and newest is not None and newest.fingerprint == fingerprint:
             _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
             return TrainingRun.objects.get(pk=run_id)
         if data.n_classes < 2:

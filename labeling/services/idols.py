@@ -15,6 +15,7 @@ from faces.db import atomic_retrying
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.services._common import User, _event
 from labeling.services.labels import lock_faces
+from labeling.signals import labels_changed
 from labeling.text import fold
 
 
@@ -148,6 +149,8 @@ def idol_soft_delete(*, idol: Idol, reason: str = Idol.DeletionReason.GRADUATED,
     idol.deleted_at = timezone.now()
     idol.deletion_reason = reason
     idol.save(update_fields=["deleted_at", "deletion_reason", "updated_at"])
+    if reason not in Idol.RECOGNIZABLE_REASONS:  # her labels leave the training set
+        labels_changed.send(sender=Idol, events=[])
     return idol
 
 
@@ -161,9 +164,12 @@ def idol_restore(*, idol: Idol, user: User = None) -> Idol:
         raise Conflict(
             f"{idol.name} was merged into idol {idol.merged_into_id}; a merge cannot be restored", code="merged_idol"
         )
+    was_recognizable = idol.is_recognizable
     idol.deleted_at = None
     idol.deletion_reason = ""
     idol.save(update_fields=["deleted_at", "deletion_reason", "updated_at"])
+    if not was_recognizable:  # her labels train again
+        labels_changed.send(sender=Idol, events=[])
     return idol
 
 

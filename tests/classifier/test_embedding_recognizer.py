@@ -387,3 +387,20 @@ def test_another_embedding_model_file_is_used_only_when_it_does_as_well_on_the_s
     # One that does as well on the same faces replaces it.
     same = lambda f: bytes(FaceEmbedding.objects.get(face=f, model_hash=first.model_hash).vector)  # noqa: E731
     assert switch_to("000000000000600d", same).is_active
+
+
+def test_an_idol_deleted_by_mistake_leaves_it_at_once_and_comes_back_when_restored(auto_retrain):
+    from labeling.services import idol_restore, idol_soft_delete
+
+    c = centres(3)
+    idols = [make_idol(f"idol {p}") for p in range(3)]
+    with auto_retrain():
+        for p, idol in enumerate(idols):
+            faces_label(faces=[make_embedded_face(*v) for v in around(c[p], 3, p)], idol=idol)
+    assert idols[2].pk in ModelVersion.objects.get(is_active=True).class_idol_ids
+    with auto_retrain():
+        idol_soft_delete(idol=idols[2], reason="other")
+    assert idols[2].pk not in ModelVersion.objects.get(is_active=True).class_idol_ids
+    with auto_retrain():
+        idol_restore(idol=idols[2])
+    assert idols[2].pk in ModelVersion.objects.get(is_active=True).class_idol_ids
