@@ -354,7 +354,9 @@ def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
             n_classes=data.n_classes,
         )
         newest = (
-            ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False).order_by("-created_at", "-id").first()
+            ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False)
+            .order_by("-created_at", "-id")
+            .first()
         )
         if not run.options.get("force") and newest is not None and newest.fingerprint == fingerprint:
             _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
