@@ -293,7 +293,13 @@ def main() -> None:
         run = TrainingRun.objects.get(pk=run.pk)
         if run.status != TrainingRun.Status.SUCCEEDED:
             sys.exit(f"training failed: {run.status} {run.error}")
+        # A network the embedding recognizer beats on the same faces stays inactive, and the
+        # product queues an embedding training: run it, as the worker would.
+        for queued in TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).order_by("pk"):
+            tasks.train(queued.pk)
         active = ModelVersion.objects.active()
+        if active is None:  # the first model was not good enough to become active
+            sys.exit(f"no active model after round {rounds}: run {run.pk}: {run.note}")
         warm = (run.metrics or {}).get("warm_start")
         start = f"from model {warm['from']}" if warm else "from scratch"
         train_s = time.monotonic() - t
