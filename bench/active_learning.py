@@ -100,7 +100,7 @@ def parse_args() -> argparse.Namespace:
         "--vectors-cache",
         type=Path,
         default=None,
-        help="an .npz of dlib vectors (names, paths relative to --faces, vectors) stored instead of computing them",
+        help="an .npz of dlib vectors (paths relative to --faces, vectors) stored instead of computing them",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the database and models here")
     parser.add_argument("--seed", type=int, default=0)
@@ -180,11 +180,11 @@ def store_cached_vectors(path: Path, relative: dict[int, str]) -> int:
     from faces.models import FaceEmbedding
     from faces.selectors import current_model
 
+    from django.conf import settings
+
+    if settings.IDOLSITE_EMBEDDER != "dlib" or settings.IDOLSITE_EMBEDDER_MODEL:
+        sys.exit("--vectors-cache holds vectors of dlib's default model: unset IDOLSITE_EMBEDDER and _MODEL")
     name, model_hash = current_model("dlib")
-    if (name, model_hash) != current_model():
-        sys.exit(
-            f"--vectors-cache holds dlib vectors of the default model; the configured embedder is {current_model()}"
-        )
     try:
         cache = np.load(path, allow_pickle=False)
         by_path = dict(zip((str(p) for p in cache["paths"]), np.asarray(cache["vectors"], dtype="<f4"), strict=True))
