@@ -176,11 +176,10 @@ def store_cached_vectors(path: Path, relative: dict[int, str]) -> int:
     """Store the vectors of ``path`` (an .npz: ``paths`` relative to the faces folder,
     ``vectors``) as the faces' dlib embeddings; returns how many faces got one."""
     import numpy as np
+    from django.conf import settings
 
     from faces.models import FaceEmbedding
     from faces.selectors import current_model
-
-    from django.conf import settings
 
     if settings.IDOLSITE_EMBEDDER != "dlib" or settings.IDOLSITE_EMBEDDER_MODEL:
         sys.exit("--vectors-cache holds vectors of dlib's default model: unset IDOLSITE_EMBEDDER and _MODEL")
