@@ -59,6 +59,10 @@ def suggestions_for(
         )
     else:
         rows = rows.pending()
+    if mode == Mode.CONFIDENT:
+        # Faces far from every labeled face of their best idol (a stranger, most likely) are
+        # no confident guess, whatever the softmax says: they wait in the other modes.
+        rows = rows.filter(unknown=False)
     if idol is not None:
         rows = rows.filter(idol=idol)
     order = {

@@ -87,6 +87,7 @@ class HeadPrediction:
 class HeldOut:
     """What the held-out faces said: the figures stored with the model and the run."""
 
+    indices: Any = None  # the held-out faces measured (positions in the training data)
     probabilities: Any = None  # (n, classes) calibrated, of the model trained without them
     unknown: Any = None  # (n,) bool
     temperature: float = 1.0
@@ -295,6 +296,12 @@ class EmbeddingClassifier:
         negatives = (normalize(negatives[0]), np.asarray(negatives[1], dtype=np.float32)) if negatives else None
         held_out = HeldOut(max_distance=self.recipe.default_max_distance)
         train, val = ~validation, validation
+        # A held-out face of an idol with no face on the training side cannot be named by the
+        # model that measures: it trains instead, unmeasured (else one such face pushes the
+        # temperature to its bound and flattens every probability).
+        orphans = val & ~np.isin(labels, labels[train])
+        train, val = train | orphans, val & ~orphans
+        held_out.indices = np.flatnonzero(val)
         if val.any() and len(np.unique(labels[train])) >= 2:
             model, _ = self._fit(vectors[train], labels[train], negatives)
             logits = model.predict_on_batch(vectors[val] * _SCALE)

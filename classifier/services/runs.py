@@ -383,6 +383,7 @@ def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
         )
         _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
         if held.probabilities is not None:
+            val = [int(i) for i in held.indices]  # less the faces of idols with none to train on
             metrics = evaluate(
                 held.probabilities,
                 [data.labels[i] for i in val],

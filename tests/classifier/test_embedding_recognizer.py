@@ -404,3 +404,31 @@ def test_an_idol_deleted_by_mistake_leaves_it_at_once_and_comes_back_when_restor
     with auto_retrain():
         idol_restore(idol=idols[2])
     assert idols[2].pk in ModelVersion.objects.get(is_active=True).class_idol_ids
+
+
+def test_a_held_out_face_of_an_idol_with_none_to_train_on_trains_instead_of_being_measured():
+    _, vectors, labels = synthetic(3, 10)
+    # Idol 2's only face is on the held-out side: no model could name her there.
+    keep = np.r_[np.arange(20), 20]
+    vectors, labels = vectors[keep], labels[keep]
+    validation = np.zeros(21, dtype=bool)
+    validation[[0, 1, 10, 11, 20]] = True
+    clf = EmbeddingClassifier(HeadRecipe(epochs=10))
+    held = clf.train(vectors, labels, class_idol_ids=[1, 2, 3], class_names=list("abc"), validation=validation)
+    assert held.indices.tolist() == [0, 1, 10, 11]
+    assert held.figures["top1"] == 1.0 and held.temperature < 20
+    assert clf.predict_vectors(vectors[20:]).probabilities.argmax() == 2  # she is a class all the same
+
+
+def test_strangers_are_no_confident_guess_on_the_review_page(train, admin_client):
+    from classifier.selectors import Mode, suggestions_for
+
+    c, _, _ = people_with_faces(2, 6)
+    known = make_embedded_face(*around(c[0], 1, 31)[0])
+    stranger = make_embedded_face(*around(centres(1, seed=77)[0], 1, 32)[0])
+    train()
+    confident = [row.face_id for row in suggestions_for(mode=Mode.CONFIDENT)]
+    assert known.pk in confident and stranger.pk not in confident
+    assert stranger.pk in [row.face_id for row in suggestions_for(mode=Mode.UNCERTAIN)]
+    page = admin_client.get("/review/", {"mode": "uncertain"}).content.decode()
+    assert 'class="badge warn unknown"' in page
