@@ -59,9 +59,10 @@ def suggestions_for(
         )
     else:
         rows = rows.pending()
-    if mode == Mode.CONFIDENT:
+    if mode == Mode.CONFIDENT and version.kind == "embedding":
         # Faces far from every labeled face of their best idol (a stranger, most likely) are
-        # no confident guess, whatever the softmax says: they wait in the other modes.
+        # no confident guess, whatever the softmax says: they wait in the other modes. (The
+        # network's "unknown" is a low probability, which this order puts last anyway.)
         rows = rows.filter(unknown=False)
     if idol is not None:
         rows = rows.filter(idol=idol)
