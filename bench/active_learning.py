@@ -2,7 +2,7 @@
 model suggests and a person confirms, against labeling every face by hand.
 
     .venv/bin/python bench/active_learning.py [--faces DIR] [--people N] [--per-person N]
-        [--seed-labels 10] [--epochs 10] [--max-rounds 8] [--target 0.95]
+        [--seed-labels 3] [--epochs 10] [--max-rounds 8] [--target 0.95]
         [--recognizer embedding|network] [--vectors-cache FILE] [--hide-unknown]
 
 Imports ``../shared/data/faces`` (or ``--faces DIR``: one folder per person) into a fresh SQLite
@@ -29,9 +29,10 @@ out in COLUMNS columns; focus starts on the first face):
   (reviewed ones leave the list);
 - a page whose guesses are right less often than ``--stop-rate`` ends the round (its keys are
   counted): the model is retrained on the new labels and the review goes on with its guesses;
-  only suggestions with probability >= ``--min-probability`` are shown. The review page shows
-  the guesses the recognizer flags "unknown" like the others; ``--hide-unknown`` leaves them out
-  (those faces are then labeled by hand).
+  only suggestions with probability >= ``--min-probability`` are shown. The review page's
+  confident mode leaves out the embedding recognizer's "unknown" guesses (faces far from every
+  labeled face of the idol), and so does the bench; ``--hide-unknown`` leaves out the network's
+  too (those faces are then labeled by hand).
 - the seed labels are typed by hand: 3 keystrokes each (a typeahead pick), counted;
 - faces still missing to reach the target when the rounds stop (no round left, or a round
   that added nothing) are labeled by hand: 3 keystrokes each, counted.
@@ -69,7 +70,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="folder of face crops, one folder a person")
     parser.add_argument("--people", type=int, default=0, help="use only the first N people (0: all)")
     parser.add_argument("--per-person", type=int, default=0, help="at most N faces a person (0: all)")
-    parser.add_argument("--seed-labels", type=int, default=10, help="labels a person to start with")
+    parser.add_argument(
+        "--seed-labels",
+        type=int,
+        default=None,
+        help="labels a person to start with (default: 3 for the embedding recognizer, which names an "
+        "idol from her first labels; 10 for the network)",
+    )
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each round's training")
     parser.add_argument(
         "--min-steps",
@@ -227,7 +234,9 @@ def main() -> None:
     from labeling.services import face_import, idol_create
 
     recognizer = args.recognizer or settings.IDOLSITE_RECOGNIZER
-    print(f"work folder: {workdir}; recognizer: {recognizer}")
+    if args.seed_labels is None:
+        args.seed_labels = 3 if recognizer == "embedding" else 10
+    print(f"work folder: {workdir}; recognizer: {recognizer}; {args.seed_labels} seed labels a person")
     call_command("migrate", verbosity=0)
     rng = random.Random(args.seed)
     people = sorted(p for p in args.faces.iterdir() if p.is_dir())
