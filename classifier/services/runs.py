@@ -3,10 +3,12 @@ cluster (``classifier.tasks.train``), with its heartbeat, progress and evaluatio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -215,111 +217,20 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
             _finish(run_id, TrainingRun.Status.FAILED, error=f"another training ({other}) was running")
             run.refresh_from_db()
         return run
-    with _Heartbeat(run_id):
-        if run.recognizer == Recognizer.EMBEDDING:
-            return _run_embedding(run, run_id)
-        return _run_claimed(run, run_id)
+    work = _run_embedding if run.recognizer == Recognizer.EMBEDDING else _run_claimed
+    with _Heartbeat(run_id), _ends_run(run_id):
+        work(run, run_id)
+    return TrainingRun.objects.get(pk=run_id)
 
 
-def _queued(run_id: int) -> bool:
-    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).exists()
-
-
-def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
-    from classifier.dataset import labeled_set, load_pixels
-    from classifier.ml.evaluation import evaluate
+@contextlib.contextmanager
+def _ends_run(run_id: int) -> Iterator[None]:
+    """How a training that stopped early ends: cancelled, failed with its reason (a domain
+    error says it plainly), or failed with the traceback of an unexpected error."""
     from classifier.ml.fitting import TrainingCancelled
 
     try:
-        data = labeled_set()
-        active = ModelVersion.objects.active()
-        _save_progress(
-            run_id,
-            fingerprint=data.fingerprint,
-            n_train=len(data.indices(validation=False)),
-            n_validation=len(data.indices(validation=True)),
-            n_classes=data.n_classes,
-        )
-        if not run.options.get("force") and active is not None and active.fingerprint == data.fingerprint:
-            _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the active model")
-            return TrainingRun.objects.get(pk=run_id)
-        if data.n_classes < 2:
-            raise DomainError(
-                f"not enough labeled faces: {data.n_classes} class(es) with at least "
-                f"{settings.IDOLSITE_MIN_FACES_PER_CLASS} faces (two are needed)",
-                code="too_few",
-            )
-        if not data.indices(validation=True) or not data.indices(validation=False):
-            raise DomainError("too few faces for a training and a validation split", code="too_few")
-        clf = _new_classifier(run.options)
-        pixels = load_pixels(data.crops, clf.input_size)
-        parent, warm_start = _warm_parent(run, active, clf, data)
-
-        def report(progress: Any) -> None:
-            _save_progress(
-                run_id,
-                phase="training",
-                epoch=progress.epoch,
-                epochs=progress.epochs,
-                step=progress.step,
-                steps=progress.steps,
-                loss=progress.loss,
-                val_accuracy=progress.val_accuracy,
-                eta_seconds=progress.eta_seconds,
-                history=progress.history,
-            )
-
-        def should_cancel() -> bool:
-            return not _still_running(run_id)
-
-        clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True, start_from=parent)
-        _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
-        val = data.indices(validation=True)
-        probabilities = clf.predict(pixels[val])
-        metrics = evaluate(
-            probabilities,
-            [data.labels[i] for i in val],
-            class_idol_ids=data.class_idol_ids,
-            class_names=data.class_names,
-            face_ids=[data.face_ids[i] for i in val],
-        )
-        metrics["train_seconds"] = round(clf.train_seconds, 1)
-        metrics["left_out"] = data.left_out
-        metrics["negatives"] = len(data.negatives)
-        metrics["warm_start"] = warm_start
-        same_split = _active_on_this_split(
-            active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, probabilities
-        )
-        if same_split is not None:
-            metrics["active_on_this_split"] = same_split
-        _save_progress(run_id, phase="comparing")
-        both = _embedding_on_this_split(data, val, probabilities)
-        if both is not None:
-            metrics["recognizers"] = both
-        clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds", "warm_start")}
-        if should_cancel():
-            raise TrainingCancelled("training was cancelled")
-        _save_progress(run_id, phase="saving")
-        version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
-        if version.is_active:
-            why = " (now active)"
-        elif (both or {}).get("chosen") == Recognizer.EMBEDDING:
-            why = (
-                f" (not active: on the same {both['faces']} faces the embedding recognizer was right on "
-                f"{both['embedding_top1']:.1%}, this network on {both['network_top1']:.1%})"
-            )
-            if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
-                training_request(reason=f"network run {run_id} chose the embedding recognizer", recognizer="embedding")
-        else:
-            why = " (not better than the active one)"
-        _finish(
-            run_id,
-            TrainingRun.Status.SUCCEEDED,
-            phase="done",
-            metrics=metrics,
-            val_accuracy=metrics["top1"],
-            note=f"model {version.pk}{why}",
-        )
+        yield
     except TrainingCancelled:
         _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note="cancelled while training")
     except DomainError as exc:
@@ -327,10 +238,109 @@ def _run_claimed(run: TrainingRun, run_id: int) -> TrainingRun:
     except Exception as exc:
         log.exception("training run %s failed", run_id)
         _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
-    return TrainingRun.objects.get(pk=run_id)
 
 
-def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
+def _queued(run_id: int) -> bool:
+    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).exists()
+
+
+def _run_claimed(run: TrainingRun, run_id: int) -> None:
+    from classifier.dataset import labeled_set, load_pixels
+    from classifier.ml.evaluation import evaluate
+    from classifier.ml.fitting import TrainingCancelled
+
+    data = labeled_set()
+    active = ModelVersion.objects.active()
+    _save_progress(
+        run_id,
+        fingerprint=data.fingerprint,
+        n_train=len(data.indices(validation=False)),
+        n_validation=len(data.indices(validation=True)),
+        n_classes=data.n_classes,
+    )
+    if not run.options.get("force") and active is not None and active.fingerprint == data.fingerprint:
+        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the active model")
+        return
+    if data.n_classes < 2:
+        raise DomainError(
+            f"not enough labeled faces: {data.n_classes} class(es) with at least "
+            f"{settings.IDOLSITE_MIN_FACES_PER_CLASS} faces (two are needed)",
+            code="too_few",
+        )
+    if not data.indices(validation=True) or not data.indices(validation=False):
+        raise DomainError("too few faces for a training and a validation split", code="too_few")
+    clf = _new_classifier(run.options)
+    pixels = load_pixels(data.crops, clf.input_size)
+    parent, warm_start = _warm_parent(run, active, clf, data)
+
+    def report(progress: Any) -> None:
+        _save_progress(
+            run_id,
+            phase="training",
+            epoch=progress.epoch,
+            epochs=progress.epochs,
+            step=progress.step,
+            steps=progress.steps,
+            loss=progress.loss,
+            val_accuracy=progress.val_accuracy,
+            eta_seconds=progress.eta_seconds,
+            history=progress.history,
+        )
+
+    def should_cancel() -> bool:
+        return not _still_running(run_id)
+
+    clf.train(data, pixels=pixels, report=report, should_cancel=should_cancel, force=True, start_from=parent)
+    _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
+    val = data.indices(validation=True)
+    probabilities = clf.predict(pixels[val])
+    metrics = evaluate(
+        probabilities,
+        [data.labels[i] for i in val],
+        class_idol_ids=data.class_idol_ids,
+        class_names=data.class_names,
+        face_ids=[data.face_ids[i] for i in val],
+    )
+    metrics["train_seconds"] = round(clf.train_seconds, 1)
+    metrics["left_out"] = data.left_out
+    metrics["negatives"] = len(data.negatives)
+    metrics["warm_start"] = warm_start
+    same_split = _active_on_this_split(
+        active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, probabilities
+    )
+    if same_split is not None:
+        metrics["active_on_this_split"] = same_split
+    _save_progress(run_id, phase="comparing")
+    both = _embedding_on_this_split(data, val, probabilities)
+    if both is not None:
+        metrics["recognizers"] = both
+    clf.metrics = {k: metrics[k] for k in ("top1", "top5", "n_validation", "train_seconds", "warm_start")}
+    if should_cancel():
+        raise TrainingCancelled("training was cancelled")
+    _save_progress(run_id, phase="saving")
+    version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
+    if version.is_active:
+        why = " (now active)"
+    elif (both or {}).get("chosen") == Recognizer.EMBEDDING:
+        why = (
+            f" (not active: on the same {both['faces']} faces the embedding recognizer was right on "
+            f"{both['embedding_top1']:.1%}, this network on {both['network_top1']:.1%})"
+        )
+        if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
+            training_request(reason=f"network run {run_id} chose the embedding recognizer", recognizer="embedding")
+    else:
+        why = " (not better than the active one)"
+    _finish(
+        run_id,
+        TrainingRun.Status.SUCCEEDED,
+        phase="done",
+        metrics=metrics,
+        val_accuracy=metrics["top1"],
+        note=f"model {version.pk}{why}",
+    )
+
+
+def _run_embedding(run: TrainingRun, run_id: int) -> None:
     """The embedding recognizer: read the labeled faces' vectors, fit the head, measure it on
     the held-out faces (and the active model on the same faces), register it."""
 
@@ -340,97 +350,85 @@ def _run_embedding(run: TrainingRun, run_id: int) -> TrainingRun:
     from classifier.ml.fitting import TrainingCancelled
     from faces.selectors import current_model
 
-    try:
-        name, model_hash = current_model()
-        data, vectors, negatives = embedding_set()
-        fingerprint = embedding_fingerprint(data.fingerprint, name, model_hash)
-        val = data.indices(validation=True)
-        _save_progress(
-            run_id,
-            phase="training",
-            fingerprint=fingerprint,
-            n_train=len(data) - len(val),
-            n_validation=len(val),
-            n_classes=data.n_classes,
+    name, model_hash = current_model()
+    data, vectors, negatives = embedding_set()
+    fingerprint = embedding_fingerprint(data.fingerprint, name, model_hash)
+    val = data.indices(validation=True)
+    _save_progress(
+        run_id,
+        phase="training",
+        fingerprint=fingerprint,
+        n_train=len(data) - len(val),
+        n_validation=len(val),
+        n_classes=data.n_classes,
+    )
+    newest = (
+        ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False).order_by("-created_at", "-id").first()
+    )
+    if not run.options.get("force") and newest is not None and newest.fingerprint == fingerprint:
+        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
+        return
+    if data.n_classes < 2:
+        raise DomainError(
+            f"not enough labeled faces with an embedding: {data.n_classes} idol(s) (two are needed)",
+            code="too_few",
         )
-        newest = (
-            ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False)
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        if not run.options.get("force") and newest is not None and newest.fingerprint == fingerprint:
-            _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
-            return TrainingRun.objects.get(pk=run_id)
-        if data.n_classes < 2:
-            raise DomainError(
-                f"not enough labeled faces with an embedding: {data.n_classes} idol(s) (two are needed)",
-                code="too_few",
-            )
-        other = data.class_idol_ids.index(None) if None in data.class_idol_ids else None
-        clf = EmbeddingClassifier(
-            HeadRecipe(false_accept=settings.IDOLSITE_EMBEDDING_FALSE_ACCEPT), embedder=name, model_hash=model_hash
-        )
-        held = clf.train(
-            vectors,
-            data.labels,
+    other = data.class_idol_ids.index(None) if None in data.class_idol_ids else None
+    clf = EmbeddingClassifier(
+        HeadRecipe(false_accept=settings.IDOLSITE_EMBEDDING_FALSE_ACCEPT), embedder=name, model_hash=model_hash
+    )
+    held = clf.train(
+        vectors,
+        data.labels,
+        class_idol_ids=data.class_idol_ids,
+        class_names=data.class_names,
+        validation=data.validation,
+        fingerprint=fingerprint,
+        other_class=other,
+        negatives=negatives,
+        should_cancel=lambda: not _still_running(run_id),
+    )
+    _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
+    if held.probabilities is not None:
+        val = [int(i) for i in held.indices]  # less the faces of idols with none to train on
+        metrics = evaluate(
+            held.probabilities,
+            [data.labels[i] for i in val],
             class_idol_ids=data.class_idol_ids,
             class_names=data.class_names,
-            validation=data.validation,
-            fingerprint=fingerprint,
-            other_class=other,
-            negatives=negatives,
-            should_cancel=lambda: not _still_running(run_id),
+            face_ids=[data.face_ids[i] for i in val],
         )
-        _save_progress(run_id, phase="evaluating", history=clf.history, eta_seconds=0.0)
-        if held.probabilities is not None:
-            val = [int(i) for i in held.indices]  # less the faces of idols with none to train on
-            metrics = evaluate(
-                held.probabilities,
-                [data.labels[i] for i in val],
-                class_idol_ids=data.class_idol_ids,
-                class_names=data.class_names,
-                face_ids=[data.face_ids[i] for i in val],
-            )
-        else:  # every face on the training side (a handful of labels): nothing held out
-            metrics = {"top1": None, "top5": None, "n_validation": 0, "per_class": [], "confused_pairs": []}
-        metrics["recognizer"] = Recognizer.EMBEDDING.value
-        metrics["open_set"] = held.figures
-        if len(val) >= FEWSHOT_MIN_HELD_OUT:
-            from classifier.ml.embedding_head import fewshot_curve
+    else:  # every face on the training side (a handful of labels): nothing held out
+        metrics = {"top1": None, "top5": None, "n_validation": 0, "per_class": [], "confused_pairs": []}
+    metrics["recognizer"] = Recognizer.EMBEDDING.value
+    metrics["open_set"] = held.figures
+    if len(val) >= FEWSHOT_MIN_HELD_OUT:
+        from classifier.ml.embedding_head import fewshot_curve
 
-            metrics["fewshot"] = fewshot_curve(vectors, data.labels, data.validation, recipe=clf.recipe)
-        metrics["train_seconds"] = round(clf.train_seconds, 2)
-        metrics["left_out"] = data.left_out
-        metrics["negatives"] = len(data.negatives)
-        active = ModelVersion.objects.active()
-        if held.probabilities is not None:
-            same_split = _active_on_this_split(
-                active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, held.probabilities
-            )
-            if same_split is not None:
-                metrics["active_on_this_split"] = same_split
-        clf.metrics = {k: metrics.get(k) for k in ("top1", "top5", "n_validation", "train_seconds", "open_set")}
-        if not _still_running(run_id):
-            raise TrainingCancelled("training was cancelled")
-        _save_progress(run_id, phase="saving")
-        version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
-        _finish(
-            run_id,
-            TrainingRun.Status.SUCCEEDED,
-            phase="done",
-            metrics=metrics,
-            val_accuracy=metrics["top1"],
-            note=f"model {version.pk}"
-            + (" (now active)" if version.is_active else " (not better than the active one)"),
+        metrics["fewshot"] = fewshot_curve(vectors, data.labels, data.validation, recipe=clf.recipe)
+    metrics["train_seconds"] = round(clf.train_seconds, 2)
+    metrics["left_out"] = data.left_out
+    metrics["negatives"] = len(data.negatives)
+    active = ModelVersion.objects.active()
+    if held.probabilities is not None:
+        same_split = _active_on_this_split(
+            active, data.face_ids, data.crops, data.class_idol_ids, val, data.labels, held.probabilities
         )
-    except TrainingCancelled:
-        _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note="cancelled while training")
-    except DomainError as exc:
-        _finish(run_id, TrainingRun.Status.FAILED, error=str(exc))
-    except Exception as exc:
-        log.exception("training run %s failed", run_id)
-        _finish(run_id, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
-    return TrainingRun.objects.get(pk=run_id)
+        if same_split is not None:
+            metrics["active_on_this_split"] = same_split
+    clf.metrics = {k: metrics.get(k) for k in ("top1", "top5", "n_validation", "train_seconds", "open_set")}
+    if not _still_running(run_id):
+        raise TrainingCancelled("training was cancelled")
+    _save_progress(run_id, phase="saving")
+    version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
+    _finish(
+        run_id,
+        TrainingRun.Status.SUCCEEDED,
+        phase="done",
+        metrics=metrics,
+        val_accuracy=metrics["top1"],
+        note=f"model {version.pk}" + (" (now active)" if version.is_active else " (not better than the active one)"),
+    )
 
 
 def embedding_fingerprint(data_fingerprint: str, embedder: str, model_hash: str) -> str:
