@@ -153,17 +153,13 @@ def suggest_faces(
                 for i in order
                 if class_ids[i] is not None and class_ids[i] in live
             ]
-            idol_id, probability, margin = rank(candidates, rejected[face_id])
             rows.append(
-                Suggestion(
-                    face_id=face_id,
-                    model_version=version,
-                    idol_id=idol_id,
-                    probability=min(max(probability, 0.0), 1.0),
-                    margin=margin,
+                _row(
+                    version,
+                    face_id,
+                    candidates,
+                    rejected[face_id],
                     unknown=unknown,
-                    # Room to re-rank after rejections: twice the top-5.
-                    top=candidates[: 2 * TOP],
                     embedding=np.asarray(embedding, dtype=np.float16).tobytes(),
                 )
             )
@@ -215,21 +211,33 @@ def _suggest_from_embeddings(
                 for i in order[: 4 * TOP]
                 if class_ids[i] is not None and class_ids[i] in live
             ]
-            idol_id, probability, margin = rank(candidates, rejected[face_id])
-            rows.append(
-                Suggestion(
-                    face_id=face_id,
-                    model_version=version,
-                    idol_id=idol_id,
-                    probability=min(max(probability, 0.0), 1.0),
-                    margin=margin,
-                    unknown=bool(prediction.unknown[n]),
-                    top=candidates[: 2 * TOP],
-                )
-            )
+            rows.append(_row(version, face_id, candidates, rejected[face_id], unknown=bool(prediction.unknown[n])))
         _store(version, rows)
         done += len(rows)
     return done
+
+
+def _row(
+    version: ModelVersion,
+    face_id: int,
+    candidates: list[dict[str, Any]],
+    rejected: set[int],
+    *,
+    unknown: bool,
+    embedding: bytes | None = None,
+) -> Suggestion:
+    """A face's suggestion from its ranked candidates, the idols people rejected left out."""
+    idol_id, probability, margin = rank(candidates, rejected)
+    return Suggestion(
+        face_id=face_id,
+        model_version=version,
+        idol_id=idol_id,
+        probability=min(max(probability, 0.0), 1.0),
+        margin=margin,
+        unknown=unknown,
+        top=candidates[: 2 * TOP],  # room to re-rank after rejections: twice the top-5
+        embedding=embedding,
+    )
 
 
 @transaction.atomic
