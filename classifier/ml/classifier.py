@@ -49,6 +49,23 @@ def _write_atomically(path: Path, write: Any) -> None:
     tmp.replace(path)
 
 
+def write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """The model's JSON, written last: a folder without it is no model."""
+    text = json.dumps(meta, indent=1)
+    _write_atomically(directory / META_FILE, lambda tmp: tmp.write_text(text))
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    """The model's JSON; raises :class:`IncompatibleModel` when it is missing or unreadable."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise IncompatibleModel(f"{directory / META_FILE}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise IncompatibleModel(f"{directory / META_FILE}: not a JSON object")
+    return meta
+
+
 class Classifier:
     """``load_pixels(crop names, size)``: the crops' uint8 pixels, for a training given no
     ``pixels`` and for its negatives (the Django side reads them from the storage)."""
@@ -212,8 +229,7 @@ class Classifier:
             raise ValueError("nothing to save: the classifier is not trained")
         make_private_dirs(directory)
         _write_atomically(directory / MODEL_FILE, lambda tmp: self.model.save(tmp))
-        text = json.dumps(self.meta(), indent=1)
-        _write_atomically(directory / META_FILE, lambda tmp: tmp.write_text(text))
+        write_meta(directory, self.meta())
 
     @classmethod
     def load(cls, directory: Path) -> Classifier:
@@ -223,12 +239,9 @@ class Classifier:
         from classifier.ml.network import build_network, network_policy
         from classifier.ml.precision import precision_policy
 
-        try:
-            meta = json.loads((directory / META_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise IncompatibleModel(f"{directory / META_FILE}: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            found = meta.get("format_version") if isinstance(meta, dict) else None
+        meta = read_meta(directory)
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("kind", "network") != "network":
+            found = meta.get("format_version")
             raise IncompatibleModel(f"{directory}: format version {found!r}, this code reads {FORMAT_VERSION}")
         keras = keras_module()
         custom_layers()  # registered before loading a model that uses them

@@ -19,7 +19,6 @@ No Django here.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.ml.classifier import META_FILE, IncompatibleModel, _write_atomically
+from classifier.ml.classifier import IncompatibleModel, _write_atomically, read_meta, write_meta
 from core.files import make_private_dirs
 
 if TYPE_CHECKING:
@@ -435,8 +434,7 @@ class EmbeddingClassifier:
                 np.savez(handle, vectors=self.gallery.astype(np.float32), labels=self.gallery_labels.astype(np.int32))
 
         _write_atomically(directory / GALLERY_FILE, write_gallery)
-        text = json.dumps(self.meta(), indent=1)
-        _write_atomically(directory / META_FILE, lambda tmp: tmp.write_text(text))
+        write_meta(directory, self.meta())
 
     @classmethod
     def load(cls, directory: Path) -> EmbeddingClassifier:
@@ -444,11 +442,8 @@ class EmbeddingClassifier:
 
         from classifier.ml.backend import keras_module
 
-        try:
-            meta = json.loads((directory / META_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise IncompatibleModel(f"{directory / META_FILE}: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
+        meta = read_meta(directory)
+        if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
             raise IncompatibleModel(f"{directory}: not an embedding model of format {FORMAT_VERSION}")
         keras = keras_module()
         try:
@@ -525,12 +520,3 @@ def fewshot_curve(
 
 # Unit vectors times this give logits a useful range from the first epoch.
 _SCALE = 4.0
-
-
-def model_kind(directory: Path) -> str:
-    """``embedding`` or ``network`` (the network trained from pixels), from the folder's JSON."""
-    try:
-        meta = json.loads((directory / META_FILE).read_text())
-    except (OSError, ValueError):
-        return "network"
-    return meta.get("kind", "network") if isinstance(meta, dict) else "network"
