@@ -120,16 +120,11 @@ def suggest_faces(
     if getattr(classifier, "kind", "") == "embedding":
         return _suggest_from_embeddings(version, classifier, face_ids, batch_size)
     members = ensemble_members(version) if members is None else members
-    batch_size = batch_size or settings.IDOLSITE_SUGGEST_BATCH
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD
-    faces = Face.objects.visible()
-    if face_ids is not None:
-        faces = faces.filter(pk__in=list(face_ids))
-    ids = list(faces.order_by("id").values_list("id", flat=True))
     class_ids = classifier.class_idol_ids
     done = 0
-    for start in range(0, len(ids), batch_size):
-        chunk = list(Face.objects.visible().filter(pk__in=ids[start : start + batch_size]).values_list("id", "crop"))
+    for batch in _batches(face_ids, batch_size):
+        chunk = list(Face.objects.visible().filter(pk__in=batch).values_list("id", "crop"))
         if not chunk:
             continue
         live = set(
@@ -168,6 +163,18 @@ def suggest_faces(
     return done
 
 
+def _batches(face_ids: Iterable[int] | None, batch_size: int | None) -> Iterator[list[int]]:
+    """The visible faces (all, or of ``face_ids``) in id order, ``batch_size`` at a time; each
+    batch is read again when it comes (a face excluded meanwhile is skipped)."""
+    batch_size = batch_size or settings.IDOLSITE_SUGGEST_BATCH
+    faces = Face.objects.visible()
+    if face_ids is not None:
+        faces = faces.filter(pk__in=list(face_ids))
+    ids = list(faces.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), batch_size):
+        yield ids[start : start + batch_size]
+
+
 def _suggest_from_embeddings(
     version: ModelVersion, classifier: Any, face_ids: Iterable[int] | None, batch_size: int | None
 ) -> int:
@@ -182,15 +189,10 @@ def _suggest_from_embeddings(
     if current_model(classifier.embedder) != (classifier.embedder, classifier.model_hash):
         log.warning("model %s learned from another embedding model than the configured one", version.pk)
         return 0
-    batch_size = batch_size or settings.IDOLSITE_SUGGEST_BATCH
-    faces = Face.objects.visible()
-    if face_ids is not None:
-        faces = faces.filter(pk__in=list(face_ids))
-    ids = list(faces.order_by("id").values_list("id", flat=True))
     class_ids = classifier.class_idol_ids
     done = 0
-    for start in range(0, len(ids), batch_size):
-        chunk = list(Face.objects.visible().filter(pk__in=ids[start : start + batch_size]).values_list("id", flat=True))
+    for batch in _batches(face_ids, batch_size):
+        chunk = list(Face.objects.visible().filter(pk__in=batch).values_list("id", flat=True))
         has, vectors = load_vectors(chunk, embedder=classifier.embedder)
         chunk = [face_id for face_id, ok in zip(chunk, has, strict=True) if ok]
         if not chunk:
