@@ -224,3 +224,39 @@ def test_a_refused_action_shows_the_servers_message(page, live_server, world):
     status.wait_for()
     # The message for people (the error shape's "detail"), not the code ("already_excluded").
     assert "excluded already" in status.inner_text()
+
+
+COMPOSING_KEY = """([target, key]) => {
+    const el = target ? document.querySelector(target) : document.activeElement || document.body;
+    el.dispatchEvent(new CompositionEvent("compositionstart", {bubbles: true, data: ""}));
+    el.dispatchEvent(new CompositionEvent("compositionupdate", {bubbles: true, data: "はるか"}));
+    // The key that commits (or is part of) the composition: the input method's, not the page's.
+    const down = new KeyboardEvent("keydown", {key: key, keyCode: 229, isComposing: true, bubbles: true, cancelable: true});
+    el.dispatchEvent(down);
+    el.dispatchEvent(new CompositionEvent("compositionend", {bubbles: true, data: "はるか"}));
+    return down.defaultPrevented;
+}"""
+
+
+def test_keys_an_input_method_is_composing_with_belong_to_it(page, live_server, world):
+    sign_in(page, live_server, "hana", "pw-hana-123")
+    page.goto(f"{live_server.url}/label/?status=unlabeled")
+    cards = page.locator(".card")
+    first = int(cards.nth(0).get_attribute("data-face"))
+    # On the grid: "x" (exclude) and "Enter" (open the picker) while composing do nothing.
+    assert page.evaluate(COMPOSING_KEY, [None, "x"]) is False
+    assert page.evaluate(COMPOSING_KEY, [None, "Enter"]) is False
+    page.wait_for_timeout(300)
+    assert not Face.objects.filter(pk=first, excluded=True).exists()
+    assert not page.locator("#ta-list li").count() or not page.locator("#ta-list").is_visible()
+    # In the picker: the Enter that ends a composition only ends it; the next one labels.
+    page.keyboard.press("/")
+    page.keyboard.type("はるか")
+    page.locator("#ta-list li.active .name").filter(has_text="佐藤 遥").wait_for()
+    page.evaluate(COMPOSING_KEY, ["#ta-input", "Enter"])
+    page.wait_for_timeout(400)
+    assert labels_of(Face.objects.get(pk=first)) == set()
+    assert page.locator("#ta-list li.active .name").filter(has_text="佐藤 遥").is_visible()
+    page.keyboard.press("Enter")
+    cards.nth(0).locator(".chip", has_text="佐藤 遥").wait_for()
+    assert labels_of(Face.objects.get(pk=first)) == {"佐藤 遥"}

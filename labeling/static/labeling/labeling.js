@@ -49,7 +49,14 @@
     return node;
   }
 
+  // A key an input method is still composing with (Japanese kana to kanji) belongs to it: its
+  // Enter only ends the composition. Chrome and Firefox set isComposing; Safari sends 229.
+  function composing(event) {
+    return event.isComposing || event.keyCode === 229;
+  }
+
   function typing(event) {
+    if (composing(event)) return true;
     var t = event.target;
     return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
   }
@@ -171,6 +178,7 @@
     });
     ta.deleted.addEventListener("change", function () { taSearch(); ta.input.focus(); });
     ta.input.addEventListener("keydown", function (e) {
+      if (composing(e)) { e.stopPropagation(); return; }
       if (e.key === "ArrowDown" || (e.key === "n" && e.ctrlKey)) {
         e.preventDefault(); ta.active = Math.min(ta.active + 1, ta.items.length - 1); taHighlight();
       } else if (e.key === "ArrowUp" || (e.key === "p" && e.ctrlKey)) {
@@ -219,6 +227,7 @@
     post: post,
     say: say,
     typing: typing,
+    composing: composing,
     el: el,
     idolUrl: idolUrl,
     openTypeahead: taOpen,
