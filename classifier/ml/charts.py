@@ -30,8 +30,9 @@ from core.files import PRIVATE_FILE, make_private_dirs
 
 log = logging.getLogger(__name__)
 
-# Japanese fonts in order of preference, proportional ones first (Debian: fonts-ipaexfont,
-# fonts-ipafont-gothic, fonts-noto-cjk, fonts-takao-gothic); the first one installed draws.
+# Japanese fonts in order of preference, proportional ones first (IPAexGothic ships in the
+# matplotlib-fontja package; Debian: fonts-ipaexfont, fonts-ipafont-gothic, fonts-noto-cjk,
+# fonts-takao-gothic); the first one installed draws.
 CJK_FAMILIES = (
     "IPAexGothic",
     "IPAPGothic",
@@ -57,6 +58,18 @@ def _identity(message: str) -> str:
     return message
 
 
+def _packaged_font() -> str | None:
+    """IPAexGothic as the matplotlib-fontja package ships it (found without importing the
+    package, which would change matplotlib's settings for the whole process)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
+    return str(path) if path.is_file() else None
+
+
 @cache
 def cjk_font() -> tuple[str, str] | None:
     """(family, file) of the preferred installed Japanese font, or None (logged once)."""
@@ -66,6 +79,13 @@ def cjk_font() -> tuple[str, str] | None:
         return {entry.name: entry.fname for entry in font_manager.fontManager.ttflist}
 
     found = installed()
+    packaged = _packaged_font()
+    if packaged is not None and packaged not in found.values():
+        try:
+            font_manager.fontManager.addfont(packaged)
+        except (OSError, RuntimeError, ValueError):
+            log.warning("the packaged font %s cannot be read", packaged, exc_info=True)
+        found = installed()
     if not any(family in found for family in CJK_FAMILIES):
         for path in font_manager.findSystemFonts():
             if Path(path).stem.lower().replace("-", "").startswith(_CJK_FILE_STEMS):
