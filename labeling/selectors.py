@@ -19,7 +19,7 @@ from core.api import MAX_ID
 from faces import similarity
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
-from labeling.text import fold
+from labeling.text import fold, kana_romaji, romaji_key, search_fold
 
 # --- the face grid ----------------------------------------------------------------------------
 
@@ -271,6 +271,7 @@ class _Entry:
     own: tuple[str, ...]
     order: str
     groups: tuple[str, ...]
+    romaji: tuple[str, ...] = ()  # the reading's (or a kana name's) romaji, as romaji_key spells it
 
 
 _snapshot: dict[str, Any] = {"version": None, "entries": ()}
@@ -294,10 +295,24 @@ def _idol_entries() -> tuple[_Entry, ...]:
     ):
         groups.setdefault(idol_id, []).append(group_name)
     for pk, name, reading, text, reason in rows:
-        own = (fold(name), fold(reading)) if reading else (fold(name),)
-        lines = tuple(text.split("\n"))
+        own = (search_fold(name), search_fold(reading)) if reading else (search_fold(name),)
+        # Kanji variants folded, and the names once more without their spaces (しらいしまい).
+        lines = tuple(
+            dict.fromkeys([*(search_fold(line) for line in text.split("\n")), *(o.replace(" ", "") for o in own)])
+        )
+        romaji = tuple(
+            dict.fromkeys(
+                variant
+                for source in (reading, name)
+                if source and kana_romaji(source).isascii()
+                for spelled in [romaji_key(kana_romaji(source))]
+                for variant in (spelled, spelled.replace(" ", ""))
+            )
+        )
         status = reason or "active"
-        entries.append(_Entry(pk, name, reading, status, text, lines, own, own[-1], tuple(groups.get(pk, ()))))
+        entries.append(
+            _Entry(pk, name, reading, status, "\n".join(lines), lines, own, own[-1], tuple(groups.get(pk, ())), romaji)
+        )
     _snapshot.update(version=version, entries=tuple(entries))
     return _snapshot["entries"]
 
@@ -310,17 +325,24 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     ``include_deleted``, merged ones never (their names are aliases of the idol they joined).
 
     Two queries: the idol table's version (see ``_idol_entries``) and the hits' face counts."""
-    term = fold(query)
+    term = search_fold(query)
     words = term.split()
     if not words:
         return []
+    # Typed in romaji (saito, siraisi mai): also matched against the readings' romaji.
+    key = romaji_key(term) if term.isascii() and any(c.isalpha() for c in term) else ""
     ranked = []
     for entry in _idol_entries():
         if entry.status != "active" and not include_deleted:
             continue
         if all(word in entry.text for word in words):
             rank, matched = _rank(term, words, entry.own, entry.lines)
-            ranked.append((rank, entry.status != "active", entry.order, entry.id, entry, matched))
+        elif key and entry.romaji and all(word in "\n".join(entry.romaji) for word in key.split()):
+            rank, _ = _rank(key, key.split(), entry.romaji, entry.romaji)
+            matched = ""
+        else:
+            continue
+        ranked.append((rank, entry.status != "active", entry.order, entry.id, entry, matched))
     ranked.sort(key=lambda r: r[:4])
     hits = [
         IdolHit(

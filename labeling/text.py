@@ -21,3 +21,109 @@ def fold(text: str) -> str:
             ch = chr(code - _KANA_OFFSET)
         chars.append(ch)
     return " ".join("".join(chars).casefold().split())
+
+
+# --- the typeahead's keys: kanji variants folded, romaji as people type it ---------------------
+
+# Old and new (or variant) forms of the kanji common in names, folded to one: 齋藤 finds 斎藤.
+KANJI_VARIANTS = str.maketrans(
+    {
+        "齋": "斉", "齊": "斉", "斎": "斉",
+        "髙": "高", "﨑": "崎", "嵜": "崎", "碕": "崎",
+        "邊": "辺", "邉": "辺", "濱": "浜", "澤": "沢", "櫻": "桜", "廣": "広", "國": "国",
+        "關": "関", "眞": "真", "實": "実", "德": "徳", "惠": "恵", "條": "条", "嶋": "島",
+        "嶌": "島", "冨": "富", "龍": "竜", "瀧": "滝", "藏": "蔵", "曾": "曽", "彌": "弥",
+        "與": "与", "壽": "寿", "榮": "栄", "圓": "円", "學": "学", "禮": "礼", "萬": "万",
+        "淺": "浅", "戶": "戸", "槇": "槙",
+    }
+)  # fmt: skip
+_DOTS = str.maketrans({"・": " ", "·": " ", "=": " "})
+
+
+def search_fold(text: str) -> str:
+    """:func:`fold`, then kanji variants folded and middle dots taken as spaces."""
+    return " ".join(fold(text).translate(_DOTS).translate(KANJI_VARIANTS).split())
+
+
+_KANA = {
+    **dict(zip("あいうえお", ["a", "i", "u", "e", "o"], strict=True)),
+    **{k: "k" + v for k, v in zip("かきくけこ", "aiueo", strict=True)},
+    **{k: "g" + v for k, v in zip("がぎぐげご", "aiueo", strict=True)},
+    **dict(zip("さしすせそ", ["sa", "shi", "su", "se", "so"], strict=True)),
+    **dict(zip("ざじずぜぞ", ["za", "ji", "zu", "ze", "zo"], strict=True)),
+    **dict(zip("たちつてと", ["ta", "chi", "tsu", "te", "to"], strict=True)),
+    **dict(zip("だぢづでど", ["da", "ji", "zu", "de", "do"], strict=True)),
+    **{k: "n" + v for k, v in zip("なにぬねの", "aiueo", strict=True)},
+    **dict(zip("はひふへほ", ["ha", "hi", "fu", "he", "ho"], strict=True)),
+    **{k: "b" + v for k, v in zip("ばびぶべぼ", "aiueo", strict=True)},
+    **{k: "p" + v for k, v in zip("ぱぴぷぺぽ", "aiueo", strict=True)},
+    **{k: "m" + v for k, v in zip("まみむめも", "aiueo", strict=True)},
+    **dict(zip("やゆよ", ["ya", "yu", "yo"], strict=True)),
+    **{k: "r" + v for k, v in zip("らりるれろ", "aiueo", strict=True)},
+    **dict(zip("わゐゑを", ["wa", "i", "e", "o"], strict=True)),
+    "ん": "n", "ゔ": "vu",
+    **dict(zip("ぁぃぅぇぉ", ["a", "i", "u", "e", "o"], strict=True)),
+}  # fmt: skip
+_SMALL_Y = {"ゃ": "a", "ゅ": "u", "ょ": "o"}
+
+
+def kana_romaji(text: str) -> str:
+    """Hepburn romaji of the kana in ``text`` (other characters kept): さいとう あすか ->
+    ``saitou asuka``, きゃりー -> ``kyarii``."""
+    text = fold(text)
+    out: list[str] = []
+    double = False
+    for ch in text:
+        if ch == "っ":
+            double = True
+            continue
+        if ch in _SMALL_Y and out:
+            last = out.pop()
+            # き + ゃ = kya; し + ゃ = sha; ち + ゃ = cha; じ + ゃ = ja
+            stem = last[:-1]
+            out.append((stem if stem.endswith(("sh", "ch", "j")) else stem + "y") + _SMALL_Y[ch])
+            continue
+        if ch in "ぁぃぅぇぉ" and out and out[-1] in ("fu", "vu", "u", "te", "de"):
+            out.append(out.pop()[:-1] + _KANA[ch])  # ふぁ = fa, てぃ = ti
+            continue
+        if ch == "ー":
+            continue  # a long vowel: people type it or not (see romaji_key)
+        roman = _KANA.get(ch, ch)
+        if double and roman[:1].isalpha():
+            roman = ("t" if roman.startswith("ch") else roman[0]) + roman
+        double = False
+        out.append(roman)
+    return "".join(out)
+
+
+_ROMAJI_RULES = [
+    (r"[^a-z ]", ""),
+    (r"n'", "n"),
+    (r"sy([aueo])", r"sh\1"),
+    (r"(?:ty|cy)([aueo])", r"ch\1"),
+    (r"(?:zy|jy|dy)([aueo])", r"j\1"),
+    (r"si", "shi"),
+    (r"ti", "chi"),
+    (r"(?<!t)tu", "tsu"),
+    (r"hu", "fu"),
+    (r"(?:zi|di)", "ji"),
+    (r"du", "zu"),
+    (r"cch", "tch"),
+    (r"m(?=[bpm])", "n"),
+    (r"nn", "n"),
+    (r"oh(?![aiueoy])", "o"),
+    (r"o[ou]", "o"),
+    (r"uu", "u"),
+    (r"aa", "a"),
+]
+
+
+def romaji_key(text: str) -> str:
+    """One spelling for the ways people type a name in romaji: saito, saitou and saitoh;
+    shi and si; tsu and tu; long vowels or not (applied alike to the kana's own romaji)."""
+    import re
+
+    key = fold(text)
+    for pattern, replacement in _ROMAJI_RULES:
+        key = re.sub(pattern, replacement, key)
+    return " ".join(key.split())
