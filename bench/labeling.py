@@ -83,6 +83,7 @@ def child(args: argparse.Namespace) -> None:
     from faces.models import Source
     from labeling.models import Idol, IdolAlias, IdolGroup
     from labeling.roles import assign_role
+    from labeling.text import kana_romaji, romaji_key
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -155,6 +156,9 @@ def child(args: argparse.Namespace) -> None:
         given = reading.split()[-1] if reading else ""
         queries += [reading[:1], reading[:2], reading[:3], katakana(reading[:3]), half_width(reading[:3])]
         queries += [name[:1], name[:2], given, katakana(given), half_width(given)]
+        # Romaji as people type it: the given name, and the family name the short way (saito).
+        if reading:
+            queries += [kana_romaji(given), romaji_key(kana_romaji(reading.split()[0]))[:5]]
         if handles:
             queries.append(next(iter(handles.values()))[:4])
     queries += list(IdolAlias.objects.values_list("name", flat=True)[:40])
