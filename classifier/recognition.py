@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from classifier.models import Recognizer
 from core.errors import Conflict
 from labeling.models import Idol
 
@@ -86,7 +87,7 @@ def predict_crops(
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD if threshold is None else threshold
     if not crops:
         return []
-    if getattr(classifier, "kind", "") == "embedding":
+    if getattr(classifier, "kind", "") == Recognizer.EMBEDDING:
         embeddings, readable = _embed_crops(crops, classifier)
         prediction = classifier.predict_vectors(embeddings)
         probabilities = prediction.probabilities

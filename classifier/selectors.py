@@ -12,7 +12,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
-from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion, SuggestionRejection
+from classifier.models import (
+    FaceCluster,
+    FaceClusterMember,
+    ModelVersion,
+    Recognizer,
+    Suggestion,
+    SuggestionRejection,
+)
 from core.errors import DomainError
 from labeling.models import FaceLabel, Idol
 
@@ -59,7 +66,7 @@ def suggestions_for(
         )
     else:
         rows = rows.pending()
-    if mode == Mode.CONFIDENT and version.kind == "embedding":
+    if mode == Mode.CONFIDENT and version.kind == Recognizer.EMBEDDING:
         # Faces far from every labeled face of their best idol (a stranger, most likely) are
         # no confident guess, whatever the softmax says: they wait in the other modes. (The
         # network's "unknown" is a low probability, which this order puts last anyway.)

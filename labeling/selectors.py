@@ -300,15 +300,9 @@ def _idol_entries() -> tuple[_Entry, ...]:
         lines = tuple(
             dict.fromkeys([*(search_fold(line) for line in text.split("\n")), *(o.replace(" ", "") for o in own)])
         )
-        romaji = tuple(
-            dict.fromkeys(
-                variant
-                for source in (reading, name)
-                if source and kana_romaji(source).isascii()
-                for spelled in [romaji_key(kana_romaji(source))]
-                for variant in (spelled, spelled.replace(" ", ""))
-            )
-        )
+        spelled = [kana_romaji(source) for source in (reading, name) if source]
+        keys = [romaji_key(roman) for roman in spelled if roman.isascii()]
+        romaji = tuple(dict.fromkeys(v for key in keys for v in (key, key.replace(" ", ""))))
         status = reason or "active"
         entries.append(
             _Entry(pk, name, reading, status, "\n".join(lines), lines, own, own[-1], tuple(groups.get(pk, ())), romaji)

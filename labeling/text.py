@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _KATAKANA_START = 0x30A1  # ァ
@@ -97,33 +98,34 @@ def kana_romaji(text: str) -> str:
 
 
 _ROMAJI_RULES = [
-    (r"[^a-z ]", ""),
-    (r"n'", "n"),
-    (r"sy([aueo])", r"sh\1"),
-    (r"(?:ty|cy)([aueo])", r"ch\1"),
-    (r"(?:zy|jy|dy)([aueo])", r"j\1"),
-    (r"si", "shi"),
-    (r"ti", "chi"),
-    (r"(?<!t)tu", "tsu"),
-    (r"hu", "fu"),
-    (r"(?:zi|di)", "ji"),
-    (r"du", "zu"),
-    (r"cch", "tch"),
-    (r"m(?=[bpm])", "n"),
-    (r"nn", "n"),
-    (r"oh(?![aiueoy])", "o"),
-    (r"o[ou]", "o"),
-    (r"uu", "u"),
-    (r"aa", "a"),
+    (re.compile(pattern), replacement)
+    for pattern, replacement in [
+        (r"[^a-z ]", ""),
+        (r"n'", "n"),
+        (r"sy([aueo])", r"sh\1"),
+        (r"(?:ty|cy)([aueo])", r"ch\1"),
+        (r"(?:zy|jy|dy)([aueo])", r"j\1"),
+        (r"si", "shi"),
+        (r"ti", "chi"),
+        (r"(?<!t)tu", "tsu"),
+        (r"hu", "fu"),
+        (r"(?:zi|di)", "ji"),
+        (r"du", "zu"),
+        (r"cch", "tch"),
+        (r"m(?=[bpm])", "n"),
+        (r"nn", "n"),
+        (r"oh(?![aiueoy])", "o"),
+        (r"o[ou]", "o"),
+        (r"uu", "u"),
+        (r"aa", "a"),
+    ]
 ]
 
 
 def romaji_key(text: str) -> str:
     """One spelling for the ways people type a name in romaji: saito, saitou and saitoh;
     shi and si; tsu and tu; long vowels or not (applied alike to the kana's own romaji)."""
-    import re
-
     key = fold(text)
     for pattern, replacement in _ROMAJI_RULES:
-        key = re.sub(pattern, replacement, key)
+        key = pattern.sub(replacement, key)
     return " ".join(key.split())

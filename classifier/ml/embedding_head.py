@@ -52,9 +52,9 @@ class HeadRecipe:
     l2: float = 0.2
     # Share of strangers the threshold lets through, measured on held-out faces.
     false_accept: float = 0.01
-    # Used when too few held-out faces measure it (a fresh install with a few labels): between
-    # the 0.5 that lets 2% of strangers through with many labels and the 0.6 dlib's model was
-    # trained to keep one person within (with a few labels her nearest face is farther).
+    # Used when too few held-out faces measure it (a fresh install with a few labels): a little
+    # under the distance dlib's model was trained to keep one person within, since with a few
+    # labels her nearest labeled face is farther than with many.
     default_max_distance: float = 0.55
     min_held_out: int = 40
     max_distance_bounds: tuple[float, float] = (0.3, 0.6)

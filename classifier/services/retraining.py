@@ -71,9 +71,14 @@ def embedding_retrain_soon(*, reason: str) -> TrainingRun | None:
     starts, so a burst of changes makes one training, and one running gets one successor."""
     if not settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN:
         return None
-    if FaceLabel.objects.order_by().values("idol_id").distinct()[:2].count() < 2:
+    if not _two_idols_labeled():
         return None
     return runs.training_request(reason=reason, recognizer=Recognizer.EMBEDDING)
+
+
+def _two_idols_labeled() -> bool:
+    """A softmax needs two idols to tell apart."""
+    return FaceLabel.objects.order_by().values("idol_id").distinct()[:2].count() >= 2
 
 
 def _soon_on_commit(reason: str) -> None:
@@ -102,7 +107,7 @@ def embedding_changes_since_last() -> bool:
     for changes whose training did not run: a worker down, the setting off then on)."""
     last = ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False).order_by("-created_at").first()
     if last is None:
-        return FaceLabel.objects.order_by().values("idol_id").distinct()[:2].count() >= 2
+        return _two_idols_labeled()
     return (
         LabelEvent.objects.filter(created_at__gt=last.created_at).exists()
         or SuggestionRejection.objects.filter(created_at__gt=last.created_at).exists()

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 # Progress and the heartbeat are written at most this often (seconds) while training; a
 # running run whose heartbeat is older than IDOLSITE_TRAINING_STALE_SECONDS lost its worker.
 PROGRESS_EVERY_SECONDS = 3.0
-# The few-shot curve of an embedding training (four more fits, a second or two) once this many
-# faces are held out: fewer say nothing.
+# The few-shot curve of an embedding training (four more small fits) once this many faces are
+# held out: fewer say nothing.
 FEWSHOT_MIN_HELD_OUT = 20
 # How long a queued embedding training waits for the one before it to finish.
 EMBEDDING_WAIT_SECONDS = 120.0
@@ -327,7 +327,9 @@ def _run_claimed(run: TrainingRun, run_id: int) -> None:
             f"{both['embedding_top1']:.1%}, this network on {both['network_top1']:.1%})"
         )
         if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
-            training_request(reason=f"network run {run_id} chose the embedding recognizer", recognizer="embedding")
+            training_request(
+                reason=f"network run {run_id} chose the embedding recognizer", recognizer=Recognizer.EMBEDDING
+            )
     else:
         why = " (not better than the active one)"
     _finish(

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.models import ModelVersion, Suggestion, SuggestionRejection
+from classifier.models import ModelVersion, Recognizer, Suggestion, SuggestionRejection
 from classifier.services import retraining, versions
 from classifier.services.common import User, acting_user
 from core.errors import DomainError, NotFound
@@ -117,7 +117,7 @@ def suggest_faces(
     classifier = classifier or versions.load_classifier(version)
     if classifier is None:
         return 0
-    if getattr(classifier, "kind", "") == "embedding":
+    if getattr(classifier, "kind", "") == Recognizer.EMBEDDING:
         return _suggest_from_embeddings(version, classifier, face_ids, batch_size)
     members = ensemble_members(version) if members is None else members
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD
@@ -262,7 +262,7 @@ def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
     """faces' ``faces_detected`` receiver: new faces get their suggestions from the active model."""
     active = ModelVersion.objects.active()
     ids = [face.pk for face in faces]
-    if active is None or not ids or active.kind == "embedding":  # those wait for their vectors
+    if active is None or not ids or active.kind == Recognizer.EMBEDDING:  # those wait for their vectors
         return
     version_id = active.pk
     transaction.on_commit(lambda: versions.enqueue_suggest(version_id, ids))
@@ -403,7 +403,7 @@ def on_faces_embedded(sender: Any, *, face_ids: list[int], embedder: str, model_
     active = ModelVersion.objects.active()
     if (
         active is not None
-        and active.kind == "embedding"
+        and active.kind == Recognizer.EMBEDDING
         and (active.embedder, active.model_hash)
         == (
             embedder,
