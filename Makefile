@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency clean
+.PHONY: install run test lint messages test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ test-postgres: install
 	else \
 		echo "WARNING: PostgreSQL does not answer at $(PG_TEST_URL): the PostgreSQL run is skipped." >&2; \
 	fi
+
+# Translations: `make messages` gathers every string marked for translation into the .po files
+# under locale/ and each app's locale/ (then fill in the Japanese) and compiles the .mo files,
+# which are committed so that a fresh machine needs no gettext tools.
+MAKEMESSAGES := SECRET_KEY=messages $(BIN)/python manage.py makemessages -l ja --no-obsolete --add-location=file \
+	--ignore=var --ignore=tests --ignore=bench --ignore=docs --ignore=deploy
+messages: install
+	$(MAKEMESSAGES) -d django
+	$(MAKEMESSAGES) -d djangojs
+	SECRET_KEY=messages $(BIN)/python manage.py compilemessages -l ja --ignore=var --ignore=.venv
 
 # Face detectors on ../shared/data/photos: accuracy, pipeline ms and overhead; last line is JSON.
 BENCH_ARGS ?=

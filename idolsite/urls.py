@@ -1,18 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from faces.views import media
 
 admin.site.site_header = "idolsite"
 admin.site.site_title = "idolsite"
-admin.site.index_title = "Photos, faces and labels"
+admin.site.index_title = _("Photos, faces and labels")
 
 # A new page, action or file route must also join tests/project/test_url_matrix.py (who may
 # open it), which fails for any pattern it does not classify.
 urlpatterns = [
     path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's switch
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
     re_path(r"^media/(?P<path>.+)$", media, name="media"),

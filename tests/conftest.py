@@ -27,6 +27,9 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IDOLSITE_MODEL_DIR = tmp_path / "models"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests read English unless they ask for Japanese (Accept-Language, the cookie or
+    # translation.override); the product's own default is Japanese (tests/project/test_i18n.py).
+    settings.LANGUAGE_CODE = "en"
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     # New photos are not detected unless a test asks (fixture ``auto_detect``): most tests make
     # photos of random patterns and need no detector.

@@ -130,6 +130,9 @@ ROUTES: dict[str, list[Case]] = {
         Case("post", everyone(302), data=lambda w, u: {"username": "owner", "password": "pw-owner-1"}),
     ],
     "labeling:logout": [Case("post", everyone(302))],
+    # the language switch and the JavaScript's translations: the sign-in page needs both
+    "set_language": [Case("post", everyone(302), data=lambda w, u: {"language": "en"})],
+    "javascript-catalog": [Case("get", everyone(200))],
     # the labeling pages and their JSON actions
     "labeling:grid": [Case("get", role("viewer", 200))],
     "labeling:api-label": [
