@@ -19,7 +19,7 @@ from core.api import MAX_ID
 from faces import similarity
 from faces.models import Face, Photo
 from labeling.models import FaceLabel, Idol, LabelEvent, Membership
-from labeling.text import fold, kana_romaji, romaji_key, search_fold
+from labeling.text import fold, guess_reading, kana_romaji, romaji_key, search_fold
 
 # --- the face grid ----------------------------------------------------------------------------
 
@@ -295,12 +295,15 @@ def _idol_entries() -> tuple[_Entry, ...]:
     ):
         groups.setdefault(idol_id, []).append(group_name)
     for pk, name, reading, text, reason in rows:
-        own = (search_fold(name), search_fold(reading)) if reading else (search_fold(name),)
+        # Without a reading, the dictionary's guess stands in for it: 西野七瀬 is found as
+        # にしの and nishino before anyone typed her reading.
+        read = reading or guess_reading(name)
+        own = (search_fold(name), search_fold(read)) if read else (search_fold(name),)
         # Kanji variants folded, and the names once more without their spaces (しらいしまい).
         lines = tuple(
-            dict.fromkeys([*(search_fold(line) for line in text.split("\n")), *(o.replace(" ", "") for o in own)])
+            dict.fromkeys([*(search_fold(line) for line in text.split("\n")), *own, *(o.replace(" ", "") for o in own)])
         )
-        spelled = [kana_romaji(source) for source in (reading, name) if source]
+        spelled = [kana_romaji(source) for source in (read, name) if source]
         keys = [romaji_key(roman) for roman in spelled if roman.isascii()]
         romaji = tuple(dict.fromkeys(v for key in keys for v in (key, key.replace(" ", ""))))
         status = reason or "active"

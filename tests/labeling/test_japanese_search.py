@@ -9,7 +9,7 @@ import csv
 import pytest
 
 from labeling.selectors import idol_search
-from labeling.text import kana_romaji, romaji_key, search_fold
+from labeling.text import guess_reading, kana_romaji, romaji_key, search_fold
 from tests.conftest import SHARED
 from tests.factories import make_group, make_idol
 
@@ -124,3 +124,32 @@ def test_romaji_does_not_shadow_a_name_written_in_latin_letters(db):
     make_idol("渡辺麻友", reading="わたなべ まゆ")
     assert idol_search("will")[0].id == will.pk
     assert [h.name for h in idol_search("mayu")] == ["渡辺麻友"]
+
+
+# --- readings guessed for idols nobody gave one -----------------------------------------------
+
+
+def test_most_real_names_get_their_reading_guessed():
+    if not IDOLS_CSV.is_file():
+        pytest.skip(f"needs {IDOLS_CSV} (the shared data)")
+    with IDOLS_CSV.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    right = [r["name"] for r in rows if guess_reading(r["name"]).replace(" ", "") == r["reading"].replace(" ", "")]
+    # Names are read many ways (生田絵梨花 is いくた えりか, not えりはな): most, not all.
+    assert len(right) >= 2 * len(rows) // 3, right
+    assert guess_reading("西野七瀬") == "にしの ななせ"
+
+
+def test_only_names_in_kanji_are_guessed():
+    assert guess_reading("さいとう") == guess_reading("Will Smith") == guess_reading("") == ""
+    assert guess_reading("西野　七瀬") == "にしの ななせ"  # width and spaces folded first
+
+
+def test_an_idol_without_a_reading_is_found_by_the_guessed_one(db):
+    asuka = make_idol("齋藤飛鳥")
+    given = make_idol("西野七瀬", reading="にしの ななせ")
+    for typed in ("さいとう", "サイトウ アスカ", "saito", "saitou asuka", "asuka", "さいとうあすか"):
+        assert [h.id for h in idol_search(typed)] == [asuka.pk], typed
+    hit = idol_search("asuka")[0]
+    assert hit.reading == ""  # a guess is not shown as her reading
+    assert [h.id for h in idol_search("nishino")] == [given.pk]  # a given reading is used as it is
