@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # intcomma: counts grouped the way the reader's language writes them
     "rest_framework",
     "rest_framework.authtoken",  # emptied by a migration: tokens live hashed in knox's table
     "knox",

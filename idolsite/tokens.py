@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
 from django.db import transaction
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from knox.models import AuthToken
 from rest_framework import serializers, status
@@ -84,7 +85,7 @@ class TokenView(APIView):
             request._request, username=data.validated_data["username"], password=data.validated_data["password"]
         )
         if user is None or not user.is_active:
-            raise serializers.ValidationError({"non_field_errors": ["wrong username or password"]})
+            raise serializers.ValidationError({"non_field_errors": [gettext("wrong username or password")]})
         # A sign-in like the pages' (last_login, and the lockout forgets this address's failures).
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         instance, token = token_obtain(user=user)

@@ -19,7 +19,7 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
     """Django's 404 for URLs no view matched (``handler404``): the API's error shape under
     ``/api/``, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "no such endpoint or object"), status=404)
+        return JsonResponse(error_body("not_found", gettext("no such endpoint or object")), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -44,7 +44,7 @@ def bad_request_view(request: HttpRequest, exception: Exception | None = None) -
     if request.path.startswith("/api/"):
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(error_body("too_large", str(exception)), status=413)
-        return JsonResponse(error_body("bad_request", "the request was refused"), status=400)
+        return JsonResponse(error_body("bad_request", gettext("the request was refused")), status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -52,7 +52,7 @@ def bad_request_view(request: HttpRequest, exception: Exception | None = None) -
 
 def server_error_view(request: HttpRequest) -> Any:
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("server_error", "the server failed; the error is logged"), status=500)
+        return JsonResponse(error_body("server_error", gettext("the server failed; the error is logged")), status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

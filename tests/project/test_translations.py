@@ -91,7 +91,21 @@ _READ_ATTRS = re.compile(r'\b(?:placeholder|title|aria-label|alt|label)="([^"\0]
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->|<[^>]*>", re.S)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 # Words that read the same in Japanese: names, units and keys.
-_SAME_IN_JAPANESE = {"idolsite", "Esc", "Enter", "Tab", "ID", "JSON", "API", "px", "ms", "top"}
+_SAME_IN_JAPANESE = {
+    "idolsite",
+    "Esc",
+    "Enter",
+    "Tab",
+    "Space",
+    "Delete",
+    "Backspace",
+    "ID",
+    "JSON",
+    "API",
+    "px",
+    "ms",
+    "top",
+}
 
 
 def _unmarked_text(path: Path) -> list[str]:

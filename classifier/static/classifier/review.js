@@ -5,7 +5,8 @@
  * x starts pick mode: each face shows its key (data-hint, from the server: the faces least
  * likely right have one-key hints); typing it rejects that face, Backspace undoes, Enter
  * accepts the rest and goes on, Esc leaves. Pick mode stays on across pages (this tab's
- * sessionStorage) until Esc. Names from the server are inserted with textContent. */
+ * sessionStorage) until Esc. Names from the server are inserted with textContent; the words
+ * come from the JavaScript catalog (gettext, ngettext, interpolate). */
 (function () {
   "use strict";
 
@@ -71,7 +72,7 @@
   function mark(list, cls, on) { list.forEach(function (card) { card.classList.toggle(cls, on); }); }
 
   function accept(list) {
-    if (!canLabel) { say("Your role cannot label.", true); return Promise.reject(new Error("role")); }
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return Promise.reject(new Error("role")); }
     list = list.filter(isOpen);
     if (!list.length) return Promise.resolve(null);
     var ids = list.map(function (c) { return Number(c.dataset.face); });
@@ -83,14 +84,14 @@
         var done = { kind: "accept", batch: json.batch, cards: list, count: list.length };
         undoStack.push(done);
         bump("accepted", list.length);
-        say("Accepted " + list.length + " suggestion" + (list.length === 1 ? "" : "s") + " \u00b7 u undoes");
+        say(interpolate(ngettext("Accepted %s suggestion \u00b7 u undoes", "Accepted %s suggestions \u00b7 u undoes", list.length), [list.length]));
         return done;
       })
       .catch(function (err) { mark(list, "accepted", false); say(err.message, true); throw err; }));
   }
 
   function reject(card) {
-    if (!canLabel) { say("Your role cannot label.", true); return; }
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
     if (!card || !isOpen(card)) return;
     var idol = Number(card.dataset.idol);
     card.classList.add("rejected");
@@ -98,7 +99,7 @@
       .then(function () {
         undoStack.push({ kind: "reject", card: card, idol: idol });
         bump("rejected", 1);
-        say("Not " + card.dataset.name + " \u00b7 u undoes");
+        say(interpolate(gettext("Not %(name)s \u00b7 u undoes"), { name: card.dataset.name }, true));
       })
       .catch(function (err) { card.classList.remove("rejected"); say(err.message, true); }));
   }
@@ -125,7 +126,7 @@
     typed = "";
     grid.classList.toggle("picking", on);
     try { if (on) sessionStorage.setItem(PICK_KEY, "1"); else sessionStorage.removeItem(PICK_KEY); } catch (err) { /* this page only */ }
-    say(on ? "Pick mode: type a face's key to reject it \u00b7 Backspace undoes \u00b7 Enter accepts the rest \u00b7 Esc leaves" : "Pick mode off.");
+    say(on ? gettext("Pick mode: type a face's key to reject it \u00b7 Backspace undoes \u00b7 Enter accepts the rest \u00b7 Esc leaves") : gettext("Pick mode off."));
   }
 
   function pick(key) {
@@ -137,25 +138,25 @@
       return;
     }
     if (!cards.some(function (c) { return c.dataset.hint.indexOf(typed) === 0; })) {
-      say("No face has the key \u201c" + typed + "\u201d.", true);
+      say(interpolate(gettext("No face has the key \u201c%s\u201d."), [typed]), true);
       typed = "";
     }
   }
 
   function undo() {
     var last = undoStack.pop();
-    if (!last) { say("Nothing to undo on this page (the Activity page lists older actions)."); return; }
+    if (!last) { say(gettext("Nothing to undo on this page (the Activity page lists older actions).")); return; }
     if (last.kind === "accept") {
       post(data.undoUrl, { batch: last.batch })
         .then(function () {
           mark(last.cards, "accepted", false);
           bump("accepted", -last.count);
-          say(last.cards.length ? "Undone." : "Undone: the " + last.count + " faces accepted on the previous page are open again.");
+          say(last.cards.length ? gettext("Undone.") : interpolate(ngettext("Undone: the %s face accepted on the previous page is open again.", "Undone: the %s faces accepted on the previous page are open again.", last.count), [last.count]));
         })
         .catch(function (err) { say(err.message, true); });
     } else {
       post(grid.dataset.unrejectUrl, { face_ids: [Number(last.card.dataset.face)], idol: last.idol })
-        .then(function () { last.card.classList.remove("rejected"); bump("rejected", -1); say("Undone."); })
+        .then(function () { last.card.classList.remove("rejected"); bump("rejected", -1); say(gettext("Undone.")); })
         .catch(function (err) { say(err.message, true); });
     }
   }

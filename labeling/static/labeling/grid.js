@@ -61,8 +61,8 @@
     });
     if (countEl) {
       countEl.textContent = selected.size
-        ? selected.size + " selected: actions apply to all of them (Esc clears)"
-        : "No selection: keys act on the focused face";
+        ? interpolate(ngettext("%s selected: actions apply to it (Esc clears)", "%s selected: actions apply to all of them (Esc clears)", selected.size), [selected.size])
+        : gettext("No selection: keys act on the focused face");
       countEl.classList.toggle("some", selected.size > 0);
     }
   }
@@ -95,8 +95,8 @@
     if (canLabel) {
       var x = el("button", "x", "\u00d7");
       x.type = "button";
-      x.title = "Remove this label";
-      x.setAttribute("aria-label", "Remove " + chip.name);
+      x.title = gettext("Remove this label");
+      x.setAttribute("aria-label", interpolate(gettext("Remove %(name)s"), { name: chip.name }, true));
       span.appendChild(x);
     }
     return span;
@@ -129,9 +129,9 @@
     update(json.faces);
     if (json.batch) {
       undoStack.push(json.batch);
-      say(message + " \u00b7 u undoes");
+      say(interpolate(gettext("%s \u00b7 u undoes"), [message]));
     } else {
-      say("Nothing changed: the faces had that label already.");  // no batch: nothing to undo
+      say(gettext("Nothing changed: the faces had that label already."));  // no batch: nothing to undo
     }
     selected.clear();
     showSelection();
@@ -160,41 +160,41 @@
     var ids = targets();
     if (!ids.length) return;
     lastIdol = idol;
-    act(data.labelUrl, { face_ids: ids, idol: idol.id }, ids, "Labeled " + ids.length + " face" + (ids.length === 1 ? "" : "s") + " " + idol.name);
+    act(data.labelUrl, { face_ids: ids, idol: idol.id }, ids, interpolate(ngettext("Labeled %(n)s face %(name)s", "Labeled %(n)s faces %(name)s", ids.length), { n: ids.length, name: idol.name }, true));
   }
 
   function openLabel() {
-    if (!canLabel) { say("Your role cannot label.", true); return; }
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
     var ids = targets();
     if (!ids.length) return;
-    taOpen("Label " + ids.length + " face" + (ids.length === 1 ? "" : "s"), applyLabel);
+    taOpen(interpolate(ngettext("Label %s face", "Label %s faces", ids.length), [ids.length]), applyLabel);
   }
 
   function exclude(reason) {
     var ids = targets();
     if (!ids.length || !canLabel) return;
-    act(data.excludeUrl, { face_ids: ids, reason: reason }, ids, "Excluded " + ids.length + " face" + (ids.length === 1 ? "" : "s"));
+    act(data.excludeUrl, { face_ids: ids, reason: reason }, ids, interpolate(ngettext("Excluded %s face", "Excluded %s faces", ids.length), [ids.length]));
   }
 
   function include() {
     var ids = targets();
     if (!ids.length || !canLabel) return;
-    act(data.includeUrl, { face_ids: ids }, ids, "Included " + ids.length + " face" + (ids.length === 1 ? "" : "s") + " again");
+    act(data.includeUrl, { face_ids: ids }, ids, interpolate(ngettext("Included %s face again", "Included %s faces again", ids.length), [ids.length]));
   }
 
   function unlabelContext() {
     var ids = targets();
     if (!ids.length || !canLabel || !contextIdol) return;
-    act(data.unlabelUrl, { face_ids: ids, idol: contextIdol.id }, ids, "Removed " + contextIdol.name + " from " + ids.length + " face" + (ids.length === 1 ? "" : "s"));
+    act(data.unlabelUrl, { face_ids: ids, idol: contextIdol.id }, ids, interpolate(ngettext("Removed %(name)s from %(n)s face", "Removed %(name)s from %(n)s faces", ids.length), { name: contextIdol.name, n: ids.length }, true));
   }
 
   function undo() {
     if (!canLabel) return;
     var batch = undoStack.pop();
-    if (!batch) { say("Nothing to undo on this page (the Activity page lists older actions)."); return; }
+    if (!batch) { say(gettext("Nothing to undo on this page (the Activity page lists older actions).")); return; }
     if (typeof batch === "function") { batch(); return; }
     post(data.undoUrl, { batch: batch })
-      .then(function (json) { update(json.faces); say("Undone."); })
+      .then(function (json) { update(json.faces); say(gettext("Undone.")); })
       .catch(function (err) { say(err.message, true); });
   }
 
@@ -208,7 +208,7 @@
         var idol = Number(x.parentNode.dataset.idol);
         var name = x.parentNode.querySelector("a").textContent;
         var id = Number(card.dataset.face);
-        act(data.unlabelUrl, { face_ids: [id], idol: idol }, [id], "Removed " + name);
+        act(data.unlabelUrl, { face_ids: [id], idol: idol }, [id], interpolate(gettext("Removed %(name)s"), { name: name }, true));
         return;
       }
       if (e.target.closest("a")) return;
@@ -316,7 +316,7 @@
       if (w < 8 || h < 8) { draft.hidden = true; return; }
       form.elements.x.value = x; form.elements.y.value = Math.max(0, y);
       form.elements.w.value = Math.min(w, W - x); form.elements.h.value = Math.min(h, H - y);
-      say("Box ready: press \u201cAdd this face\u201d to keep it.");
+      say(gettext("Box ready: press \u201cAdd this face\u201d to keep it."));
       form.querySelector("button[type=submit]").focus();
     });
     var draw = function (a, b) {

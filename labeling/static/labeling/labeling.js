@@ -1,6 +1,7 @@
 /* idolsite labeling pages, on every page: the helpers (JSON POST, status line), the idol
  * typeahead and the form pickers it fills. The face grid's keys and actions are in grid.js.
- * Plain JavaScript, no dependencies. Every name from the server is inserted with textContent,
+ * Plain JavaScript; its words come from Django's JavaScript catalog (gettext, ngettext,
+ * interpolate), loaded before it. Every name from the server is inserted with textContent,
  * never as HTML. Actions POST JSON with the CSRF token and get the faces' new labels back. */
 (function () {
   "use strict";
@@ -20,7 +21,7 @@
       return response.json().catch(function () { return {}; }).then(function (json) {
         if (!response.ok) {
           // The API's error shape: "detail" for people, "error" the stable code.
-          var err = new Error(json.detail || "the server answered " + response.status);
+          var err = new Error(json.detail || interpolate(gettext("the server answered %s"), [response.status]));
           err.code = json.error;
           err.fields = json.fields || {};
           throw err;
@@ -100,6 +101,14 @@
 
   function taIsOpen() { return ta.root && !ta.root.hidden; }
 
+  // Why an idol left, as the search answers it (Idol.status).
+  var STATUS = {
+    graduated: gettext("graduated"),
+    retired: gettext("retired"),
+    merged: gettext("merged"),
+    other: gettext("other"),
+  };
+
   function taSearch() {
     var q = ta.input.value.trim();
     var seq = ++ta.seq;
@@ -109,7 +118,7 @@
     ta.pending = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (json) { if (seq === ta.seq) taRender(json.results || []); })
-      .catch(function () { if (seq === ta.seq) say("The search failed; try again.", true); });
+      .catch(function () { if (seq === ta.seq) say(gettext("The search failed; try again."), true); });
   }
 
   function taRender(results) {
@@ -125,25 +134,25 @@
       li.setAttribute("role", "option");
       if (item.kind === "create") {
         li.className = "create";
-        li.appendChild(el("span", "name", "+ Create \u201c" + item.name + "\u201d"));
-        li.appendChild(el("span", "sub", "a new idol with this name"));
+        li.appendChild(el("span", "name", interpolate(gettext("+ Create \u201c%(name)s\u201d"), { name: item.name }, true)));
+        li.appendChild(el("span", "sub", gettext("a new idol with this name")));
       } else {
         var r = item.idol;
         var line = el("div");
         line.appendChild(el("span", "name", r.name));
         if (r.reading) line.appendChild(el("span", "reading", r.reading));
-        if (r.status !== "active") line.appendChild(el("span", "st", r.status));
+        if (r.status !== "active") line.appendChild(el("span", "st", STATUS[r.status] || r.status));
         li.appendChild(line);
         var sub = [];
         if (r.groups.length) sub.push(r.groups.join(", "));
         if (r.matched) sub.push("\u2248 " + r.matched);
         li.appendChild(el("span", "sub", sub.join(" \u00b7 ")));
-        li.appendChild(el("span", "n", r.faces + " face" + (r.faces === 1 ? "" : "s")));
+        li.appendChild(el("span", "n", interpolate(ngettext("%s face", "%s faces", r.faces), [r.faces])));
       }
       li.addEventListener("mousedown", function (e) { e.preventDefault(); ta.active = i; taChoose(); });
       ta.list.appendChild(li);
     });
-    if (q && !ta.items.length) ta.list.appendChild(el("li", "none", "No idol matches."));
+    if (q && !ta.items.length) ta.list.appendChild(el("li", "none", gettext("No idol matches.")));
     taHighlight();
   }
 
@@ -162,7 +171,7 @@
     taClose();
     if (item.kind === "create") {
       post(data.createUrl, { name: item.name }).then(function (json) {
-        say("Created " + json.idol.name + ".");
+        say(interpolate(gettext("Created %(name)s."), { name: json.idol.name }, true));
         onPick(json.idol);
       }).catch(function (err) { say(err.message, true); });
     } else {
@@ -201,7 +210,7 @@
   document.querySelectorAll("[data-pick]").forEach(function (button) {
     button.addEventListener("click", function () {
       var input = button.parentNode.querySelector("[data-picked]");
-      taOpen("Choose an idol", function (idol) {
+      taOpen(gettext("Choose an idol"), function (idol) {
         input.value = idol.id;
         button.textContent = idol.name;
         if (button.dataset.submit) button.form.submit();
@@ -217,7 +226,7 @@
   document.querySelectorAll("[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (e) {
       var picked = button.form.querySelector("[data-picked]");
-      if (picked && !picked.value) { e.preventDefault(); say("Choose the idol first.", true); return; }
+      if (picked && !picked.value) { e.preventDefault(); say(gettext("Choose the idol first."), true); return; }
       if (!window.confirm(button.dataset.confirm)) e.preventDefault();
     });
   });

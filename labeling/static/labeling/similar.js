@@ -1,6 +1,6 @@
 /* The idol page's "Find her in other photos": tick the faces that are her and label them all
- * with the grid's label action (one batch, undone like any other). Needs labeling.js. Its
- * messages come translated from the page (data-none, data-done). */
+ * with the grid's label action (one batch, undone like any other). Needs labeling.js and the
+ * JavaScript catalog. */
 (function () {
   "use strict";
 
@@ -19,7 +19,7 @@
 
   button.addEventListener("click", function () {
     var ids = boxes().filter(function (b) { return b.checked; }).map(function (b) { return Number(b.value); });
-    if (!ids.length) { window.idolsite.say(section.dataset.none, true); return; }
+    if (!ids.length) { window.idolsite.say(gettext("Select the faces that are her first."), true); return; }
     button.disabled = true;
     window.idolsite.post(document.body.dataset.labelUrl, { face_ids: ids, idol: Number(section.dataset.idol) })
       .then(function () {
@@ -28,7 +28,7 @@
           if (item) item.remove();
         });
         showCount();
-        window.idolsite.say(section.dataset.done + " " + ids.length);
+        window.idolsite.say(interpolate(ngettext("Labeled %s face as her.", "Labeled %s faces as her.", ids.length), [ids.length]));
       })
       .catch(function (err) { window.idolsite.say(err.message, true); })
       .then(function () { button.disabled = false; });

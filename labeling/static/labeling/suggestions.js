@@ -3,8 +3,8 @@
  * y accepts the first suggestion of the focused face (or of every selected face), 1-3 the
  * first, second or third, n says "not her" and the next idol shows. Undo (u) takes back
  * either. One request fetches the suggestions of every face on the page.
- * Needs labeling.js and grid.js (window.idolsite.grid), loaded before it. The URLs and the
- * translated words come from the #suggestions element; names go in with textContent. */
+ * Needs labeling.js and grid.js (window.idolsite.grid), loaded before it. The URLs come from
+ * the #suggestions element, the words from the JavaScript catalog; names go in with textContent. */
 (function () {
   "use strict";
 
@@ -18,12 +18,6 @@
   var el = window.idolsite.el;
   var byFace = {};  // face id -> {unknown, top: [{idol, name, idol_status, probability}]}
   var percent = new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "percent" });
-
-  function t(key, values) {
-    var text = conf["t" + key] || key;
-    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
-    return text;
-  }
 
   function cardOf(id) {
     for (var i = 0; i < grid.cards.length; i++) if (grid.cards[i].dataset.face === String(id)) return grid.cards[i];
@@ -42,23 +36,23 @@
     var s = byFace[id];
     if (!s || !open(card) || (!s.unknown && !s.top.length)) return;
     var box = el("div", "suggest");
-    box.setAttribute("aria-label", t("Label"));
+    box.setAttribute("aria-label", gettext("Suggested names"));
     if (s.unknown) {
-      var unknown = el("span", "unknown", t("Unknown"));
-      unknown.title = t("UnknownTitle");
+      var unknown = el("span", "unknown", gettext("unknown"));
+      unknown.title = gettext("The recognizer places this face nowhere well: it names no one.");
       box.appendChild(unknown);
     } else {
       s.top.forEach(function (guess, i) {
         var node = el(canLabel ? "button" : "span", "guess" + (i === 0 ? " first" : "") + (guess.idol_status !== "active" ? " gone" : ""));
         if (canLabel) {
           node.type = "button";
-          node.title = t("Accept", { name: guess.name }) + " (" + (i === 0 ? "y, " : "") + (i + 1) + ")";
+          node.title = interpolate(gettext("Label the face %(name)s"), { name: guess.name }, true) + " (" + (i === 0 ? "y, " : "") + (i + 1) + ")";
         }
         node.dataset.idol = guess.idol;
         node.dataset.rank = i;
         node.appendChild(el("span", "name", guess.name));
         if (guess.idol_status === "graduated" || guess.idol_status === "retired") {
-          node.appendChild(el("span", "left", t(guess.idol_status === "graduated" ? "Graduated" : "Retired")));
+          node.appendChild(el("span", "left", guess.idol_status === "graduated" ? gettext("graduated") : gettext("retired")));
         }
         node.appendChild(el("span", "p", percent.format(guess.probability)));
         box.appendChild(node);
@@ -72,7 +66,7 @@
     if (!ids.length) return Promise.resolve();
     return fetch(conf.url + "?faces=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (!response.ok) throw new Error("the server answered " + response.status);
+        if (!response.ok) throw new Error(interpolate(gettext("the server answered %s"), [response.status]));
         return response.json();
       })
       .then(function (json) {
@@ -87,7 +81,7 @@
   // Label each target face with its suggestion of this rank (0: the first); faces without one
   // are left as they are.
   function accept(rank, ids) {
-    if (!canLabel) { say(t("NoRole"), true); return; }
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
     ids = ids || grid.targets();
     var choices = [], names = [];
     ids.forEach(function (id) {
@@ -95,16 +89,19 @@
       var guess = s && !s.unknown && card && open(card) ? s.top[rank] : null;
       if (guess) { choices.push({ face: id, idol: guess.idol }); names.push(guess.name); }
     });
-    if (!choices.length) { say(t("None"), true); return; }
+    if (!choices.length) { say(gettext("No suggestion here to act on."), true); return; }
     var accepted = choices.map(function (c) { return c.face; });
-    var message = choices.length === 1 ? t("AcceptedOne", { name: names[0] }) : t("AcceptedMany", { n: choices.length });
-    if (ids.length > choices.length) message += " \u00b7 " + t("Skipped", { n: ids.length - choices.length });
+    var message = choices.length === 1
+      ? interpolate(gettext("Labeled %(name)s (suggested)"), { name: names[0] }, true)
+      : interpolate(ngettext("Accepted the first suggestion of %s face", "Accepted the first suggestion of %s faces", choices.length), [choices.length]);
+    var skipped = ids.length - choices.length;
+    if (skipped > 0) message += " \u00b7 " + interpolate(ngettext("%s without a suggestion left as it was", "%s without a suggestion left as they were", skipped), [skipped]);
     grid.act(conf.acceptUrl, { choices: choices }, accepted, message);
   }
 
   // "Not her" for the first suggestion of each target face: one request an idol.
   function reject() {
-    if (!canLabel) { say(t("NoRole"), true); return; }
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
     var byIdol = {}, names = {};
     grid.targets().forEach(function (id) {
       var s = byFace[id], card = cardOf(id);
@@ -114,7 +111,7 @@
       names[guess.idol] = guess.name;
     });
     var idols = Object.keys(byIdol);
-    if (!idols.length) { say(t("None"), true); return; }
+    if (!idols.length) { say(gettext("No suggestion here to act on."), true); return; }
     idols.forEach(function (idol) {
       var ids = byIdol[idol];
       grid.busy(ids, true);
@@ -124,7 +121,7 @@
           json.suggestions.forEach(function (s) { byFace[s.face] = s; });
           ids.forEach(render);
           grid.pushUndo(function () { unreject(ids, Number(idol)); });
-          say(t("Rejected", { name: names[idol] }) + " \u00b7 " + t("Undo"));
+          say(interpolate(gettext("Not %(name)s: the next suggestion shows \u00b7 u undoes"), { name: names[idol] }, true));
         })
         .catch(function (err) { say(err.message, true); })
         .then(function () { grid.busy(ids, false); });
@@ -134,7 +131,7 @@
   function unreject(ids, idol) {
     post(conf.unrejectUrl, { face_ids: ids, idol: idol })
       .then(function () { return load(ids); })
-      .then(function () { say(t("Unrejected")); })
+      .then(function () { say(gettext("Rejection taken back.")); })
       .catch(function (err) { say(err.message, true); });
   }
 
