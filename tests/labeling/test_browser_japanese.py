@@ -131,7 +131,7 @@ def test_the_admin_speaks_japanese(page_ja, live_server, django_user_model):
     page.wait_for_url(f"{live_server.url}/admin/")
     with translation.override("ja"):
         log_out = translation.gettext("Log out")  # Django's own catalog
-    assert page.locator("#logout-form button").inner_text() == log_out
+    assert page.locator("#logout-form button").text_content().strip() == log_out
     assert page.locator("#content h1").inner_text() == ja("Photos, faces and labels")
     page.goto(f"{live_server.url}/admin/labeling/idol/")
     assert "齋藤飛鳥" in page.locator("#result_list").inner_text()
@@ -139,4 +139,4 @@ def test_the_admin_speaks_japanese(page_ja, live_server, django_user_model):
     # The switch is in the admin's header too.
     page.click("#user-tools form.language button[value=en]")
     page.wait_for_url(f"{live_server.url}/admin/labeling/idol/")
-    assert page.locator("#logout-form button").inner_text() == "Log out"
+    assert page.locator("#logout-form button").text_content().strip() == "Log out"
