@@ -329,32 +329,30 @@ def _run_claimed(run: TrainingRun, run_id: int) -> None:
     _save_progress(run_id, phase="saving")
     version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
     if version.is_active:
-        note = gettext("model %(id)s (now active)")
+        note = gettext("model %(id)s (now active)") % {"id": version.pk}
     elif (both or {}).get("chosen") == Recognizer.EMBEDDING:
         note = gettext(
             "model %(id)s (not active: on the same %(faces)s faces the embedding recognizer was right on "
             "%(embedding)s, this network on %(network)s)"
-        )
+        ) % {
+            "id": version.pk,
+            "faces": both["faces"],
+            "embedding": f"{both['embedding_top1']:.1%}",
+            "network": f"{both['network_top1']:.1%}",
+        }
         if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
             training_request(
                 reason=f"network run {run_id} chose the embedding recognizer", recognizer=Recognizer.EMBEDDING
             )
     else:
-        note = gettext("model %(id)s (not better than the active one)")
-    figures = both or {}
+        note = gettext("model %(id)s (not better than the active one)") % {"id": version.pk}
     _finish(
         run_id,
         TrainingRun.Status.SUCCEEDED,
         phase="done",
         metrics=metrics,
         val_accuracy=metrics["top1"],
-        note=note
-        % {
-            "id": version.pk,
-            "faces": figures.get("faces"),
-            "embedding": f"{figures.get('embedding_top1', 0):.1%}",
-            "network": f"{figures.get('network_top1', 0):.1%}",
-        },
+        note=note,
     )
 
 
