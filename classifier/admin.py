@@ -9,8 +9,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from classifier import services
 from classifier.ml.evaluation import IMAGES
@@ -69,20 +69,22 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_bar(self, run: TrainingRun) -> str:
         return render_to_string("classifier/_progress.html", {"run": run})
 
-    @admin.display(description="top-1")
+    @admin.display(description=_("top-1"))
     def top1(self, run: TrainingRun) -> str:
         value = (run.metrics or {}).get("top1")
         return "—" if value is None else f"{value:.3f}"
 
-    @admin.display(description="evaluation")
+    @admin.display(description=_("evaluation"))
     def evaluation_link(self, run: TrainingRun) -> str:
-        return format_html('<a href="{}">evaluation page</a>', reverse("classifier:run_detail", args=[run.pk]))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("classifier:run_detail", args=[run.pk]), gettext("evaluation page")
+        )
 
-    @admin.action(description="Cancel the selected runs")
+    @admin.action(description=_("Cancel the selected runs"))
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         for run in queryset:
             try:
@@ -90,17 +92,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
 
-    @admin.action(description=gettext_lazy("Train a new model now (one at a time)"))
+    @admin.action(description=_("Train a new model now (one at a time)"))
     def train_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         run = services.training_request(reason="admin", user=request.user, force=True)
-        self.message_user(request, _("%(run)s queued.") % {"run": run}, messages.SUCCESS)
+        self.message_user(request, gettext("%(run)s queued.") % {"run": run}, messages.SUCCESS)
 
-    @admin.action(
-        description=gettext_lazy("Train the network from pixels now (slow; compared with the embedding recognizer)")
-    )
+    @admin.action(description=_("Train the network from pixels now (slow; compared with the embedding recognizer)"))
     def train_network_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         run = services.training_request(reason="admin", user=request.user, force=True, recognizer="network")
-        self.message_user(request, _("%(run)s queued on the training cluster.") % {"run": run}, messages.SUCCESS)
+        self.message_user(request, gettext("%(run)s queued on the training cluster.") % {"run": run}, messages.SUCCESS)
 
 
 @admin.register(ModelVersion)
@@ -132,11 +132,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="classes")
+    @admin.display(description=_("classes"))
     def n_classes(self, version: ModelVersion) -> int:
         return len(version.class_idol_ids or [])
 
-    @admin.display(description="run")
+    @admin.display(description=_("run"))
     def run_link(self, version: ModelVersion) -> str:
         if version.run_id is None:
             return "—"
@@ -144,7 +144,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             '<a href="{}">#{}</a>', reverse("classifier:run_detail", args=[version.run_id]), version.run_id
         )
 
-    @admin.display(description="evaluation")
+    @admin.display(description=_("evaluation"))
     def images(self, version: ModelVersion) -> str:
         """The pictures saved beside the model (the confusion matrix only for a few classes)."""
         names = [name for name in IMAGES if (version.path / name).is_file()]
@@ -156,19 +156,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
             ((reverse("classifier:version_image", args=[version.pk, name]), name) for name in names),
         )
 
-    @admin.action(description="Activate and pin (new models will not replace it)")
+    @admin.action(description=_("Activate and pin (new models will not replace it)"))
     def activate_and_pin(self, request: HttpRequest, queryset: QuerySet) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one model to activate.", messages.ERROR)
+            self.message_user(request, gettext("Choose exactly one model to activate."), messages.ERROR)
             return
         try:
             version = services.model_version_activate(version=queryset.get(), pin=True, user=request.user)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        self.message_user(request, f"{version} is active and pinned.", messages.SUCCESS)
+        self.message_user(request, gettext("%(model)s is active and pinned.") % {"model": version}, messages.SUCCESS)
 
-    @admin.action(description="Unpin (a better new model may replace it)")
+    @admin.action(description=_("Unpin (a better new model may replace it)"))
     def unpin(self, request: HttpRequest, queryset: QuerySet) -> None:
         for version in queryset:
             services.model_version_unpin(version=version, user=request.user)

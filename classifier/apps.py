@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ClassifierConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "classifier"
-    verbose_name = "Classifier"
+    verbose_name = _("Classifier")
 
     def ready(self) -> None:
         from classifier.services.clusters import on_faces_embedded as cluster_new_embeddings

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class TrainingRunQuerySet(models.QuerySet["TrainingRun"]):
@@ -22,8 +24,8 @@ class Recognizer(models.TextChoices):
     """What a training makes: a head on the pretrained face embeddings (seconds, from the first
     labels) or the network trained from the crops' pixels (minutes to hours)."""
 
-    EMBEDDING = "embedding", "Embedding recognizer"
-    NETWORK = "network", "Network from scratch"
+    EMBEDDING = "embedding", _("Embedding recognizer")
+    NETWORK = "network", _("Network from scratch")
 
 
 class TrainingRun(models.Model):
@@ -32,52 +34,65 @@ class TrainingRun(models.Model):
     the default one)."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    reason = models.CharField(max_length=200, blank=True, help_text="Who or what asked for it.")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(_("reason"), max_length=200, blank=True, help_text=_("Who or what asked for it."))
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    options = models.JSONField(default=dict, blank=True, help_text='E.g. {"epochs": 10, "force": true}.')
-    recognizer = models.CharField(max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK)
-    cancel_requested = models.BooleanField(default=False)
+    options = models.JSONField(
+        _("options"), default=dict, blank=True, help_text=_('E.g. {"epochs": 10, "force": true}.')
+    )
+    recognizer = models.CharField(
+        _("recognizer"), max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK
+    )
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
 
     # Progress, written by the worker as it goes.
-    phase = models.CharField(max_length=32, blank=True, help_text="loading, training, evaluating, saving")
-    epoch = models.PositiveIntegerField(default=0)
-    epochs = models.PositiveIntegerField(default=0)
-    step = models.PositiveIntegerField(default=0)
-    steps = models.PositiveIntegerField(default=0, help_text="Steps per epoch.")
-    loss = models.FloatField(null=True, blank=True)
-    val_accuracy = models.FloatField(null=True, blank=True)
-    eta_seconds = models.FloatField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    phase = models.CharField(
+        _("phase"), max_length=32, blank=True, help_text=_("loading, training, evaluating, saving")
+    )
+    epoch = models.PositiveIntegerField(_("epoch"), default=0)
+    epochs = models.PositiveIntegerField(_("epochs"), default=0)
+    step = models.PositiveIntegerField(_("step"), default=0)
+    steps = models.PositiveIntegerField(_("steps"), default=0, help_text=_("Steps per epoch."))
+    loss = models.FloatField(_("loss"), null=True, blank=True)
+    val_accuracy = models.FloatField(_("val accuracy"), null=True, blank=True)
+    eta_seconds = models.FloatField(_("eta seconds"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
 
     # The data it saw and what came out.
-    fingerprint = models.CharField(max_length=64, blank=True)
-    n_train = models.PositiveIntegerField(default=0)
-    n_validation = models.PositiveIntegerField(default=0)
-    n_classes = models.PositiveIntegerField(default=0)
-    metrics = models.JSONField(default=dict, blank=True)
-    history = models.JSONField(default=dict, blank=True, help_text="Per-epoch loss and accuracy.")
-    error = models.TextField(blank=True)
-    note = models.CharField(max_length=500, blank=True)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True)
+    n_train = models.PositiveIntegerField(_("n train"), default=0)
+    n_validation = models.PositiveIntegerField(_("n validation"), default=0)
+    n_classes = models.PositiveIntegerField(_("n classes"), default=0)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    history = models.JSONField(_("history"), default=dict, blank=True, help_text=_("Per-epoch loss and accuracy."))
+    error = models.TextField(_("error"), blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("training run")
+        verbose_name_plural = _("training runs")
         constraints = [
             # One training of each recognizer at a time, held by the database (classifier.tasks.train
             # claims it): seconds-long embedding trainings never wait for an hour-long network.
@@ -90,7 +105,10 @@ class TrainingRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Training run {self.pk} ({self.get_status_display().lower()})"
+        return gettext("Training run %(id)s (%(status)s)") % {
+            "id": self.pk,
+            "status": self.get_status_display().lower(),
+        }
 
     @property
     def is_finished(self) -> bool:
@@ -118,27 +136,44 @@ class ModelVersion(models.Model):
     embedding recognizer, which also names the embedder and model file its vectors came from)."""
 
     run = models.OneToOneField(
-        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
+        TrainingRun,
+        verbose_name=_("run"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_version",
     )
-    directory = models.CharField(max_length=200, unique=True, help_text="Relative to IDOLSITE_MODEL_DIR.")
-    format_version = models.PositiveIntegerField()
-    kind = models.CharField(max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK)
-    embedder = models.CharField(max_length=32, blank=True)
-    model_hash = models.CharField(max_length=16, blank=True, help_text="Of the embedder's model file.")
-    class_idol_ids = models.JSONField(help_text="The idol id of each output; null for the 'other' class.")
-    input_size = models.PositiveIntegerField()
-    fingerprint = models.CharField(max_length=64, db_index=True)
-    metrics = models.JSONField(default=dict, blank=True)
-    val_top1 = models.FloatField(help_text="Top-1 accuracy on the validation split.")
-    is_active = models.BooleanField(default=False)
-    pinned = models.BooleanField(default=False, help_text="Pinned by an admin: new models do not replace it.")
-    set_aside = models.BooleanField(default=False, help_text="Its files were corrupt or of another format.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    directory = models.CharField(
+        _("directory"), max_length=200, unique=True, help_text=_("Relative to IDOLSITE_MODEL_DIR.")
+    )
+    format_version = models.PositiveIntegerField(_("format version"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Recognizer.choices, default=Recognizer.NETWORK)
+    embedder = models.CharField(_("embedder"), max_length=32, blank=True)
+    model_hash = models.CharField(
+        _("model hash"), max_length=16, blank=True, help_text=_("Of the embedder's model file.")
+    )
+    class_idol_ids = models.JSONField(
+        _("class idol ids"), help_text=_("The idol id of each output; null for the 'other' class.")
+    )
+    input_size = models.PositiveIntegerField(_("input size"))
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, db_index=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    val_top1 = models.FloatField(_("val top1"), help_text=_("Top-1 accuracy on the validation split."))
+    is_active = models.BooleanField(_("is active"), default=False)
+    pinned = models.BooleanField(
+        _("pinned"), default=False, help_text=_("Pinned by an admin: new models do not replace it.")
+    )
+    set_aside = models.BooleanField(
+        _("set aside"), default=False, help_text=_("Its files were corrupt or of another format.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
         constraints = [
             # The recognizer reads the active model (classifier.recognition.load_active).
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="modelversion_one_active"),
@@ -147,7 +182,7 @@ class ModelVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Model {self.pk} ({self.val_top1:.1%})"
+        return gettext("Model %(id)s (%(top1)s)") % {"id": self.pk, "top1": f"{self.val_top1:.1%}"}
 
     @property
     def n_classes_for_api(self) -> int:
@@ -186,30 +221,46 @@ class Suggestion(models.Model):
     they feed the "possible mistakes" mode."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
 
-    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="suggestions")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="suggestions")
+    face = models.ForeignKey("faces.Face", verbose_name=_("face"), on_delete=models.CASCADE, related_name="suggestions")
+    model_version = models.ForeignKey(
+        ModelVersion, verbose_name=_("model version"), on_delete=models.CASCADE, related_name="suggestions"
+    )
     idol = models.ForeignKey(
-        "labeling.Idol", null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+        "labeling.Idol",
+        verbose_name=_("idol"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suggestions",
     )
-    probability = models.FloatField(help_text="Of the suggested idol.")
-    margin = models.FloatField(help_text="Suggested idol's probability minus the next one's.")
-    unknown = models.BooleanField(default=False, help_text="The model places it nowhere well.")
-    top = models.JSONField(default=list, help_text='[{"idol": id, "p": probability}, ...] best first.')
-    embedding = models.BinaryField(null=True, blank=True, help_text="float16 vector, for clustering.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    reviewed_at = models.DateTimeField(null=True, blank=True)
+    probability = models.FloatField(_("probability"), help_text=_("Of the suggested idol."))
+    margin = models.FloatField(_("margin"), help_text=_("Suggested idol's probability minus the next one's."))
+    unknown = models.BooleanField(_("unknown"), default=False, help_text=_("The model places it nowhere well."))
+    top = models.JSONField(_("top"), default=list, help_text=_('[{"idol": id, "p": probability}, ...] best first.'))
+    embedding = models.BinaryField(
+        _("embedding"), null=True, blank=True, help_text=_("float16 vector, for clustering.")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = SuggestionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-probability", "id"]
+        verbose_name = _("suggestion")
+        verbose_name_plural = _("suggestions")
         constraints = [
             models.UniqueConstraint(fields=["face", "model_version"], name="suggestion_unique_face_version"),
             models.CheckConstraint(
@@ -234,7 +285,12 @@ class Suggestion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"face {self.face_id}: idol {self.idol_id} {self.probability:.2f} (model {self.model_version_id})"
+        return gettext("face %(face)s: idol %(idol)s %(p)s (model %(model)s)") % {
+            "face": self.face_id,
+            "idol": self.idol_id,
+            "p": f"{self.probability:.2f}",
+            "model": self.model_version_id,
+        }
 
     def vector(self):  # -> np.ndarray | None
         import numpy as np
@@ -246,24 +302,38 @@ class SuggestionRejection(models.Model):
     """ "Not this idol" for a face: remembered forever, never suggested again for that idol.
     The model version and probability it had make the rejected column of the calibration."""
 
-    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="suggestion_rejections")
-    idol = models.ForeignKey("labeling.Idol", on_delete=models.CASCADE, related_name="+")
+    face = models.ForeignKey(
+        "faces.Face", verbose_name=_("face"), on_delete=models.CASCADE, related_name="suggestion_rejections"
+    )
+    idol = models.ForeignKey("labeling.Idol", verbose_name=_("idol"), on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     model_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections"
+        ModelVersion,
+        verbose_name=_("model version"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rejections",
     )
-    probability = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    probability = models.FloatField(_("probability"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("suggestion rejection")
+        verbose_name_plural = _("suggestion rejections")
         constraints = [models.UniqueConstraint(fields=["face", "idol"], name="suggestionrejection_unique_face_idol")]
         indexes = [models.Index(fields=["model_version", "created_at"], name="rejection_version_idx")]
 
     def __str__(self) -> str:
-        return f"face {self.face_id} is not idol {self.idol_id}"
+        return gettext("face %(face)s is not idol %(idol)s") % {"face": self.face_id, "idol": self.idol_id}
 
 
 class FaceCluster(models.Model):
@@ -271,23 +341,46 @@ class FaceCluster(models.Model):
     face embeddings (``classifier.services.clusters.clusters_build``). A rebuild replaces the open
     clusters nobody touched; named ones and those a person split stay."""
 
-    embedder = models.CharField(max_length=32, blank=True, help_text="Embedder whose vectors grouped the faces.")
-    model_hash = models.CharField(max_length=16, blank=True, help_text="Its model file (faces.FaceEmbedding).")
+    embedder = models.CharField(
+        _("embedder"), max_length=32, blank=True, help_text=_("Embedder whose vectors grouped the faces.")
+    )
+    model_hash = models.CharField(
+        _("model hash"), max_length=16, blank=True, help_text=_("Its model file (faces.FaceEmbedding).")
+    )
     # Clusters built before the embeddings, from a trained model's own vectors; kept as history.
     model_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="clusters"
+        ModelVersion,
+        verbose_name=_("model version"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clusters",
     )
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    named_idol = models.ForeignKey("labeling.Idol", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    named_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    named_idol = models.ForeignKey(
+        "labeling.Idol",
+        verbose_name=_("named idol"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    named_at = models.DateTimeField(_("named at"), null=True, blank=True)
     split_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a person split it or split it off: a rebuild keeps it and its faces."
+        _("split at"),
+        null=True,
+        blank=True,
+        help_text=_("When a person split it or split it off: a rebuild keeps it and its faces."),
     )
-    spread = models.FloatField(default=0.0, help_text="Mean distance of the members to the centre.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    spread = models.FloatField(_("spread"), default=0.0, help_text=_("Mean distance of the members to the centre."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("face cluster")
+        verbose_name_plural = _("face clusters")
         indexes = [
             # The cluster page lists the open clusters; a rebuild replaces those nobody split.
             models.Index(
@@ -296,16 +389,20 @@ class FaceCluster(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Cluster {self.pk}"
+        return gettext("Cluster %(id)s") % {"id": self.pk}
 
 
 class FaceClusterMember(models.Model):
-    cluster = models.ForeignKey(FaceCluster, on_delete=models.CASCADE, related_name="members")
-    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="+")
+    cluster = models.ForeignKey(
+        FaceCluster, verbose_name=_("cluster"), on_delete=models.CASCADE, related_name="members"
+    )
+    face = models.ForeignKey("faces.Face", verbose_name=_("face"), on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         ordering = ["cluster", "face"]
+        verbose_name = _("face cluster member")
+        verbose_name_plural = _("face cluster members")
         constraints = [models.UniqueConstraint(fields=["cluster", "face"], name="faceclustermember_unique")]
 
     def __str__(self) -> str:
-        return f"face {self.face_id} in cluster {self.cluster_id}"
+        return gettext("face %(face)s in cluster %(cluster)s") % {"face": self.face_id, "cluster": self.cluster_id}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from classifier.models import Recognizer
 from core.errors import Conflict
@@ -83,7 +84,7 @@ def predict_crops(
 
     classifier = classifier or load_classifier()
     if classifier is None:
-        raise NoActiveModel("no active model: train one first (manage.py train)")
+        raise NoActiveModel(gettext("no active model: train one first (manage.py train)"))
     threshold = settings.IDOLSITE_UNKNOWN_THRESHOLD if threshold is None else threshold
     if not crops:
         return []
@@ -134,8 +135,10 @@ def _embed_crops(crops: Sequence[Any], classifier: Any) -> tuple[Any, Any]:
 
     if current_model(classifier.embedder) != (classifier.embedder, classifier.model_hash):
         raise EmbedderUnavailable(
-            "the active recognizer learned from another embedding model than the configured one: "
-            "train it again (manage.py train)"
+            gettext(
+                "the active recognizer learned from another embedding model than the configured one: "
+                "train it again (manage.py train)"
+            )
         )
     embedder = get_embedder(classifier.embedder)
     images = []
@@ -176,7 +179,7 @@ def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
 
     classifier = load_classifier()
     if classifier is None:  # before detection: it is slow and the answer would be useless
-        raise NoActiveModel("no active model: train one first (manage.py train)")
+        raise NoActiveModel(gettext("no active model: train one first (manage.py train)"))
     if isinstance(image, bytes | bytearray):
         image = decode_image(bytes(image)).image
     faces = detect_faces(image)

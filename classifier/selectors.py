@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext, gettext_lazy
 
 from classifier.models import (
     FaceCluster,
@@ -31,10 +32,10 @@ class Mode:
     MISTAKES = "mistakes"  # labeled faces where the model strongly prefers another idol
 
     CHOICES = (
-        (CONFIDENT, "Most confident first"),
-        (UNCERTAIN, "Least confident first"),
-        (MARGIN, "Smallest margin first"),
-        (MISTAKES, "Possible mistakes"),
+        (CONFIDENT, gettext_lazy("Most confident first")),
+        (UNCERTAIN, gettext_lazy("Least confident first")),
+        (MARGIN, gettext_lazy("Smallest margin first")),
+        (MISTAKES, gettext_lazy("Possible mistakes")),
     )
     ALL = tuple(c for c, _ in CHOICES)
 
@@ -45,7 +46,9 @@ def suggestions_for(
     """Open suggestions of the active model (or ``version``), for one idol or all, in the
     mode's order. Rows carry their face, photo and idol."""
     if mode not in Mode.ALL:
-        raise DomainError(f"mode must be one of {', '.join(Mode.ALL)}", code="invalid", field="mode")
+        raise DomainError(
+            gettext("mode must be one of %(modes)s") % {"modes": ", ".join(Mode.ALL)}, code="invalid", field="mode"
+        )
     version = version or ModelVersion.objects.active()
     if version is None:
         return Suggestion.objects.none()
@@ -306,9 +309,17 @@ def per_class_rows(
     the undefined figures last either way. The default, lowest recall first, puts the idols the
     model misses most at the top."""
     if sort not in PER_CLASS_SORTS:
-        raise DomainError(f"sort must be one of {', '.join(PER_CLASS_SORTS)}", code="invalid", field="sort")
+        raise DomainError(
+            gettext("sort must be one of %(sorts)s") % {"sorts": ", ".join(PER_CLASS_SORTS)},
+            code="invalid",
+            field="sort",
+        )
     if order not in PER_CLASS_ORDERS:
-        raise DomainError(f"order must be one of {', '.join(PER_CLASS_ORDERS)}", code="invalid", field="order")
+        raise DomainError(
+            gettext("order must be one of %(orders)s") % {"orders": ", ".join(PER_CLASS_ORDERS)},
+            code="invalid",
+            field="order",
+        )
     needle = _folded(query.strip())
     rows = []
     for row in metrics.get("per_class") or []:

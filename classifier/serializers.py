@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from core.api import MAX_ID
@@ -19,7 +20,9 @@ class RecognizeInput(serializers.Serializer):
 
     def validate(self, attrs):
         if bool(attrs.get("image")) == bool(attrs.get("url")):
-            raise serializers.ValidationError("send either an image file (image) or its address (url), not both")
+            raise serializers.ValidationError(
+                gettext("send either an image file (image) or its address (url), not both")
+            )
         return attrs
 
 
@@ -164,7 +167,7 @@ class FaceIdsQueryInput(serializers.Serializer):
     def validate_faces(self, value: str) -> list[int]:
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if not 1 <= len(parts) <= 500:
-            raise serializers.ValidationError("give 1 to 500 face ids, comma-separated")
+            raise serializers.ValidationError(gettext("give 1 to 500 face ids, comma-separated"))
         field = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         return [field.run_validation(p) for p in parts]
 

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 import labeling.face_admin  # noqa: F401  (faces' photo admin, with the labels of each face)
 from core.errors import DomainError
@@ -40,11 +42,11 @@ def apply_each(
 
 
 class LabeledFilter(admin.SimpleListFilter):
-    title = "labels"
+    title = _("labels")
     parameter_name = "labeled"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Labeled"), ("no", "Unlabeled"), ("several", "Several labels")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Labeled")), ("no", _("Unlabeled")), ("several", _("Several labels"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         has_label = Exists(FaceLabel.objects.filter(face=OuterRef("pk")))
@@ -108,19 +110,19 @@ class FaceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # exclude instead: the face is kept and never shown as a face again
 
-    @admin.display(description="crop")
+    @admin.display(description=_("crop"))
     def crop_thumbnail(self, obj: Face) -> str:
-        return image_tag(obj.crop.url, 64, f"face {obj.pk}") if obj.crop else "-"
+        return image_tag(obj.crop.url, 64, gettext("face %(id)s") % {"id": obj.pk}) if obj.crop else "-"
 
-    @admin.display(description="crop")
+    @admin.display(description=_("crop"))
     def crop_large(self, obj: Face) -> str:
-        return image_tag(obj.crop.url, 192, f"face {obj.pk}") if obj.crop else "-"
+        return image_tag(obj.crop.url, 192, gettext("face %(id)s") % {"id": obj.pk}) if obj.crop else "-"
 
-    @admin.display(description="photo", ordering="photo")
+    @admin.display(description=_("photo"), ordering="photo")
     def photo_link(self, obj: Face) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:faces_photo_change", args=[obj.photo_id]), obj.photo)
 
-    @admin.display(description="labels")
+    @admin.display(description=_("labels"))
     def label_names(self, obj: Face) -> str:
         return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
 
@@ -157,31 +159,31 @@ class FaceAdmin(admin.ModelAdmin):
         done = apply_each(
             self, request, queryset, lambda face: services.face_exclude(face=face, reason=reason, user=request.user)
         )
-        self.message_user(request, f"{done} face(s) excluded.", messages.SUCCESS)
+        self.message_user(request, gettext("%(count)s face(s) excluded.") % {"count": done}, messages.SUCCESS)
 
-    @admin.action(description="Exclude: not a face")
+    @admin.action(description=_("Exclude: not a face"))
     def exclude_not_face(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._exclude(request, queryset, Face.ExclusionReason.NOT_A_FACE)
 
-    @admin.action(description="Exclude: not a target (someone else)")
+    @admin.action(description=_("Exclude: not a target (someone else)"))
     def exclude_not_target(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._exclude(request, queryset, Face.ExclusionReason.NOT_A_TARGET)
 
-    @admin.action(description="Include again")
+    @admin.action(description=_("Include again"))
     def include_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = apply_each(self, request, queryset, lambda face: services.face_include(face=face, user=request.user))
-        self.message_user(request, f"{done} face(s) included again.", messages.SUCCESS)
+        self.message_user(request, gettext("%(count)s face(s) included again.") % {"count": done}, messages.SUCCESS)
 
 
 # --- idols ----------------------------------------------------------------------------------
 
 
 class IdolStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "Active"), ("deleted", "Graduated, retired or merged"), ("any", "Any")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("active", _("Active")), ("deleted", _("Graduated, retired or merged")), ("any", _("Any"))]
 
     def choices(self, changelist: Any):  # type: ignore[no-untyped-def]
         for lookup, title in self.lookup_choices:
@@ -226,7 +228,8 @@ class MembershipFormSet(BaseInlineFormSet):
             pair = (idol.pk, group.pk)
             if pair in open_pairs:
                 raise ValidationError(
-                    f"{idol} can have only one open membership in {group}; set 'left' on the older one."
+                    gettext("%(idol)s can have only one open membership in %(group)s; set 'left' on the older one.")
+                    % {"idol": idol, "group": group}
                 )
             open_pairs.add(pair)
             others = Membership.objects.filter(idol_id=pair[0], group_id=pair[1], left__isnull=True)
@@ -234,7 +237,9 @@ class MembershipFormSet(BaseInlineFormSet):
                 others = others.exclude(pk=form.instance.pk)
             editing = {f.instance.pk for f in self.forms if f.instance.pk}
             if others.exclude(pk__in=editing).exists():
-                raise ValidationError(f"{idol} already has an open membership in {group}.")
+                raise ValidationError(
+                    gettext("%(idol)s already has an open membership in %(group)s.") % {"idol": idol, "group": group}
+                )
 
 
 class MembershipInline(admin.TabularInline):
@@ -257,7 +262,7 @@ class IdolAdmin(admin.ModelAdmin):
     list_display = ["name", "reading", "group_names", "label_count", "status", "updated_at"]
     list_filter = [IdolStatusFilter, "deletion_reason", "memberships__group"]
     search_fields = ["search_text"]  # see get_search_results: folded name, reading, alias, group, handle
-    search_help_text = "Name, reading (kana or romaji), old name or alias, group, or handle."
+    search_help_text = _("Name, reading (kana or romaji), old name or alias, group, or handle.")
     inlines = [IdolAliasInline, MembershipInline]
     actions = ["graduate", "retire", "restore", "merge"]
     fields = ["name", "reading", "handles", "notes", "deleted_at", "deletion_reason", "merged_into", "face_examples"]
@@ -280,19 +285,22 @@ class IdolAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # idols are never erased: graduate, retire or merge them
 
-    @admin.display(description="groups")
+    @admin.display(description=_("groups"))
     def group_names(self, obj: Idol) -> str:
-        return ", ".join(f"{m.group.name}{'' if m.left is None else ' (left)'}" for m in obj.memberships.all())
+        return ", ".join(
+            m.group.name if m.left is None else gettext("%(group)s (left)") % {"group": m.group.name}
+            for m in obj.memberships.all()
+        )
 
-    @admin.display(description="labels", ordering="n_labels")
+    @admin.display(description=_("labels"), ordering="n_labels")
     def label_count(self, obj: Idol) -> int:
         return getattr(obj, "n_labels", 0)
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj: Idol) -> str:
-        return obj.get_deletion_reason_display() if obj.is_deleted else "active"
+        return obj.get_deletion_reason_display() if obj.is_deleted else gettext("active")
 
-    @admin.display(description="faces")
+    @admin.display(description=_("faces"))
     def face_examples(self, obj: Idol) -> str:
         if not obj.pk:
             return "-"
@@ -304,7 +312,11 @@ class IdolAdmin(admin.ModelAdmin):
             ((reverse("admin:faces_face_change", args=[lb.face_id]), image_tag(lb.face.crop.url, 64)) for lb in labels),
         )
         return format_html(
-            '{}<br><a href="{}?labels__idol__id__exact={}">all faces of {}</a>', thumbs, url, obj.pk, obj.name
+            '{}<br><a href="{}?labels__idol__id__exact={}">{}</a>',
+            thumbs,
+            url,
+            obj.pk,
+            gettext("all faces of %(name)s") % {"name": obj.name},
         )
 
     def save_model(self, request: HttpRequest, obj: Idol, form: Any, change: bool) -> None:
@@ -334,33 +346,38 @@ class IdolAdmin(admin.ModelAdmin):
             self, request, queryset, lambda idol: services.idol_soft_delete(idol=idol, reason=reason, user=request.user)
         )
         if done:
-            self.message_user(request, f"{done} idol(s) marked {reason}; their labels are kept.", messages.SUCCESS)
+            state = Idol.DeletionReason(reason).label.lower()
+            self.message_user(
+                request,
+                gettext("%(count)s idol(s) marked %(state)s; their labels are kept.") % {"count": done, "state": state},
+                messages.SUCCESS,
+            )
 
-    @admin.action(description="Graduate (leaves training and the picker; labels kept)")
+    @admin.action(description=_("Graduate (leaves training and the picker; labels kept)"))
     def graduate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._soft_delete(request, queryset, Idol.DeletionReason.GRADUATED)
 
-    @admin.action(description="Retire (leaves training and the picker; labels kept)")
+    @admin.action(description=_("Retire (leaves training and the picker; labels kept)"))
     def retire(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._soft_delete(request, queryset, Idol.DeletionReason.RETIRED)
 
-    @admin.action(description="Restore (back in training and the picker)")
+    @admin.action(description=_("Restore (back in training and the picker)"))
     def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = apply_each(self, request, queryset, lambda idol: services.idol_restore(idol=idol, user=request.user))
         if done:
-            self.message_user(request, f"{done} idol(s) restored.", messages.SUCCESS)
+            self.message_user(request, gettext("%(count)s idol(s) restored.") % {"count": done}, messages.SUCCESS)
 
-    @admin.action(description="Merge the selected idols into one")
+    @admin.action(description=_("Merge the selected idols into one"))
     def merge(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         idols = list(queryset.order_by("name"))
         if len(idols) < 2:
-            self.message_user(request, "Select at least two idols to merge.", messages.WARNING)
+            self.message_user(request, gettext("Select at least two idols to merge."), messages.WARNING)
             return None
         keep_id = request.POST.get("keep")
         if "apply" in request.POST and keep_id:
             keep = next((i for i in idols if str(i.pk) == keep_id), None)
             if keep is None:
-                self.message_user(request, "Choose which idol to keep.", messages.ERROR)
+                self.message_user(request, gettext("Choose which idol to keep."), messages.ERROR)
                 return None
             try:
                 for drop in idols:
@@ -369,11 +386,15 @@ class IdolAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return None
-            self.message_user(request, f"Merged {len(idols) - 1} idol(s) into {keep.name}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("Merged %(count)s idol(s) into %(name)s.") % {"count": len(idols) - 1, "name": keep.name},
+                messages.SUCCESS,
+            )
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Merge idols",
+            "title": gettext("Merge idols"),
             "idols": idols,
             "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -403,7 +424,7 @@ class IdolGroupAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_members=Count("memberships__idol", distinct=True))
 
-    @admin.display(description="members", ordering="n_members")
+    @admin.display(description=_("members"), ordering="n_members")
     def member_count(self, obj: IdolGroup) -> int:
         return getattr(obj, "n_members", 0)
 
@@ -429,17 +450,21 @@ class LabelEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="face")
+    @admin.display(description=_("face"))
     def face_link(self, obj: LabelEvent) -> str:
         return format_html(
-            '<a href="{}">face {}</a>', reverse("admin:faces_face_change", args=[obj.face_id]), obj.face_id
+            '<a href="{}">{}</a>',
+            reverse("admin:faces_face_change", args=[obj.face_id]),
+            gettext("face %(id)s") % {"id": obj.face_id},
         )
 
-    @admin.action(description="Undo these actions (each whole action they belong to)", permissions=["view"])
+    @admin.action(description=_("Undo these actions (each whole action they belong to)"), permissions=["view"])
     def undo(self, request: HttpRequest, queryset: QuerySet) -> None:
         for batch in dict.fromkeys(queryset.values_list("batch", flat=True)):
             try:
                 services.label_batch_undo(batch=batch, user=request.user)
-                self.message_user(request, f"Undid action {batch}.", messages.SUCCESS)
+                self.message_user(request, gettext("Undid action %(batch)s.") % {"batch": batch}, messages.SUCCESS)
             except DomainError as exc:
-                self.message_user(request, f"Action {batch}: {exc}", messages.WARNING)
+                self.message_user(
+                    request, gettext("Action %(batch)s: %(error)s") % {"batch": batch, "error": exc}, messages.WARNING
+                )

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "labeling"
-    verbose_name = "Labeling"
+    verbose_name = _("Labeling")
 
     def ready(self) -> None:
         from faces.signals import faces_redetected, faces_to_keep

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from faces import admin as faces_admin
 from faces.models import Face, Photo
@@ -20,7 +21,7 @@ class FaceInline(faces_admin.FaceInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("labels__idol")
 
-    @admin.display(description="labels")
+    @admin.display(description=_("labels"))
     def label_names(self, obj: Face) -> str:
         return ", ".join(label.idol.name for label in obj.labels.all()) or "-"
 
@@ -28,7 +29,7 @@ class FaceInline(faces_admin.FaceInline):
 class PhotoAdmin(faces_admin.PhotoAdmin):
     inlines = [FaceInline, faces_admin.SightingInline]
 
-    @admin.action(description="Detect faces again (labels are carried over)")
+    @admin.action(description=_("Detect faces again (labels are carried over)"))
     def detect_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().detect_again(request, queryset)
 

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.api import MAX_ID
 from core.errors import DomainError, TooLarge
@@ -17,24 +18,27 @@ from faces.models import Face
 from labeling.models import Idol
 from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, STATUSES, GridFilters
 
+# The grid's status filter, as the page shows each (the values are the selector's STATUSES).
+STATUS_LABELS = {"unlabeled": _("Unlabeled"), "labeled": _("Labeled"), "excluded": _("Excluded"), "all": _("All")}
+
 
 class GridFilterForm(forms.Form):
     status = forms.ChoiceField(
-        choices=[(s, s.capitalize()) for s in STATUSES], required=False, initial="unlabeled", label="Show"
+        choices=[(s, STATUS_LABELS[s]) for s in STATUSES], required=False, initial="unlabeled", label=_("Show")
     )
     idol = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
-    group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Group")
-    source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Source")
-    date_from = forms.DateField(required=False, label="Added from", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
-    score_min = forms.FloatField(required=False, min_value=0, max_value=1, label="Score ≥")
+    group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Group"))
+    source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Source"))
+    date_from = forms.DateField(required=False, label=_("Added from"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+    score_min = forms.FloatField(required=False, min_value=0, max_value=1, label=_("Score ≥"))
     score_max = forms.FloatField(required=False, min_value=0, max_value=1, label="≤")
     sort = forms.ChoiceField(
         choices=[
-            ("newest", "Newest"),
-            ("oldest", "Oldest"),
-            ("score", "Lowest score"),
-            ("-score", "Highest score"),
+            ("newest", _("Newest")),
+            ("oldest", _("Oldest")),
+            ("score", _("Lowest score")),
+            ("-score", _("Highest score")),
         ],
         required=False,
         initial="newest",
@@ -44,8 +48,8 @@ class GridFilterForm(forms.Form):
 
     def __init__(self, *args: Any, groups: list[tuple[int, str]], sources: list[tuple[int, str]], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [("", "Any group"), *groups]
-        self.fields["source"].choices = [("", "Any source"), *sources]
+        self.fields["group"].choices = [("", _("Any group")), *groups]
+        self.fields["source"].choices = [("", _("Any source")), *sources]
         for field in self.fields.values():
             field.widget.attrs.setdefault("class", "f")
         self.fields["score_min"].widget.attrs.update(step="0.01", placeholder="0")
@@ -68,32 +72,33 @@ class ManualFaceForm(forms.Form):
 
 
 class ExcludeForm(forms.Form):
-    reason = forms.ChoiceField(choices=Face.ExclusionReason.choices)
+    reason = forms.ChoiceField(choices=Face.ExclusionReason.choices, label=_("reason"))
 
 
 class RenameForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    reading = forms.CharField(max_length=200, required=False)
+    name = forms.CharField(max_length=200, label=_("name"))
+    reading = forms.CharField(max_length=200, required=False, label=_("reading"))
 
 
 class SoftDeleteForm(forms.Form):
     # Graduated and retired idols stay known to the recognizer; "other" (a mistake) leaves it.
     reason = forms.ChoiceField(
         choices=[
-            (v, "Other (a mistake: not recognized)" if v == Idol.DeletionReason.OTHER else label)
+            (v, _("Other (a mistake: not recognized)") if v == Idol.DeletionReason.OTHER else label)
             for v, label in Idol.DeletionReason.choices
             if v != Idol.DeletionReason.MERGED
-        ]
+        ],
+        label=_("reason"),
     )
 
 
 class MergeForm(forms.Form):
-    into = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Merge into idol")
+    into = forms.IntegerField(min_value=1, max_value=MAX_ID, label=_("Merge into idol"))
 
 
 class IdolCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    reading = forms.CharField(max_length=200, required=False)
+    name = forms.CharField(max_length=200, label=_("name"))
+    reading = forms.CharField(max_length=200, required=False, label=_("reading"))
 
 
 def json_payload(request: HttpRequest) -> dict[str, Any]:
@@ -107,19 +112,29 @@ def json_payload(request: HttpRequest) -> dict[str, Any]:
         kind = TooLarge if exc.too_large else DomainError
         raise kind(exc.message, field=exc.field) from None
     if not isinstance(data, dict):
-        raise DomainError("the request body is not a JSON object", code="invalid")
+        raise DomainError(gettext("the request body is not a JSON object"), code="invalid")
     return data
 
 
 def id_list(value: Any, what: str = "face_ids", limit: int = MAX_PAGE_SIZE) -> list[int]:
     if not isinstance(value, list) or not value or len(value) > limit:
-        raise DomainError(f"{what} must be a list of 1 to {limit} ids", code="invalid", field=what)
+        raise DomainError(
+            gettext("%(what)s must be a list of 1 to %(limit)s ids") % {"what": what, "limit": limit},
+            code="invalid",
+            field=what,
+        )
     try:
         ids = [int(v) for v in value]
     except (TypeError, ValueError, OverflowError):
-        raise DomainError(f"{what} must be whole numbers", code="invalid", field=what) from None
+        raise DomainError(
+            gettext("%(what)s must be whole numbers") % {"what": what}, code="invalid", field=what
+        ) from None
     if not all(1 <= v <= MAX_ID for v in ids):
-        raise DomainError(gettext("%s must be ids from 1 to %d") % (what, MAX_ID), code="invalid", field=what)
+        raise DomainError(
+            gettext("%(what)s must be ids from 1 to %(max)s") % {"what": what, "max": MAX_ID},
+            code="invalid",
+            field=what,
+        )
     return ids
 
 
@@ -127,7 +142,13 @@ def one_id(value: Any, what: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):
-        raise DomainError(f"{what} must be a whole number", code="invalid", field=what) from None
+        raise DomainError(
+            gettext("%(what)s must be a whole number") % {"what": what}, code="invalid", field=what
+        ) from None
     if not 1 <= number <= MAX_ID:
-        raise DomainError(gettext("%s must be an id from 1 to %d") % (what, MAX_ID), code="invalid", field=what)
+        raise DomainError(
+            gettext("%(what)s must be an id from 1 to %(max)s") % {"what": what, "max": MAX_ID},
+            code="invalid",
+            field=what,
+        )
     return number

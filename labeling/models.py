@@ -7,19 +7,22 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from faces.models import Face
 
 
 class IdolGroup(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    reading = models.CharField(max_length=200, blank=True, help_text="Kana reading.")
-    notes = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    reading = models.CharField(_("reading"), max_length=200, blank=True, help_text=_("Kana reading."))
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name = "group"
+        verbose_name = _("group")
+        verbose_name_plural = _("groups")
 
     def __str__(self) -> str:
         return self.name
@@ -48,28 +51,36 @@ class ActiveIdolManager(models.Manager.from_queryset(IdolQuerySet)):  # type: ig
 
 class Idol(models.Model):
     class DeletionReason(models.TextChoices):
-        GRADUATED = "graduated", "Graduated"
-        RETIRED = "retired", "Retired"
-        MERGED = "merged", "Merged into another idol"
-        OTHER = "other", "Other"
+        GRADUATED = "graduated", _("Graduated")
+        RETIRED = "retired", _("Retired")
+        MERGED = "merged", _("Merged into another idol")
+        OTHER = "other", _("Other")
 
     # Reasons an idol stays a class of the recognizer: she left, her face did not.
     RECOGNIZABLE_REASONS = (DeletionReason.GRADUATED, DeletionReason.RETIRED)
 
-    name = models.CharField(max_length=200)
-    reading = models.CharField(max_length=200, blank=True, help_text="Kana reading of the name.")
+    name = models.CharField(_("name"), max_length=200)
+    reading = models.CharField(_("reading"), max_length=200, blank=True, help_text=_("Kana reading of the name."))
     handles = models.JSONField(
-        default=dict, blank=True, help_text='Accounts by platform, e.g. {"x": "name", "instagram": "name"}.'
+        _("handles"),
+        default=dict,
+        blank=True,
+        help_text=_('Accounts by platform, e.g. {"x": "name", "instagram": "name"}.'),
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(_("notes"), blank=True)
     search_text = models.TextField(
-        blank=True, editable=False, help_text="Folded name, reading, aliases, handles and groups, for search."
+        _("search text"),
+        blank=True,
+        editable=False,
+        help_text=_("Folded name, reading, aliases, handles and groups, for search."),
     )
-    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    deletion_reason = models.CharField(max_length=16, choices=DeletionReason.choices, blank=True)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True, db_index=True)
+    deletion_reason = models.CharField(_("deletion reason"), max_length=16, choices=DeletionReason.choices, blank=True)
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = ActiveIdolManager()
     all_objects = IdolQuerySet.as_manager()
@@ -77,6 +88,8 @@ class Idol(models.Model):
     class Meta:
         ordering = ["name", "id"]
         base_manager_name = "all_objects"
+        verbose_name = _("idol")
+        verbose_name_plural = _("idols")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(deleted_at__isnull=True) & Q(deletion_reason=""))
@@ -108,18 +121,19 @@ class Idol(models.Model):
 
 class IdolAlias(models.Model):
     class Kind(models.TextChoices):
-        OLD_NAME = "old_name", "Old name"
-        NICKNAME = "nickname", "Nickname"
-        OTHER = "other", "Other spelling"
+        OLD_NAME = "old_name", _("Old name")
+        NICKNAME = "nickname", _("Nickname")
+        OTHER = "other", _("Other spelling")
 
-    idol = models.ForeignKey(Idol, on_delete=models.CASCADE, related_name="aliases")
-    name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
-    created_at = models.DateTimeField(auto_now_add=True)
+    idol = models.ForeignKey(Idol, verbose_name=_("idol"), on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "aliases"
+        verbose_name = _("idol alias")
+        verbose_name_plural = _("aliases")
         constraints = [models.UniqueConstraint(fields=["idol", "name"], name="idolalias_unique_idol_name")]
 
     def __str__(self) -> str:
@@ -127,14 +141,16 @@ class IdolAlias(models.Model):
 
 
 class Membership(models.Model):
-    idol = models.ForeignKey(Idol, on_delete=models.PROTECT, related_name="memberships")
-    group = models.ForeignKey(IdolGroup, on_delete=models.PROTECT, related_name="memberships")
-    joined = models.DateField(null=True, blank=True)
-    left = models.DateField(null=True, blank=True)
-    notes = models.CharField(max_length=500, blank=True)
+    idol = models.ForeignKey(Idol, verbose_name=_("idol"), on_delete=models.PROTECT, related_name="memberships")
+    group = models.ForeignKey(IdolGroup, verbose_name=_("group"), on_delete=models.PROTECT, related_name="memberships")
+    joined = models.DateField(_("joined"), null=True, blank=True)
+    left = models.DateField(_("left"), null=True, blank=True)
+    notes = models.CharField(_("notes"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["joined", "id"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.CheckConstraint(
                 condition=Q(left__isnull=True) | Q(joined__isnull=True) | Q(left__gte=models.F("joined")),
@@ -146,18 +162,18 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.idol} in {self.group}"
+        return gettext("%(idol)s in %(group)s") % {"idol": self.idol, "group": self.group}
 
 
 class How(models.TextChoices):
     """How a label came to be (or went away)."""
 
-    MANUAL = "manual", "Manual"
-    SUGGESTION = "suggestion", "Accepted suggestion"
-    IMPORT = "import", "Import"
-    MERGE = "merge", "Idol merge"
-    UNDO = "undo", "Undo"
-    REDETECT = "redetect", "Carried over by re-detection"
+    MANUAL = "manual", _("Manual")
+    SUGGESTION = "suggestion", _("Accepted suggestion")
+    IMPORT = "import", _("Import")
+    MERGE = "merge", _("Idol merge")
+    UNDO = "undo", _("Undo")
+    REDETECT = "redetect", _("Carried over by re-detection")
 
 
 class FaceLabel(models.Model):
@@ -166,16 +182,23 @@ class FaceLabel(models.Model):
     How = How
     LABEL_HOWS = (How.MANUAL, How.SUGGESTION, How.IMPORT)
 
-    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="labels")
-    idol = models.ForeignKey(Idol, on_delete=models.PROTECT, related_name="labels")
-    how = models.CharField(max_length=16, choices=How.choices, default=How.MANUAL)
+    face = models.ForeignKey(Face, verbose_name=_("face"), on_delete=models.CASCADE, related_name="labels")
+    idol = models.ForeignKey(Idol, verbose_name=_("idol"), on_delete=models.PROTECT, related_name="labels")
+    how = models.CharField(_("how"), max_length=16, choices=How.choices, default=How.MANUAL)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["face", "idol"]
+        verbose_name = _("face label")
+        verbose_name_plural = _("face labels")
         constraints = [models.UniqueConstraint(fields=["face", "idol"], name="facelabel_unique_face_idol")]
         indexes = [models.Index(fields=["idol", "face"], name="facelabel_idol_face_idx")]
 
@@ -206,38 +229,67 @@ class LabelEvent(models.Model):
     """
 
     class Action(models.TextChoices):
-        LABEL_ADDED = "label_added", "Label added"
-        LABEL_REMOVED = "label_removed", "Label removed"
-        EXCLUDED = "excluded", "Face excluded"
-        INCLUDED = "included", "Face included again"
+        LABEL_ADDED = "label_added", _("Label added")
+        LABEL_REMOVED = "label_removed", _("Label removed")
+        EXCLUDED = "excluded", _("Face excluded")
+        INCLUDED = "included", _("Face included again")
 
     How = How
 
-    face = models.ForeignKey(Face, on_delete=models.DO_NOTHING, db_constraint=False, related_name="label_events")
+    face = models.ForeignKey(
+        Face, verbose_name=_("face"), on_delete=models.DO_NOTHING, db_constraint=False, related_name="label_events"
+    )
     idol = models.ForeignKey(
-        Idol, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="label_events"
+        Idol,
+        verbose_name=_("idol"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="label_events",
     )
-    action = models.CharField(max_length=16, choices=Action.choices)
-    how = models.CharField(max_length=16, choices=How.choices)
-    exclusion_reason = models.CharField(max_length=16, choices=Face.ExclusionReason.choices, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    how = models.CharField(_("how"), max_length=16, choices=How.choices)
+    exclusion_reason = models.CharField(
+        _("exclusion reason"), max_length=16, choices=Face.ExclusionReason.choices, blank=True
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="label_events"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="label_events",
     )
-    batch = models.UUIDField(db_index=True, help_text="Events of one user action share a batch (undone together).")
+    batch = models.UUIDField(
+        _("batch"), db_index=True, help_text=_("Events of one user action share a batch (undone together).")
+    )
     undoes = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="undone_by"
+        "self",
+        verbose_name=_("undoes"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="undone_by",
     )
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("label event")
+        verbose_name_plural = _("label events")
         indexes = [models.Index(fields=["face", "-id"], name="labelevent_face_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()}: face {self.face_id}, idol {self.idol_id}"
+        return gettext("%(action)s: face %(face)s, idol %(idol)s") % {
+            "action": self.get_action_display(),
+            "face": self.face_id,
+            "idol": self.idol_id,
+        }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

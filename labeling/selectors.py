@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Transform, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from core.api import MAX_ID
 from faces import similarity
@@ -490,6 +491,15 @@ def _summary(events: list[LabelEvent], n_faces: int) -> str:
         name = event.idol.name if event.idol_id and event.idol else ""
         key = (event.get_action_display(), name)
         counts[key] = counts.get(key, 0) + 1
-    parts = [f"{action}{f' {name}' if name else ''} ×{n}" for (action, name), n in counts.items()]
+    parts = [
+        gettext("%(action)s %(name)s ×%(count)s") % {"action": action, "name": name, "count": n}
+        if name
+        else gettext("%(action)s ×%(count)s") % {"action": action, "count": n}
+        for (action, name), n in counts.items()
+    ]
     how = events[0].get_how_display().lower()
-    return f"{'; '.join(parts)} ({how}, {n_faces} face{'s' if n_faces != 1 else ''})"
+    return ngettext("%(actions)s (%(how)s, %(count)s face)", "%(actions)s (%(how)s, %(count)s faces)", n_faces) % {
+        "actions": "; ".join(parts),
+        "how": how,
+        "count": n_faces,
+    }

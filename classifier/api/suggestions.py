@@ -4,6 +4,7 @@ of unknown faces (name, split)."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -33,7 +34,7 @@ def _idol(idol_id: int | None) -> Idol | None:
         return None
     idol = Idol.all_objects.filter(pk=idol_id).first()
     if idol is None:
-        raise NotFound("no such idol", field="idol")
+        raise NotFound(gettext("no such idol"), field="idol")
     return idol
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, Suggestion
 from classifier.services.common import User
@@ -263,12 +264,14 @@ def cluster_name(*, cluster: FaceCluster, idol: Idol, user: User = None) -> uuid
 
     cluster = FaceCluster.objects.select_for_update().get(pk=cluster.pk)
     if cluster.named_at is not None:
-        raise DomainError(f"cluster {cluster.pk} is already named", code="named")
+        raise DomainError(gettext("cluster %(id)s is already named") % {"id": cluster.pk}, code="named")
     if not Idol.all_objects.get(pk=idol.pk).is_recognizable:
-        raise DomainError(f"{idol.name} has left; choose an active idol", code="deleted_idol", field="idol")
+        raise DomainError(
+            gettext("%(name)s has left; choose an active idol") % {"name": idol.name}, code="deleted_idol", field="idol"
+        )
     faces = list(Face.objects.visible().filter(pk__in=_members(cluster)))
     if not faces:
-        raise DomainError(f"cluster {cluster.pk} has no face left to name", code="empty")
+        raise DomainError(gettext("cluster %(id)s has no face left to name") % {"id": cluster.pk}, code="empty")
     batch = uuid.uuid4()
     faces_label(faces=faces, idol=idol, user=user, how=How.MANUAL, batch=batch)
     FaceCluster.objects.filter(pk=cluster.pk).update(named_idol=idol, named_at=timezone.now())
@@ -284,16 +287,20 @@ def cluster_split(
     too when it keeps faces) are a person's doing: rebuilds keep them and their faces."""
     cluster = FaceCluster.objects.select_for_update().get(pk=cluster.pk)
     if cluster.named_at is not None:
-        raise DomainError(f"cluster {cluster.pk} is already named", code="named")
+        raise DomainError(gettext("cluster %(id)s is already named") % {"id": cluster.pk}, code="named")
     members = _members(cluster)
     now = timezone.now()
     if faces:
         picked = list(dict.fromkeys(f if isinstance(f, int) else f.pk for f in faces))
         strangers = sorted(set(picked) - set(members))
         if strangers:
-            raise DomainError(f"faces not in cluster {cluster.pk}: {strangers}", code="invalid", field="faces")
+            raise DomainError(
+                gettext("faces not in cluster %(id)s: %(ids)s") % {"id": cluster.pk, "ids": strangers},
+                code="invalid",
+                field="faces",
+            )
         if len(picked) == len(members):
-            raise DomainError("pick some of the faces, not all of them", code="invalid", field="faces")
+            raise DomainError(gettext("pick some of the faces, not all of them"), code="invalid", field="faces")
         new = FaceCluster.objects.create(
             embedder=cluster.embedder,
             model_hash=cluster.model_hash,
@@ -309,7 +316,8 @@ def cluster_split(
     face_ids, vectors = embedding_matrix(Face.objects.filter(pk__in=members))
     if len(face_ids) < 3:
         raise DomainError(
-            f"cluster {cluster.pk} has too few faces with an embedding to split by itself: pick the faces",
+            gettext("cluster %(id)s has too few faces with an embedding to split by itself: pick the faces")
+            % {"id": cluster.pk},
             code="invalid",
         )
     created = [_create([int(face_ids[i]) for i in g], vectors[g], model=model, split=True) for g in halves(vectors)]

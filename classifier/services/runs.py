@@ -52,9 +52,13 @@ def training_request(
     (``_warm_parent``), the network starts from random weights."""
     recognizer = recognizer or settings.IDOLSITE_RECOGNIZER
     if recognizer not in Recognizer.values:
-        raise DomainError(f"unknown recognizer {recognizer!r}", code="invalid", field="recognizer")
+        raise DomainError(
+            gettext("unknown recognizer %(recognizer)r") % {"recognizer": recognizer},
+            code="invalid",
+            field="recognizer",
+        )
     if epochs is not None and not 1 <= epochs <= 1000:
-        raise DomainError("epochs must be between 1 and 1000", code="invalid", field="epochs")
+        raise DomainError(gettext("epochs must be between 1 and 1000"), code="invalid", field="epochs")
     fail_stale_runs()
     existing = TrainingRun.objects.select_for_update().unfinished().filter(recognizer=recognizer)
     if recognizer == Recognizer.EMBEDDING:
@@ -97,7 +101,10 @@ def training_cancel(*, run: TrainingRun, user: User = None) -> TrainingRun:
     at its next check (every PROGRESS_EVERY_SECONDS), and writes nothing."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.is_finished:
-        raise Conflict(f"run {run.pk} has already {run.get_status_display().lower()}", code="finished")
+        raise Conflict(
+            gettext("run %(id)s has already %(status)s") % {"id": run.pk, "status": run.get_status_display().lower()},
+            code="finished",
+        )
     if run.status == TrainingRun.Status.QUEUED:
         run.status = TrainingRun.Status.CANCELLED
         run.finished_at = timezone.now()
@@ -214,7 +221,8 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
         run.refresh_from_db()
         if run.status == TrainingRun.Status.QUEUED:
             other = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, recognizer=run.recognizer).first()
-            _finish(run_id, TrainingRun.Status.FAILED, error=f"another training ({other}) was running")
+            error = gettext("another training (%(run)s) was running") % {"run": other}
+            _finish(run_id, TrainingRun.Status.FAILED, error=error)
             run.refresh_from_db()
         return run
     work = _run_embedding if run.recognizer == Recognizer.EMBEDDING else _run_claimed
@@ -232,7 +240,7 @@ def _ends_run(run_id: int) -> Iterator[None]:
     try:
         yield
     except TrainingCancelled:
-        _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note="cancelled while training")
+        _finish(run_id, TrainingRun.Status.CANCELLED, phase="cancelled", note=gettext("cancelled while training"))
     except DomainError as exc:
         _finish(run_id, TrainingRun.Status.FAILED, error=str(exc))
     except Exception as exc:
@@ -259,16 +267,17 @@ def _run_claimed(run: TrainingRun, run_id: int) -> None:
         n_classes=data.n_classes,
     )
     if not run.options.get("force") and active is not None and active.fingerprint == data.fingerprint:
-        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the active model")
+        note = gettext("nothing changed since the active model")
+        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note=note)
         return
     if data.n_classes < 2:
         raise DomainError(
-            f"not enough labeled faces: {data.n_classes} class(es) with at least "
-            f"{settings.IDOLSITE_MIN_FACES_PER_CLASS} faces (two are needed)",
+            gettext("not enough labeled faces: %(classes)s class(es) with at least %(min)s faces (two are needed)")
+            % {"classes": data.n_classes, "min": settings.IDOLSITE_MIN_FACES_PER_CLASS},
             code="too_few",
         )
     if not data.indices(validation=True) or not data.indices(validation=False):
-        raise DomainError("too few faces for a training and a validation split", code="too_few")
+        raise DomainError(gettext("too few faces for a training and a validation split"), code="too_few")
     clf = _new_classifier(run.options)
     pixels = load_pixels(data.crops, clf.input_size)
     parent, warm_start = _warm_parent(run, active, clf, data)
@@ -320,25 +329,30 @@ def _run_claimed(run: TrainingRun, run_id: int) -> None:
     _save_progress(run_id, phase="saving")
     version = versions.model_version_register(run_id=run_id, clf=clf, metrics=metrics)
     if version.is_active:
-        why = " (now active)"
+        note = gettext("model %(id)s (now active)") % {"id": version.pk}
     elif (both or {}).get("chosen") == Recognizer.EMBEDDING:
-        why = (
-            f" (not active: on the same {both['faces']} faces the embedding recognizer was right on "
-            f"{both['embedding_top1']:.1%}, this network on {both['network_top1']:.1%})"
-        )
+        note = gettext(
+            "model %(id)s (not active: on the same %(faces)s faces the embedding recognizer was right on "
+            "%(embedding)s, this network on %(network)s)"
+        ) % {
+            "id": version.pk,
+            "faces": both["faces"],
+            "embedding": f"{both['embedding_top1']:.1%}",
+            "network": f"{both['network_top1']:.1%}",
+        }
         if not ModelVersion.objects.filter(is_active=True, kind=Recognizer.EMBEDDING).exists():
             training_request(
                 reason=f"network run {run_id} chose the embedding recognizer", recognizer=Recognizer.EMBEDDING
             )
     else:
-        why = " (not better than the active one)"
+        note = gettext("model %(id)s (not better than the active one)") % {"id": version.pk}
     _finish(
         run_id,
         TrainingRun.Status.SUCCEEDED,
         phase="done",
         metrics=metrics,
         val_accuracy=metrics["top1"],
-        note=f"model {version.pk}{why}",
+        note=note,
     )
 
 
@@ -368,11 +382,13 @@ def _run_embedding(run: TrainingRun, run_id: int) -> None:
         ModelVersion.objects.filter(kind=Recognizer.EMBEDDING, set_aside=False).order_by("-created_at", "-id").first()
     )
     if not run.options.get("force") and newest is not None and newest.fingerprint == fingerprint:
-        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note="nothing changed since the last model")
+        note = gettext("nothing changed since the last model")
+        _finish(run_id, TrainingRun.Status.SUCCEEDED, phase="done", note=note)
         return
     if data.n_classes < 2:
         raise DomainError(
-            f"not enough labeled faces with an embedding: {data.n_classes} idol(s) (two are needed)",
+            gettext("not enough labeled faces with an embedding: %(classes)s idol(s) (two are needed)")
+            % {"classes": data.n_classes},
             code="too_few",
         )
     other = data.class_idol_ids.index(None) if None in data.class_idol_ids else None
@@ -429,7 +445,12 @@ def _run_embedding(run: TrainingRun, run_id: int) -> None:
         phase="done",
         metrics=metrics,
         val_accuracy=metrics["top1"],
-        note=f"model {version.pk}" + (" (now active)" if version.is_active else " (not better than the active one)"),
+        note=(
+            gettext("model %(id)s (now active)")
+            if version.is_active
+            else gettext("model %(id)s (not better than the active one)")
+        )
+        % {"id": version.pk},
     )
 
 

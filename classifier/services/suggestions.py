@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from classifier.models import ModelVersion, Recognizer, Suggestion, SuggestionRejection
 from classifier.services import retraining, versions
@@ -271,11 +272,11 @@ def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
 def _faces(faces: Iterable[Face | int]) -> list[Face]:
     ids = list(dict.fromkeys(f if isinstance(f, int) else f.pk for f in faces))
     if not ids:
-        raise DomainError("no faces given", code="invalid", field="faces")
+        raise DomainError(gettext("no faces given"), code="invalid", field="faces")
     found = {f.pk: f for f in Face.objects.select_related("photo").filter(pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise NotFound(f"faces not found: {missing}", field="faces")
+        raise NotFound(gettext("faces not found: %(ids)s") % {"ids": missing}, field="faces")
     return [found[i] for i in ids]
 
 
@@ -314,14 +315,22 @@ def suggestions_accept(
         elif face.pk in rows and rows[face.pk].idol_id is not None:
             by_idol[rows[face.pk].idol_id].append(face)
         else:
-            raise DomainError(f"face {face.pk} has no suggestion to accept", code="no_suggestion", field="faces")
+            raise DomainError(
+                gettext("face %(face)s has no suggestion to accept") % {"face": face.pk},
+                code="no_suggestion",
+                field="faces",
+            )
     idols = {i.pk: i for i in Idol.all_objects.filter(pk__in=list(by_idol))}
     if len(idols) != len(by_idol):
-        raise NotFound("no such idol", field="idol")
+        raise NotFound(gettext("no such idol"), field="idol")
     for found in idols.values():
         # A graduated idol's old photos keep coming: only merged and mistaken idols are refused.
         if not found.is_recognizable:
-            raise DomainError(f"{found.name} has left ({found.get_deletion_reason_display()})", code="deleted_idol")
+            raise DomainError(
+                gettext("%(name)s has left (%(reason)s)")
+                % {"name": found.name, "reason": found.get_deletion_reason_display()},
+                code="deleted_idol",
+            )
     from labeling.services import face_unlabel, faces_label, lock_faces
 
     lock_faces(f.pk for f in faces)  # all at once, in id order, before the labels are touched
@@ -352,10 +361,14 @@ def suggestions_reject(*, faces: Iterable[Face | int], idol: Idol | None = None,
     for face in faces:
         idol_id = idol.pk if idol is not None else (rows[face.pk].idol_id if face.pk in rows else None)
         if idol_id is None:
-            raise DomainError(f"face {face.pk} has no suggestion to reject", code="no_suggestion", field="faces")
+            raise DomainError(
+                gettext("face %(face)s has no suggestion to reject") % {"face": face.pk},
+                code="no_suggestion",
+                field="faces",
+            )
         pairs.append((face, idol_id))
     if idol is not None and not Idol.all_objects.filter(pk=idol.pk).exists():
-        raise NotFound("no such idol", field="idol")
+        raise NotFound(gettext("no such idol"), field="idol")
     existing = set(SuggestionRejection.objects.filter(face__in=faces).values_list("face_id", "idol_id"))
     new = []
     for face, idol_id in pairs:

@@ -121,7 +121,9 @@ def model_version_activate(*, version: ModelVersion, pin: bool = True, user: Use
     """An admin makes ``version`` the active model; pinned, new models do not replace it."""
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.set_aside:
-        raise Conflict(f"model {version.pk} was set aside (corrupt or another format)", code="set_aside")
+        raise Conflict(
+            gettext("model %(id)s was set aside (corrupt or another format)") % {"id": version.pk}, code="set_aside"
+        )
     active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
     _activate(version, active, pin=pin)
     return version
@@ -139,7 +141,9 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.is_active:
-            raise Conflict(f"model {version.pk} is active; activate another one first", code="active")
+            raise Conflict(
+                gettext("model %(id)s is active; activate another one first") % {"id": version.pk}, code="active"
+            )
         path = version.path
         version.delete()
     shutil.rmtree(path, ignore_errors=True)

@@ -93,7 +93,7 @@ def _idol_or_none(value: object) -> Idol | None:
         return None
     idol = Idol.all_objects.filter(pk=one_id(value, "idol")).first()
     if idol is None:
-        raise NotFound("no such idol")
+        raise NotFound(gettext("no such idol"))
     return idol
 
 
@@ -101,9 +101,13 @@ def _choices(value: object) -> dict[int, int]:
     """``[{"face": id, "idol": id}, ...]``: the idol chosen for each face (the grid's first
     suggestions, which may differ face to face)."""
     if not isinstance(value, list) or not value or len(value) > MAX_PAGE_SIZE:
-        raise DomainError(f"choices must be a list of 1 to {MAX_PAGE_SIZE} items", code="invalid", field="choices")
+        raise DomainError(
+            gettext("choices must be a list of 1 to %(max)s items") % {"max": MAX_PAGE_SIZE},
+            code="invalid",
+            field="choices",
+        )
     if not all(isinstance(item, dict) for item in value):
-        raise DomainError('each choice must be {"face": id, "idol": id}', code="invalid", field="choices")
+        raise DomainError(gettext('each choice must be {"face": id, "idol": id}'), code="invalid", field="choices")
     return {one_id(item.get("face"), "face"): one_id(item.get("idol"), "idol") for item in value}
 
 
@@ -146,7 +150,7 @@ def unreject(request: HttpRequest) -> HttpResponse:
     ids = id_list(data.get("face_ids"))
     idol = _idol_or_none(data.get("idol"))
     if idol is None:
-        raise DomainError("idol is required", code="invalid", field="idol")
+        raise DomainError(gettext("idol is required"), code="invalid", field="idol")
     count = services.suggestions_unreject(faces=ids, idol=idol, user=request.user)
     return JsonResponse({"unrejected": count, "faces": selectors.next_suggestions(ids)})
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -46,14 +47,15 @@ class GridCursorPage(BasePagination):
     def paginate_grid(self, *, filters: selectors.GridFilters, request: Request) -> list[Face]:
         size = request.query_params.get("size")
         if size is not None and not (size.isdigit() and 1 <= int(size) <= self.max_page_size):
-            raise serializers.ValidationError({"size": [f"a whole number from 1 to {self.max_page_size}"]})
+            message = gettext("a whole number from 1 to %(max)s") % {"max": self.max_page_size}
+            raise serializers.ValidationError({"size": [message]})
         cursor = request.query_params.get("cursor") or None
         if cursor is not None and len(cursor) > 64:
-            raise serializers.ValidationError({"cursor": ["invalid cursor"]})
+            raise serializers.ValidationError({"cursor": [gettext("invalid cursor")]})
         try:
             page = selectors.face_grid(filters=filters, cursor=cursor, size=int(size or self.page_size))
         except selectors.BadCursor:
-            raise serializers.ValidationError({"cursor": ["invalid cursor"]}) from None
+            raise serializers.ValidationError({"cursor": [gettext("invalid cursor")]}) from None
         url = request.build_absolute_uri()
         self.next = replace_query_param(url, "cursor", page.next_cursor) if page.next_cursor else None
         return page.faces
@@ -94,7 +96,7 @@ def _faces(ids: list[int]) -> list[Face]:
     faces = Face.objects.in_bulk(ids)
     missing = sorted(set(ids) - set(faces))
     if missing:
-        raise NotFound(f"faces not found: {missing[:20]}", field="faces")
+        raise NotFound(gettext("faces not found: %(ids)s") % {"ids": missing[:20]}, field="faces")
     return [faces[pk] for pk in dict.fromkeys(ids)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -203,5 +204,6 @@ def _typeahead_size(request: Request) -> int:
     if size is None:
         return TYPEAHEAD_DEFAULT
     if not (size.isdigit() and 1 <= int(size) <= TYPEAHEAD_MAX):
-        raise serializers.ValidationError({"size": [f"a whole number from 1 to {TYPEAHEAD_MAX}"]})
+        message = gettext("a whole number from 1 to %(max)s") % {"max": TYPEAHEAD_MAX}
+        raise serializers.ValidationError({"size": [message]})
     return int(size)

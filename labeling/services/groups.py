@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import Conflict, DomainError
 from labeling.models import Idol, IdolGroup, Membership
@@ -18,7 +19,9 @@ from labeling.services.idols import _clean_name, idol_refresh_search_text
 def group_create(*, name: str, reading: str = "", notes: str = "") -> IdolGroup:
     name = _clean_name(name)
     if IdolGroup.objects.filter(name=name).exists():
-        raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
+        raise Conflict(
+            gettext("a group named %(name)s exists already") % {"name": name}, code="duplicate", field="name"
+        )
     return IdolGroup.objects.create(name=name, reading=reading, notes=notes)
 
 
@@ -32,7 +35,9 @@ def group_update(
     if name is not None:
         name = _clean_name(name)
         if IdolGroup.objects.filter(name=name).exclude(pk=group.pk).exists():
-            raise Conflict(f"a group named {name} exists already", code="duplicate", field="name")
+            raise Conflict(
+                gettext("a group named %(name)s exists already") % {"name": name}, code="duplicate", field="name"
+            )
         renamed = name != group.name
         group.name = name
     if reading is not None:
@@ -50,7 +55,11 @@ def group_update(
 def group_delete(*, group: IdolGroup) -> None:
     """Delete a group nobody was ever a member of (memberships are history: end them instead)."""
     if Membership.objects.filter(group=group).exists():
-        raise Conflict(f"{group.name} has memberships; delete or keep them, a group with history stays", code="in_use")
+        raise Conflict(
+            gettext("%(group)s has memberships; delete or keep them, a group with history stays")
+            % {"group": group.name},
+            code="in_use",
+        )
     group.delete()
 
 
@@ -63,9 +72,12 @@ def membership_add(
 ) -> Membership:
     """An idol joins a group (again: a graduated idol can come back, in this group or another)."""
     if joined and left and left < joined:
-        raise DomainError("left is before joined", code="invalid", field="left")
+        raise DomainError(gettext("left is before joined"), code="invalid", field="left")
     if left is None and Membership.objects.filter(idol=idol, group=group, left__isnull=True).exists():
-        raise Conflict(f"{idol.name} is already a member of {group.name}", code="duplicate")
+        raise Conflict(
+            gettext("%(idol)s is already a member of %(group)s") % {"idol": idol.name, "group": group.name},
+            code="duplicate",
+        )
     membership = Membership.objects.create(idol=idol, group=group, joined=joined, left=left, notes=notes)
     idol_refresh_search_text(idol)
     return membership
@@ -75,9 +87,9 @@ def membership_add(
 def membership_end(*, membership: Membership, left: date | None = None) -> Membership:
     left = left or timezone.localdate()
     if membership.left is not None:
-        raise DomainError("this membership has ended already", code="invalid")
+        raise DomainError(gettext("this membership has ended already"), code="invalid")
     if membership.joined and left < membership.joined:
-        raise DomainError("left is before joined", code="invalid", field="left")
+        raise DomainError(gettext("left is before joined"), code="invalid", field="left")
     membership.left = left
     membership.save(update_fields=["left"])
     idol_refresh_search_text(membership.idol)  # the typeahead shows current groups
@@ -97,14 +109,18 @@ def membership_update(
     if notes is not None:
         membership.notes = notes[:500]
     if membership.joined and membership.left and membership.left < membership.joined:
-        raise DomainError("left is before joined", code="invalid", field="left")
+        raise DomainError(gettext("left is before joined"), code="invalid", field="left")
     if (
         membership.left is None
         and Membership.objects.filter(idol=membership.idol, group=membership.group, left__isnull=True)
         .exclude(pk=membership.pk)
         .exists()
     ):
-        raise Conflict(f"{membership.idol.name} is already a member of {membership.group.name}", code="duplicate")
+        raise Conflict(
+            gettext("%(idol)s is already a member of %(group)s")
+            % {"idol": membership.idol.name, "group": membership.group.name},
+            code="duplicate",
+        )
     membership.save()
     idol_refresh_search_text(membership.idol)
     return membership

@@ -9,6 +9,7 @@ from datetime import date
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import Conflict, DomainError
 from faces.db import atomic_retrying
@@ -52,10 +53,17 @@ def idol_refresh_search_text(idol: Idol) -> None:
 
 def _clean_name(name: str, what: str = "name") -> str:
     name = " ".join((name or "").split())
+    alias = what == "alias"
     if not name:
-        raise DomainError(f"the {what} is empty", code="invalid", field=what)
+        message = gettext("the alias is empty") if alias else gettext("the name is empty")
+        raise DomainError(message, code="invalid", field=what)
     if len(name) > 200:
-        raise DomainError(f"the {what} is longer than 200 characters", code="invalid", field=what)
+        message = (
+            gettext("the alias is longer than 200 characters")
+            if alias
+            else gettext("the name is longer than 200 characters")
+        )
+        raise DomainError(message, code="invalid", field=what)
     return name
 
 
@@ -64,7 +72,7 @@ def _check_handles(handles: dict | None) -> dict[str, str]:
         return {}
     if not isinstance(handles, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in handles.items()):
         raise DomainError(
-            'handles must map platform names to handles, e.g. {"x": "name"}', code="invalid", field="handles"
+            gettext('handles must map platform names to handles, e.g. {"x": "name"}'), code="invalid", field="handles"
         )
     return {k.strip().lower(): v.strip().lstrip("@") for k, v in handles.items() if k.strip() and v.strip()}
 
@@ -128,7 +136,7 @@ def idol_update(
 def idol_alias_add(*, idol: Idol, name: str, kind: str = IdolAlias.Kind.OTHER) -> IdolAlias:
     name = _clean_name(name, "alias")
     if name == idol.name:
-        raise DomainError("an alias cannot be the idol's own name", code="invalid", field="alias")
+        raise DomainError(gettext("an alias cannot be the idol's own name"), code="invalid", field="alias")
     alias, _ = IdolAlias.objects.get_or_create(idol=idol, name=name, defaults={"kind": kind})
     idol_refresh_search_text(idol)
     return alias
@@ -141,11 +149,17 @@ def idol_soft_delete(*, idol: Idol, reason: str = Idol.DeletionReason.GRADUATED,
     out of training and suggestions too. She can come back with ``idol_restore``."""
     if reason not in Idol.DeletionReason.values or reason == Idol.DeletionReason.MERGED:
         raise DomainError(
-            f"unknown reason {reason!r} (use graduated, retired or other)", code="invalid", field="reason"
+            gettext("unknown reason %(reason)r (use graduated, retired or other)") % {"reason": reason},
+            code="invalid",
+            field="reason",
         )
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if idol.is_deleted:
-        raise Conflict(f"{idol.name} is already {idol.get_deletion_reason_display().lower()}", code="already_deleted")
+        raise Conflict(
+            gettext("%(name)s is already %(state)s")
+            % {"name": idol.name, "state": idol.get_deletion_reason_display().lower()},
+            code="already_deleted",
+        )
     idol.deleted_at = timezone.now()
     idol.deletion_reason = reason
     idol.save(update_fields=["deleted_at", "deletion_reason", "updated_at"])
@@ -159,10 +173,12 @@ def idol_restore(*, idol: Idol, user: User = None) -> Idol:
     """Bring back a graduated or retired idol, with all her labels."""
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if not idol.is_deleted:
-        raise Conflict(f"{idol.name} is active; nothing to restore", code="not_deleted")
+        raise Conflict(gettext("%(name)s is active; nothing to restore") % {"name": idol.name}, code="not_deleted")
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
         raise Conflict(
-            f"{idol.name} was merged into idol {idol.merged_into_id}; a merge cannot be restored", code="merged_idol"
+            gettext("%(name)s was merged into idol %(into)s; a merge cannot be restored")
+            % {"name": idol.name, "into": idol.merged_into_id},
+            code="merged_idol",
         )
     was_recognizable = idol.is_recognizable
     idol.deleted_at = None
@@ -179,7 +195,7 @@ def idol_rename(*, idol: Idol, name: str, reading: str | None = None, user: User
     name = _clean_name(name)
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if name == idol.name:
-        raise Conflict(f"{idol.name} already has that name", code="unchanged", field="name")
+        raise Conflict(gettext("%(name)s already has that name") % {"name": idol.name}, code="unchanged", field="name")
     old = idol.name
     IdolAlias.objects.filter(idol=idol, name=name).delete()  # the new name is no longer an alias
     IdolAlias.objects.update_or_create(idol=idol, name=old, defaults={"kind": IdolAlias.Kind.OLD_NAME})
@@ -197,14 +213,18 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
     membership and note of ``drop`` moves to ``keep``; each moved label is recorded; ``drop``
     stays as a deleted idol pointing at ``keep``. Nothing is lost."""
     if keep.pk == drop.pk:
-        raise DomainError("an idol cannot be merged into herself", code="invalid")
+        raise DomainError(gettext("an idol cannot be merged into herself"), code="invalid")
     # NO KEY UPDATE: labelers adding a label of either idol meanwhile (a key-share lock on the
     # idol) are not blocked while this waits for their faces, so the two cannot deadlock.
     keep = Idol.all_objects.select_for_update(no_key=True).get(pk=keep.pk)
     drop = Idol.all_objects.select_for_update(no_key=True).get(pk=drop.pk)
     for idol in (keep, drop):
         if idol.deletion_reason == Idol.DeletionReason.MERGED:
-            raise Conflict(f"{idol.name} was already merged into idol {idol.merged_into_id}", code="merged_idol")
+            raise Conflict(
+                gettext("%(name)s was already merged into idol %(into)s")
+                % {"name": idol.name, "into": idol.merged_into_id},
+                code="merged_idol",
+            )
     batch = uuid.uuid4()
     note = f"merged {drop.name} (#{drop.pk}) into {keep.name} (#{keep.pk})"
 
@@ -262,9 +282,11 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
     keep.handles = handles
     notes = [keep.notes] if keep.notes else []
     if drop.notes:
-        notes.append(f"From {drop.name}: {drop.notes}")
+        notes.append(gettext("From %(name)s: %(notes)s") % {"name": drop.name, "notes": drop.notes})
     if extra_notes:
-        notes.append(f"Other handles of {drop.name}: " + ", ".join(extra_notes))
+        notes.append(
+            gettext("Other handles of %(name)s: %(handles)s") % {"name": drop.name, "handles": ", ".join(extra_notes)}
+        )
     keep.notes = "\n\n".join(notes)
 
     # Memberships: moved; two open ones in the same group become one, joined at the earlier date.
@@ -275,7 +297,9 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
         if clash is not None:
             if membership.joined and (clash.joined is None or membership.joined < clash.joined):
                 clash.joined = membership.joined
-            clash.notes = "; ".join(filter(None, [clash.notes, membership.notes, f"merged from {drop.name}"]))[:500]
+            clash.notes = "; ".join(
+                filter(None, [clash.notes, membership.notes, gettext("merged from %(name)s") % {"name": drop.name}])
+            )[:500]
             clash.save()
             membership.delete()
         else:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from faces.db import atomic_retrying
@@ -39,15 +40,18 @@ def _idol_share_locked(pk: int) -> Idol:
 def _check_labelable(face: Face, idol: Idol) -> None:
     if idol.deletion_reason == Idol.DeletionReason.MERGED:
         raise Conflict(
-            f"{idol.name} was merged into idol {idol.merged_into_id}; label with that idol", code="merged_idol"
+            gettext("%(name)s was merged into idol %(into)s; label with that idol")
+            % {"name": idol.name, "into": idol.merged_into_id},
+            code="merged_idol",
         )
     if face.excluded:
         raise Conflict(
-            f"face {face.pk} is excluded ({face.get_exclusion_reason_display()}); include it first",
+            gettext("face %(face)s is excluded (%(reason)s); include it first")
+            % {"face": face.pk, "reason": face.get_exclusion_reason_display()},
             code="face_excluded",
         )
     if face.photo.trashed_at is not None:
-        raise Conflict(f"face {face.pk} is on a photo in the trash", code="photo_trashed")
+        raise Conflict(gettext("face %(face)s is on a photo in the trash") % {"face": face.pk}, code="photo_trashed")
 
 
 @atomic_retrying
@@ -75,15 +79,15 @@ def faces_label(
 ) -> list[FaceLabel]:
     """Label several faces with one idol at once (bulk naming); one batch, undone together."""
     if how not in FaceLabel.LABEL_HOWS:
-        raise DomainError(f"unknown label origin {how!r}", code="invalid")
+        raise DomainError(gettext("unknown label origin %(how)r") % {"how": how}, code="invalid")
     faces = list(faces)
     if not faces:
-        raise DomainError("no faces given", code="invalid")
+        raise DomainError(gettext("no faces given"), code="invalid")
     idol = _idol_share_locked(idol.pk)
     locked = lock_faces(f.pk for f in faces)
     missing = [f.pk for f in faces if f.pk not in locked]
     if missing:
-        raise NotFound(f"faces not found: {missing}")
+        raise NotFound(gettext("faces not found: %(ids)s") % {"ids": missing})
     for face in locked.values():
         _check_labelable(face, idol)
     existing = {label.face_id: label for label in FaceLabel.objects.filter(face_id__in=locked, idol=idol)}
@@ -119,7 +123,9 @@ def face_unlabel(
     lock_faces([face.pk])
     label = FaceLabel.objects.filter(face=face, idol=idol).first()
     if label is None:
-        raise Conflict(f"face {face.pk} has no label {idol.name}", code="not_labeled")
+        raise Conflict(
+            gettext("face %(face)s has no label %(name)s") % {"face": face.pk, "name": idol.name}, code="not_labeled"
+        )
     FaceLabel.objects.filter(pk=label.pk).delete()
     _event(
         face_id=face.pk,
@@ -142,13 +148,14 @@ def face_exclude(
     exclusion brings them back."""
     if reason not in Face.ExclusionReason.values:
         raise DomainError(
-            f"unknown exclusion reason {reason!r} (use one of {', '.join(Face.ExclusionReason.values)})",
+            gettext("unknown exclusion reason %(reason)r (use one of %(reasons)s)")
+            % {"reason": reason, "reasons": ", ".join(Face.ExclusionReason.values)},
             code="invalid",
             field="reason",
         )
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if face.excluded:
-        raise Conflict(f"face {face.pk} is already excluded", code="already_excluded")
+        raise Conflict(gettext("face %(face)s is already excluded") % {"face": face.pk}, code="already_excluded")
     batch = batch or uuid.uuid4()
     labels = list(FaceLabel.objects.filter(face=face))
     events = [
@@ -182,7 +189,7 @@ def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch:
     """Undo an exclusion: the face is shown and labeled again."""
     face = Face.objects.select_for_update(of=("self",)).get(pk=face.pk)
     if not face.excluded:
-        raise Conflict(f"face {face.pk} is not excluded", code="not_excluded")
+        raise Conflict(gettext("face %(face)s is not excluded") % {"face": face.pk}, code="not_excluded")
     reason = face.exclusion_reason
     face.excluded = False
     face.exclusion_reason = ""
@@ -202,7 +209,7 @@ def face_include(*, face: Face, user: User = None, how: str = How.MANUAL, batch:
 def _faces_in_order(faces: Iterable[Face]) -> list[Face]:
     faces = list({f.pk: f for f in faces}.values())
     if not faces:
-        raise DomainError("no faces given", code="invalid")
+        raise DomainError(gettext("no faces given"), code="invalid")
     return faces
 
 
@@ -217,7 +224,7 @@ def faces_unlabel(*, faces: Iterable[Face], idol: Idol, user: User = None) -> uu
         FaceLabel.objects.filter(face_id__in=[f.pk for f in faces], idol=idol).values_list("face_id", flat=True)
     )
     if not has_label:
-        raise Conflict(f"none of these faces is labeled {idol.name}", code="not_labeled")
+        raise Conflict(gettext("none of these faces is labeled %(name)s") % {"name": idol.name}, code="not_labeled")
     for face in faces:
         if face.pk in has_label:
             face_unlabel(face=face, idol=idol, user=user, batch=batch)
@@ -234,7 +241,7 @@ def faces_exclude(*, faces: Iterable[Face], reason: str, user: User = None) -> u
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     todo = [f for f in faces if f.pk not in excluded]
     if not todo:
-        raise Conflict("these faces are excluded already", code="already_excluded")
+        raise Conflict(gettext("these faces are excluded already"), code="already_excluded")
     for face in todo:
         face_exclude(face=face, reason=reason, user=user, batch=batch)
     return batch
@@ -248,7 +255,7 @@ def faces_include(*, faces: Iterable[Face], user: User = None) -> uuid.UUID:
     batch = uuid.uuid4()
     excluded = set(Face.objects.filter(pk__in=[f.pk for f in faces], excluded=True).values_list("pk", flat=True))
     if not excluded:
-        raise Conflict("none of these faces is excluded", code="not_excluded")
+        raise Conflict(gettext("none of these faces is excluded"), code="not_excluded")
     for face in faces:
         if face.pk in excluded:
             face_include(face=face, user=user, batch=batch)
@@ -265,25 +272,28 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
     ``user`` themself can be undone."""
     events = list(LabelEvent.objects.filter(batch=batch).order_by("-id"))
     if not events:
-        raise NotFound("nothing to undo: no such action")
+        raise NotFound(gettext("nothing to undo: no such action"))
     if own_only and (_user(user) is None or any(e.user_id != user.pk for e in events)):  # type: ignore[union-attr]
-        raise Forbidden("you can only undo your own actions")
+        raise Forbidden(gettext("you can only undo your own actions"))
     if any(event.how == How.REDETECT for event in events):
         raise Conflict(
-            "labels carried over by re-detection cannot be undone: the old faces are gone", code="not_undoable"
+            gettext("labels carried over by re-detection cannot be undone: the old faces are gone"),
+            code="not_undoable",
         )
     # Locked before the check: a second undo of the same action, or an action on the same faces,
     # waits here and then sees what this one did.
     lock_faces(event.face_id for event in events)
     if LabelEvent.objects.filter(undoes__in=events).exists():
-        raise Conflict("this action was already undone", code="already_undone")
+        raise Conflict(gettext("this action was already undone"), code="already_undone")
     undo_batch = uuid.uuid4()
     for event in events:
         face = Face.objects.select_related("photo").get(pk=event.face_id)
         if event.action == LabelEvent.Action.LABEL_ADDED:
             deleted, _ = FaceLabel.objects.filter(face=face, idol_id=event.idol_id).delete()
             if not deleted:
-                raise Conflict(f"face {face.pk} no longer has that label; nothing was undone")
+                raise Conflict(
+                    gettext("face %(face)s no longer has that label; nothing was undone") % {"face": face.pk}
+                )
             action = LabelEvent.Action.LABEL_REMOVED
         elif event.action == LabelEvent.Action.LABEL_REMOVED:
             _, created = FaceLabel.objects.get_or_create(
@@ -292,18 +302,18 @@ def label_batch_undo(*, batch: uuid.UUID, user: User = None, own_only: bool = Fa
                 defaults={"how": _original_how(event), "created_by": _user(user)},
             )
             if not created:
-                raise Conflict(f"face {face.pk} has that label again; nothing was undone")
+                raise Conflict(gettext("face %(face)s has that label again; nothing was undone") % {"face": face.pk})
             action = LabelEvent.Action.LABEL_ADDED
         elif event.action == LabelEvent.Action.EXCLUDED:
             if not face.excluded:
-                raise Conflict(f"face {face.pk} is no longer excluded; nothing was undone")
+                raise Conflict(gettext("face %(face)s is no longer excluded; nothing was undone") % {"face": face.pk})
             Face.objects.filter(pk=face.pk).update(
                 excluded=False, exclusion_reason="", excluded_at=None, updated_at=timezone.now()
             )
             action = LabelEvent.Action.INCLUDED
         else:  # INCLUDED
             if face.excluded:
-                raise Conflict(f"face {face.pk} is excluded again; nothing was undone")
+                raise Conflict(gettext("face %(face)s is excluded again; nothing was undone") % {"face": face.pk})
             Face.objects.filter(pk=face.pk).update(
                 excluded=True,
                 exclusion_reason=event.exclusion_reason or Face.ExclusionReason.NOT_A_FACE,

@@ -25,12 +25,12 @@ def _pattern(name: str) -> str:
 
 
 def chip_html(idol_id: int, name: str, *, deleted: bool, can_label: bool, idol_url: str) -> str:
+    remove = ""
+    if can_label:
+        title = escape(gettext("Remove this label"))
+        label = escape(gettext("Remove %(name)s") % {"name": name})
+        remove = f'<button type="button" class="x" title="{title}" aria-label="{label}">×</button>'
     name = escape(name)
-    remove = (
-        f'<button type="button" class="x" title="Remove this label" aria-label="Remove {name}">×</button>'
-        if can_label
-        else ""
-    )
     return (
         f'<span class="chip{" gone" if deleted else ""}" data-idol="{idol_id}">'
         f'<a href="{idol_url.format(idol_id)}">{name}</a>{remove}</span>'
@@ -41,6 +41,10 @@ def chip_html(idol_id: int, name: str, *, deleted: bool, can_label: bool, idol_u
 def face_cards(faces: Iterable[Face], can_label: bool = False, distances: dict[int, float] | None = None) -> SafeString:
     """The cards of ``faces``; with ``distances`` (face id -> distance), each shows its own."""
     photo_url, idol_url = _pattern("labeling:photo"), _pattern("labeling:idol")
+    # Translated once a page, not once a card.
+    distance_title = escape(gettext("distance between embeddings"))
+    open_title = escape(gettext("Open the photo (o)"))
+    face_alt, score_title = gettext("face %(id)s"), gettext("Detector score (%(detector)s)")
     parts = []
     for face in faces:
         labels = list(face.labels.all())
@@ -52,13 +56,13 @@ def face_cards(faces: Iterable[Face], can_label: bool = False, distances: dict[i
         photo = photo_url.format(face.photo_id)
         reason = f'<span class="reason">{escape(face.get_exclusion_reason_display())}</span>' if face.excluded else ""
         if distances is not None and face.pk in distances:
-            reason += f'<span class="distance" title="{escape(gettext("distance between embeddings"))}">{distances[face.pk]:.3f}</span>'
+            reason += f'<span class="distance" title="{distance_title}">{distances[face.pk]:.3f}</span>'
 
         parts.append(
             f'<div class="card{state}" id="face-{face.pk}" data-face="{face.pk}" data-photo="{photo}">'
-            f'<img src="{escape(face.crop.url)}" alt="face {face.pk}" loading="lazy" width="112" height="112" draggable="false">'
+            f'<img src="{escape(face.crop.url)}" alt="{escape(face_alt % {"id": face.pk})}" loading="lazy" width="112" height="112" draggable="false">'
             f'<div class="chips">{chips}</div>'
-            f'<div class="meta"><a href="{photo}#face-{face.pk}" title="Open the photo (o)">#{face.pk}</a>'
-            f'<span title="Detector score ({escape(face.detector)})">{face.score:.2f}</span>{reason}</div></div>'
+            f'<div class="meta"><a href="{photo}#face-{face.pk}" title="{open_title}">#{face.pk}</a>'
+            f'<span title="{escape(score_title % {"detector": face.detector})}">{face.score:.2f}</span>{reason}</div></div>'
         )
     return mark_safe("\n".join(parts))  # every value above is escaped

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError
@@ -29,9 +30,9 @@ def activity_undo(request: HttpRequest) -> HttpResponse:
     try:
         batch = uuid.UUID(request.POST.get("batch", ""))
         services.label_batch_undo(batch=batch, user=request.user, own_only=True)
-        messages.success(request, "Undone.")
+        messages.success(request, gettext("Undone."))
     except ValueError:
-        messages.error(request, "That is not an action id.")
+        messages.error(request, gettext("That is not an action id."))
     except DomainError as exc:
-        messages.error(request, f"Not undone: {exc}")
+        messages.error(request, gettext("Not undone: %(error)s") % {"error": exc})
     return redirect(reverse("labeling:activity") + ("?mine=1" if request.POST.get("mine") == "1" else ""))

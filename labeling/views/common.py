@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, error_answer, error_body
@@ -32,16 +33,16 @@ def json_action(check: Check) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
-                return json_error("sign in first", code="not_authenticated", status=403)
+                return json_error(gettext("sign in first"), code="not_authenticated", status=403)
             if not check(request.user):
-                return json_error("your role does not allow this", code="forbidden", status=403)
+                return json_error(gettext("your role does not allow this"), code="forbidden", status=403)
             try:
                 return view(request, *args, **kwargs)
             except DomainError as exc:
                 body, status = error_answer(exc)
                 return JsonResponse(body, status=status)
             except (Http404, ObjectDoesNotExist):  # get_object_or_404, or a row gone meanwhile
-                return json_error("not found", code="not_found", status=404)
+                return json_error(gettext("not found"), code="not_found", status=404)
 
         return wrapped
 

@@ -6,6 +6,7 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from core.errors import DomainError, NotFound
@@ -61,14 +62,14 @@ def _faces(ids: list[int]) -> list[Face]:
     faces = list(Face.objects.filter(pk__in=ids))
     if len(faces) != len(set(ids)):
         missing = sorted(set(ids) - {f.pk for f in faces})
-        raise NotFound(f"faces not found: {missing}")
+        raise NotFound(gettext("faces not found: %(ids)s") % {"ids": missing})
     return faces
 
 
 def _idol(value: object) -> Idol:
     idol = Idol.all_objects.filter(pk=one_id(value, "idol")).first()
     if idol is None:
-        raise NotFound("no such idol")
+        raise NotFound(gettext("no such idol"))
     return idol
 
 
@@ -126,7 +127,7 @@ def undo(request: HttpRequest) -> HttpResponse:
     try:
         batch = uuid.UUID(str(data.get("batch")))
     except ValueError:
-        raise DomainError("batch must be the id of an action", code="invalid", field="batch") from None
+        raise DomainError(gettext("batch must be the id of an action"), code="invalid", field="batch") from None
     services.label_batch_undo(batch=batch, user=request.user, own_only=True)
     ids = list(dict.fromkeys(LabelEvent.objects.filter(batch=batch).values_list("face_id", flat=True)))
     return _answer(batch, ids)

@@ -105,7 +105,11 @@ def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) ->
 def idol_soft_delete(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: dict) -> tuple[str, int]:
         done = services.idol_soft_delete(idol=idol, reason=data["reason"], user=request.user)
-        return f"{done.name} is {done.get_deletion_reason_display().lower()}; her labels are kept.", idol.pk
+        message = _("%(name)s is %(state)s; her labels are kept.") % {
+            "name": done.name,
+            "state": done.get_deletion_reason_display().lower(),
+        }
+        return message, idol.pk
 
     return _idol_action(request, idol_id, act, SoftDeleteForm)
 
@@ -115,7 +119,7 @@ def idol_soft_delete(request: HttpRequest, idol_id: int) -> HttpResponse:
 def idol_restore(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: None) -> tuple[str, int]:
         done = services.idol_restore(idol=idol, user=request.user)
-        return f"{done.name} is active again.", idol.pk
+        return _("%(name)s is active again.") % {"name": done.name}, idol.pk
 
     return _idol_action(request, idol_id, act)
 
@@ -126,7 +130,7 @@ def idol_rename(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: dict) -> tuple[str, int]:
         old = idol.name
         done = services.idol_rename(idol=idol, name=data["name"], reading=data["reading"], user=request.user)
-        return f"{old} is now {done.name}; the old name stays as an alias.", idol.pk
+        return _("%(old)s is now %(name)s; the old name stays as an alias.") % {"old": old, "name": done.name}, idol.pk
 
     return _idol_action(request, idol_id, act, RenameForm)
 
@@ -137,8 +141,12 @@ def idol_merge(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: dict) -> tuple[str, int]:
         keep = Idol.all_objects.filter(pk=data["into"]).first()
         if keep is None:
-            raise NotFound(f"no idol with id {data['into']}")
+            raise NotFound(_("no idol with id %(id)s") % {"id": data["into"]})
         services.idol_merge(keep=keep, drop=idol, user=request.user)
-        return f"{idol.name} was merged into {keep.name}: her labels, aliases and groups moved.", keep.pk
+        message = _("%(name)s was merged into %(into)s: her labels, aliases and groups moved.") % {
+            "name": idol.name,
+            "into": keep.name,
+        }
+        return message, keep.pk
 
     return _idol_action(request, idol_id, act, MergeForm)

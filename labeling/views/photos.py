@@ -49,15 +49,15 @@ def face_add(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = get_object_or_404(Photo.all_objects, pk=photo_id)
     form = ManualFaceForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The box needs x, y, w and h in whole pixels.")
+        messages.error(request, _("The box needs x, y, w and h in whole pixels."))
         return _page(request, photo_id, status=400, box_form=form)
     box = [form.cleaned_data[k] for k in ("x", "y", "w", "h")]
     try:
         face = face_services.face_add_manual(photo=photo, box=box, user=request.user)
     except DomainError as exc:
-        messages.error(request, f"No face added: {exc}")
+        messages.error(request, _("No face added: %(error)s") % {"error": exc})
         return _page(request, photo_id, status=exc.status, box_form=form)
-    messages.success(request, f"Face {face.pk} added; label it below.")
+    messages.success(request, _("Face %(face)s added; label it below.") % {"face": face.pk})
     return redirect(f"{photo_url(photo_id)}#face-{face.pk}")
 
 
@@ -67,11 +67,13 @@ def face_exclude(request: HttpRequest, photo_id: int, face_id: int) -> HttpRespo
     face = get_object_or_404(Face, pk=face_id, photo_id=photo_id)
     form = ExcludeForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose why the face is excluded.")
+        messages.error(request, _("Choose why the face is excluded."))
         return redirect(photo_url(photo_id))
     try:
         services.face_exclude(face=face, reason=form.cleaned_data["reason"], user=request.user)
-        messages.success(request, f"Face {face.pk} excluded: it is kept, and never shown as a face again.")
+        messages.success(
+            request, _("Face %(face)s excluded: it is kept, and never shown as a face again.") % {"face": face.pk}
+        )
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect(photo_url(photo_id))
@@ -83,7 +85,7 @@ def face_include(request: HttpRequest, photo_id: int, face_id: int) -> HttpRespo
     face = get_object_or_404(Face, pk=face_id, photo_id=photo_id)
     try:
         services.face_include(face=face, user=request.user)
-        messages.success(request, f"Face {face.pk} is a face again.")
+        messages.success(request, _("Face %(face)s is a face again.") % {"face": face.pk})
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect(photo_url(photo_id))
