@@ -45,6 +45,16 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     reset_index()
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """LocaleMiddleware leaves a request's language active in the thread that served it: a
+    Japanese request must not make the next test read Japanese."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def auto_detect(settings, django_capture_on_commit_callbacks):
     """New photos go to detection as in production; the task runs inline (django-q sync mode)
