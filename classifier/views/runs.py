@@ -26,6 +26,9 @@ from labeling import roles
 
 log = logging.getLogger(__name__)
 
+# The pages wear the admin's look: its header with the site's name, not "Django administration".
+_ADMIN_LOOK = {"site_header": "idolsite", "site_title": "idolsite"}
+
 # Rows of the per-idol table a page: a thousand idols are twenty pages.
 PER_CLASS_PAGE_SIZE = 50
 
@@ -37,7 +40,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "classifier/run_list.html",
-        {"runs": runs, "active": ModelVersion.objects.active(), "refresh": any(not r.is_finished for r in runs)},
+        {
+            **_ADMIN_LOOK,
+            "runs": runs,
+            "active": ModelVersion.objects.active(),
+            "refresh": any(not r.is_finished for r in runs),
+        },
     )
 
 
@@ -66,6 +74,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "classifier/run_detail.html",
         {
+            **_ADMIN_LOOK,
             "run": run,
             "version": version,
             "metrics": metrics,

@@ -183,3 +183,8 @@ def test_a_run_without_figures_shows_no_table(viewer_client):
     run = TrainingRun.objects.create(status="failed", error="too few faces")
     text = page(viewer_client, run).content.decode()
     assert "too few faces" in text and "Per idol" not in text
+
+
+def test_the_run_pages_carry_the_sites_name(admin_client):
+    response = admin_client.get(reverse("classifier:run_list"))
+    assert b"idolsite" in response.content and b"Django administration" not in response.content
