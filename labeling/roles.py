@@ -25,9 +25,16 @@ from django.contrib.auth.mixins import AccessMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import pgettext_lazy
 
 VIEWER, LABELER, ADMIN = "viewer", "labeler", "admin"
 ROLES = (VIEWER, LABELER, ADMIN)
+# The roles as pages name them (the values above are group names and stay English).
+ROLE_NAMES = {
+    VIEWER: pgettext_lazy("role", "viewer"),
+    LABELER: pgettext_lazy("role", "labeler"),
+    ADMIN: pgettext_lazy("role", "admin"),
+}
 
 _READ = [
     "faces.view_photo",

@@ -16,8 +16,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from faces.models import Face
+from labeling.roles import ROLE_NAMES
 
 register = template.Library()
+
+
+@register.filter
+def role_name(role: str | None) -> str:
+    """A role as people read it, in the page's language."""
+    return str(ROLE_NAMES.get(role, role or ""))
 
 
 def _pattern(name: str) -> str:
