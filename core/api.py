@@ -19,6 +19,8 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -38,9 +40,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body, status_code = error_answer(exc)
         return Response(body, status=status_code)
     if isinstance(exc, RequestDataTooBig):  # Django's own cap on a body it reads whole
-        return Response(error_body("too_large", str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            error_body("too_large", gettext("the request body is too large")),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, ObjectDoesNotExist | Http404):  # get_object_or_404, or a row gone meanwhile
-        return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
+        return Response(error_body("not_found", gettext("not found")), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoValidationError):  # a model's own validation, raised by a service
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
@@ -49,7 +54,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         fields = {name: _messages(msgs) for name, msgs in data.items()}
-        first = next((m[0] for m in fields.values() if m), "invalid input")
+        first = next((m[0] for m in fields.values() if m), gettext("invalid input"))
         response.data = error_body("invalid", str(first), fields)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
@@ -71,12 +76,12 @@ def _messages(value: Any) -> list[str]:
 class ErrorSerializer(serializers.Serializer):
     """The one error shape of the API (for the schema)."""
 
-    error = serializers.CharField(help_text="A stable code: invalid, not_found, duplicate, throttled, ...")
-    detail = serializers.CharField(help_text="A message for people.")
+    error = serializers.CharField(help_text=_("A stable code: invalid, not_found, duplicate, throttled, ..."))
+    detail = serializers.CharField(help_text=_("A message for people."))
     fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Messages by input field."
+        child=serializers.ListField(child=serializers.CharField()), help_text=_("Messages by input field.")
     )
-    existing = serializers.IntegerField(required=False, help_text="Duplicate photo: the id of the stored one.")
+    existing = serializers.IntegerField(required=False, help_text=_("Duplicate photo: the id of the stored one."))
 
 
 # --- pagination -----------------------------------------------------------------------------
@@ -89,7 +94,7 @@ class CursorPage(CursorPagination):
     ordering = "-id"
     page_size = 50
     page_size_query_param = "size"
-    page_size_query_description = "Results per page (1-500, default 50)."
+    page_size_query_description = _("Results per page (1-500, default 50).")
     max_page_size = 500
 
     def get_page_size(self, request: Request) -> int:
@@ -97,7 +102,9 @@ class CursorPage(CursorPagination):
         if size is None:
             return self.page_size
         if not (size.isdigit() and 1 <= int(size) <= self.max_page_size):
-            raise exceptions.ValidationError({"size": [f"a whole number from 1 to {self.max_page_size}"]})
+            raise exceptions.ValidationError(
+                {"size": [gettext("a whole number from 1 to %(max)s") % {"max": self.max_page_size}]}
+            )
         return int(size)
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list | None:
@@ -108,15 +115,15 @@ class CursorPage(CursorPagination):
         try:
             cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            raise exceptions.ValidationError({"cursor": ["invalid cursor"]}) from None
+            raise exceptions.ValidationError({"cursor": [gettext("invalid cursor")]}) from None
         if cursor is not None and cursor.position is not None:
             field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
             try:
                 value = field.to_python(cursor.position)
             except DjangoValidationError:
-                raise exceptions.ValidationError({"cursor": ["invalid cursor"]}) from None
+                raise exceptions.ValidationError({"cursor": [gettext("invalid cursor")]}) from None
             if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
-                raise exceptions.ValidationError({"cursor": ["invalid cursor"]})
+                raise exceptions.ValidationError({"cursor": [gettext("invalid cursor")]})
         return cursor
 
 
@@ -148,12 +155,14 @@ def object_or_404(queryset: QuerySet, pk: Any) -> Any:
     try:
         value = int(pk)
     except (TypeError, ValueError):
-        raise exceptions.NotFound("not found") from None
+        raise exceptions.NotFound(gettext("not found")) from None
     if not 1 <= value <= MAX_ID:
-        raise exceptions.NotFound("not found")
+        raise exceptions.NotFound(gettext("not found"))
     found = queryset.filter(pk=value).first()
     if found is None:
-        raise exceptions.NotFound(f"no {queryset.model._meta.verbose_name} with id {value}")
+        raise exceptions.NotFound(
+            gettext("no %(model)s with id %(id)s") % {"model": queryset.model._meta.verbose_name, "id": value}
+        )
     return found
 
 
@@ -173,11 +182,13 @@ def check_no_nul(value: Any, field: str) -> Any:
     UTF-16 surrogates anywhere (keys included)."""
     text = repr(value)
     if "\\x00" in text or "\x00" in text:
-        raise serializers.ValidationError(f"{field} must not contain the NUL character")
+        raise serializers.ValidationError(gettext("%(field)s must not contain the NUL character") % {"field": field})
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise serializers.ValidationError(f"{field} must not contain unpaired surrogates") from None
+        raise serializers.ValidationError(
+            gettext("%(field)s must not contain unpaired surrogates") % {"field": field}
+        ) from None
     return value
 
 
@@ -206,7 +217,7 @@ class UtcDateTimeField(forms.DateTimeField):
                 result = result.replace(tzinfo=UTC)
             return result.astimezone(UTC)
         except (OverflowError, ValueError):
-            raise DjangoValidationError("the date and time is out of range", code="invalid") from None
+            raise DjangoValidationError(gettext("the date and time is out of range"), code="invalid") from None
 
 
 class DateTimeFilter(django_filters.DateTimeFilter):

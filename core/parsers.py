@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, parsers, status
 
 MAX_JSON_DEPTH = 64
@@ -75,20 +76,22 @@ def _surrogate_field(data: Any) -> str | None:
 def load_json(text: str | bytes) -> Any:
     """Parse a request body, or raise BadJSON saying why it is refused."""
     if len(text) > max_body_bytes():
-        raise BadJSON(_("the request body is larger than %d bytes") % max_body_bytes(), too_large=True)
+        raise BadJSON(
+            _("the request body is larger than %(limit)d bytes") % {"limit": max_body_bytes()}, too_large=True
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise BadJSON(_("the request body is not UTF-8")) from None
     if nesting_depth(text) > MAX_JSON_DEPTH:
-        raise BadJSON(_("the JSON nests deeper than %d levels") % MAX_JSON_DEPTH)
+        raise BadJSON(_("the JSON nests deeper than %(limit)d levels") % {"limit": MAX_JSON_DEPTH})
     try:
         data = json.loads(text)
     except RecursionError:  # not reached after the depth check; kept as a last guard
         raise BadJSON(_("the JSON nests too deep")) from None
     except ValueError as exc:
-        raise BadJSON(_("the request body is not valid JSON: %s") % exc) from None
+        raise BadJSON(_("the request body is not valid JSON: %(error)s") % {"error": exc}) from None
     if _SURROGATE_ESCAPE.search(text):
         field = _surrogate_field(data)
         if field is not None:
@@ -98,7 +101,7 @@ def load_json(text: str | bytes) -> Any:
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "the request body is too large"
+    default_detail = gettext_lazy("the request body is too large")
     default_code = "too_large"
 
 
@@ -113,7 +116,9 @@ class JSONParser(parsers.JSONParser):
         try:
             text = codecs.decode(raw, encoding) if len(raw) <= limit else raw
         except (UnicodeDecodeError, LookupError):
-            raise exceptions.ParseError(_("the request body is not %s text") % encoding) from None
+            raise exceptions.ParseError(
+                _("the request body is not %(encoding)s text") % {"encoding": encoding}
+            ) from None
         try:
             return load_json(text)
         except BadJSON as exc:

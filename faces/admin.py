@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -8,6 +9,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from faces import services
@@ -53,25 +56,31 @@ class SourceAdmin(admin.ModelAdmin):
         "updated_at",
     ]
 
-    @admin.action(description="Crawl now (in the task queue)")
+    @admin.action(description=_("Crawl now (in the task queue)"))
     def crawl_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         from django_q.tasks import async_task
 
         for source in queryset:
             async_task("faces.tasks.crawl_source", source.pk, task_name=f"crawl {source.name}"[:100])
-        self.message_user(request, f"{queryset.count()} source(s) queued for crawling.", messages.SUCCESS)
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext("%(count)d source queued for crawling.", "%(count)d sources queued for crawling.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, obj: Source) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
 
 class TrashFilter(admin.SimpleListFilter):
-    title = "trash"
+    title = _("trash")
     parameter_name = "trash"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("kept", "Not trashed"), ("trashed", "Trashed"), ("any", "Any")]
+        return [("kept", gettext("Not trashed")), ("trashed", gettext("Trashed")), ("any", gettext("Any"))]
 
     def choices(self, changelist: Any):  # type: ignore[no-untyped-def]
         # Default to "Not trashed" rather than Django's "All": trashed photos are one click away.
@@ -104,11 +113,11 @@ class FaceInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="crop")
+    @admin.display(description=_("crop"))
     def crop_thumbnail(self, obj: Face) -> str:
-        return image_tag(obj.crop.url, 64, f"face {obj.pk}") if obj.crop else "-"
+        return image_tag(obj.crop.url, 64, gettext("face %(id)s") % {"id": obj.pk}) if obj.crop else "-"
 
-    @admin.display(description="box (x, y, w, h)")
+    @admin.display(description=_("box (x, y, w, h)"))
     def box_text(self, obj: Face) -> str:
         return ", ".join(str(v) for v in obj.box)
 
@@ -117,7 +126,7 @@ class SightingInline(admin.TabularInline):
     model = PhotoSighting
     extra = 0
     can_delete = False
-    verbose_name_plural = "also seen at (reposts and repeats)"
+    verbose_name_plural = _("also seen at (reposts and repeats)")
     fields = ["source", "source_item_id", "source_url", "how", "seen_at"]
     readonly_fields = fields
 
@@ -192,15 +201,15 @@ class PhotoAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # trash instead: a trashed photo leaves a tombstone and can be restored
 
-    @admin.display(description="photo")
+    @admin.display(description=_("photo"))
     def thumb(self, obj: Photo) -> str:
         return image_tag(obj.thumbnail.url, 96, str(obj)) if obj.thumbnail else "-"
 
-    @admin.display(description="faces", ordering="n_faces")
+    @admin.display(description=_("faces"), ordering="n_faces")
     def face_count(self, obj: Photo) -> int:
         return getattr(obj, "n_faces", 0)
 
-    @admin.display(description="photo")
+    @admin.display(description=_("photo"))
     def preview(self, obj: Photo) -> str:
         """The photo with each face's box (green, red when excluded), its eye landmarks, and its
         score, angle and detector on hover and under the box."""
@@ -211,7 +220,12 @@ class PhotoAdmin(admin.ModelAdmin):
         shapes = []
         for f in obj.faces.all():
             colour = "#e33" if f.excluded else "#2d2"
-            title = f"face {f.pk}: {f.detector}, score {f.score:.3f}, angle {f.angle:+.1f}°"
+            title = gettext("face %(id)s: %(detector)s, score %(score).3f, angle %(angle)+.1f°") % {
+                "id": f.pk,
+                "detector": f.detector,
+                "score": f.score,
+                "angle": f.angle,
+            }
             shapes.append(
                 format_html(
                     '<g><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{}" '
@@ -252,24 +266,41 @@ class PhotoAdmin(admin.ModelAdmin):
             format_html_join("", "{}", ((shape,) for shape in shapes)),
         )
 
-    @admin.action(description="Detect faces again")
+    @admin.action(description=_("Detect faces again"))
     def detect_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         ids = list(queryset.filter(trashed_at__isnull=True).values_list("pk", flat=True))
         for photo_id in ids:
             transaction.on_commit(
                 lambda photo_id=photo_id: services.enqueue_detection(photo_id=photo_id, redetect=True)
             )
-        self.message_user(request, f"{len(ids)} photo(s) queued for detection.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d photo queued for detection.", "%(count)d photos queued for detection.", len(ids))
+            % {"count": len(ids)},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Move to the trash (keeps a tombstone; can be restored)")
+    @admin.action(description=_("Move to the trash (keeps a tombstone; can be restored)"))
     def trash_photos(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._apply(request, queryset, services.photo_trash, "trashed")
+        self._apply(
+            request,
+            queryset,
+            services.photo_trash,
+            lambda n: ngettext("%(count)d photo trashed.", "%(count)d photos trashed.", n) % {"count": n},
+        )
 
-    @admin.action(description="Restore from the trash")
+    @admin.action(description=_("Restore from the trash"))
     def restore_photos(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._apply(request, queryset, services.photo_restore, "restored")
+        self._apply(
+            request,
+            queryset,
+            services.photo_restore,
+            lambda n: ngettext("%(count)d photo restored.", "%(count)d photos restored.", n) % {"count": n},
+        )
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+    def _apply(
+        self, request: HttpRequest, queryset: QuerySet, service: Any, done_message: Callable[[int], str]
+    ) -> None:
         done = 0
         for photo in queryset:
             try:
@@ -278,7 +309,7 @@ class PhotoAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         if done:
-            self.message_user(request, f"{done} photo(s) {verb}.", messages.SUCCESS)
+            self.message_user(request, done_message(done), messages.SUCCESS)
 
 
 @admin.register(PhotoTombstone)
@@ -290,10 +321,12 @@ class PhotoTombstoneAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="photo")
+    @admin.display(description=_("photo"))
     def photo_link(self, obj: PhotoTombstone) -> str:
         if obj.photo_id is None:
-            return "purged"
+            return gettext("purged")
         return format_html(
-            '<a href="{}">photo {}</a>', reverse("admin:faces_photo_change", args=[obj.photo_id]), obj.photo_id
+            '<a href="{}">{}</a>',
+            reverse("admin:faces_photo_change", args=[obj.photo_id]),
+            gettext("photo %(id)s") % {"id": obj.photo_id},
         )

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -28,6 +29,7 @@ from faces import services
 from faces.detection import analyze_bytes
 from faces.filters import PhotoFilter, SourceFilter
 from faces.http import Fetcher, FetchError
+from faces.images import file_too_large
 from faces.models import Photo, Source
 from faces.serializers import (
     CrawlQueuedSerializer,
@@ -112,7 +114,7 @@ class PhotoViewSet(IdLookupMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["image"]
         if upload.size > max_bytes:
-            raise InvalidImage(f"the file is too large: {upload.size:,} bytes (the limit is {max_bytes:,})")
+            raise InvalidImage(file_too_large(upload.size, max_bytes))
         photo = services.photo_create(
             data=upload.read(),
             original_name=upload.name or "",
@@ -229,7 +231,7 @@ class DetectView(APIView):
         else:
             upload = serializer.validated_data["image"]
             if upload.size > max_bytes:
-                raise InvalidImage(f"the file is too large: {upload.size:,} bytes (the limit is {max_bytes:,})")
+                raise InvalidImage(file_too_large(upload.size, max_bytes))
             data = upload.read()
         crops = request.query_params.get("crops", "") in ("1", "true", "yes")
         analysis = analyze_bytes(data, max_bytes=max_bytes, crops=crops)
@@ -239,7 +241,10 @@ class DetectView(APIView):
 def _refuse_large_request(request: Request, max_bytes: int) -> None:
     length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > max_bytes + _FORM_OVERHEAD:
-        raise InvalidImage(f"the request is too large: {int(length):,} bytes (the limit is {max_bytes:,})")
+        raise InvalidImage(
+            gettext("the request is too large: %(size)s bytes (the limit is %(limit)s)")
+            % {"size": f"{int(length):,}", "limit": f"{max_bytes:,}"}
+        )
 
 
 def fetch(url: str, *, max_bytes: int) -> bytes:
@@ -248,4 +253,6 @@ def fetch(url: str, *, max_bytes: int) -> bytes:
     try:
         return Fetcher(max_bytes=max_bytes, retries=0).get_image(url).body
     except FetchError as exc:
-        raise DomainError(f"the URL cannot be used: {exc}", code="fetch_failed", field="url") from None
+        raise DomainError(
+            gettext("the URL cannot be used: %(error)s") % {"error": exc}, code="fetch_failed", field="url"
+        ) from None

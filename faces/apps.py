@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "faces"
-    verbose_name = "Photos and faces"
+    verbose_name = _("Photos and faces")
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

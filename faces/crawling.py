@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from core.errors import DomainError, InvalidImage
 from faces import services
@@ -126,9 +127,12 @@ def crawl_source(*, source: Source, progress: Callable[[int, int], None] | None 
         Source.objects.filter(pk=source.pk).update(state=source.state, last_success_at=timezone.now())
         return report
     finally:
-        error = report.error or (
-            f"{len(report.errors)} item(s) failed; last: {report.errors[-1]}" if report.errors else ""
-        )
+        error = report.error
+        if not error and report.errors:
+            count = len(report.errors)
+            error = ngettext(
+                "%(count)d item failed; last: %(error)s", "%(count)d items failed; last: %(error)s", count
+            ) % {"count": count, "error": report.errors[-1]}
         Source.objects.filter(pk=source.pk).update(
             crawl_claimed_at=None,
             last_run_at=started,

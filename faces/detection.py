@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from faces.detectors import RawFace, detector_class, get_detector
 from faces.images import decode_image
@@ -73,7 +74,7 @@ class Analysis:
     @property
     def info(self) -> dict[str, Any]:
         """What a photo records about its detection (``Photo.detection_info``)."""
-        reasons = {"too_small": f"smaller than {self.min_face_size} px"}
+        reasons = {"too_small": gettext("smaller than %(size)s px") % {"size": self.min_face_size}}
         return {
             "faces": len(self.faces),
             "skipped": dict(self.skipped),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from core.api import DateTimeFilter, FlagFilter, IdFilter
 from faces.models import Photo, Source
@@ -16,11 +17,11 @@ class PhotoFilter(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=Photo.Status.choices)
     source = IdFilter(field_name="source_id")
-    trashed = FlagFilter(method="filter_trashed", help_text="1: only the trash; 0 (default): none of it.")
+    trashed = FlagFilter(method="filter_trashed", help_text=_("1: only the trash; 0 (default): none of it."))
     added_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     added_before = DateTimeFilter(field_name="created_at", lookup_expr="lte")
     q = django_filters.CharFilter(
-        method="filter_text", max_length=200, help_text="In the file name, caption or author."
+        method="filter_text", max_length=200, help_text=_("In the file name, caption or author.")
     )
 
     class Meta:

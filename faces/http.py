@@ -28,6 +28,7 @@ from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -36,7 +37,7 @@ from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
 
 from faces.images import sniff_format
-from faces.netguard import DEFAULT_PORTS, FetchError, Target, check_url, parse_target
+from faces.netguard import DEFAULT_PORTS, FetchError, Target, ambiguous_host, check_url, parse_target
 
 __all__ = ["FetchError", "Fetcher", "Response", "check_url"]
 
@@ -61,7 +62,7 @@ class Response:
         try:
             return json.loads(self.body)
         except ValueError:
-            raise FetchError(f"{self.url}: the answer is not JSON") from None
+            raise FetchError(gettext("%(url)s: the answer is not JSON") % {"url": self.url}) from None
 
     @property
     def text(self) -> str:
@@ -288,14 +289,15 @@ class Fetcher:
                 if answer.is_redirect or answer.status_code in (301, 302, 303, 307, 308):
                     location = answer.headers.get("Location")
                     if not location:
-                        raise FetchError(f"{current}: redirect without a Location")
+                        raise FetchError(gettext("%(url)s: redirect without a Location") % {"url": current})
                     try:
                         # A Location with a scheme stands alone: urljoin would read "http:///x" as a path.
                         following = location if _has_scheme(location) else urljoin(current, location)
                         parse_target(following)
                     except (ValueError, FetchError) as exc:
                         raise FetchError(
-                            f"{current}: the redirect to {location[:200]!r} is not usable ({exc})"
+                            gettext("%(url)s: the redirect to %(location)r is not usable (%(error)s)")
+                            % {"url": current, "location": location[:200], "error": exc}
                         ) from None
                     current = following
                     continue
@@ -310,18 +312,23 @@ class Fetcher:
                     raise FetchError(f"{current}: HTTP {answer.status_code}", status=answer.status_code)
                 declared = answer.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchError(f"{current}: too large ({int(declared):,} bytes; the limit is {max_bytes:,})")
+                    raise FetchError(
+                        gettext("%(url)s: too large (%(size)s bytes; the limit is %(limit)s)")
+                        % {"url": current, "size": f"{int(declared):,}", "limit": f"{max_bytes:,}"}
+                    )
                 return Response(current, answer.status_code, response_headers, self._read(answer, max_bytes, deadline))
-        raise FetchError(f"{url}: more than {self.max_redirects} redirects")
+        raise FetchError(gettext("%(url)s: more than %(count)s redirects") % {"url": url, "count": self.max_redirects})
 
     def _send(self, target: Target, headers: dict[str, str], deadline: Deadline) -> requests.Response:
         try:
             prepared = self.session.prepare_request(requests.Request("GET", target.url, headers=headers))
             sent = parse_url(prepared.url)
         except (requests.RequestException, LocationParseError, ValueError) as exc:
-            raise FetchError(f"{target.url}: not a valid URL ({exc.__class__.__name__})") from None
+            raise FetchError(
+                gettext("%(url)s: not a valid URL (%(error)s)") % {"url": target.url, "error": exc.__class__.__name__}
+            ) from None
         if (sent.host, sent.port or DEFAULT_PORTS[target.scheme]) != (target.host, target.port):
-            raise FetchError(f"{target.url}: the URL's host is read differently by different parsers; refused")
+            raise FetchError(ambiguous_host(target.url))
         prepared.headers["Host"] = target.host_header
         # The adapter itself, not Session.send, which parses any Location (with urlsplit) on its own.
         adapter = self.session.get_adapter(prepared.url)
@@ -338,7 +345,7 @@ class Fetcher:
                 if number < len(addresses) and _not_connected(exc):
                     continue  # as urllib3 itself would, but only among the checked addresses
                 if isinstance(exc, requests.Timeout):
-                    raise FetchError(f"{target.url}: timed out", permanent=False) from None
+                    raise FetchError(gettext("%(url)s: timed out") % {"url": target.url}, permanent=False) from None
                 raise FetchError(f"{target.url}: {exc.__class__.__name__}", permanent=False) from None
             extract_cookies_to_jar(self.session.cookies, prepared, answer.raw)
             return answer
@@ -350,25 +357,39 @@ class Fetcher:
             for chunk in answer.iter_content(64 * 1024):
                 body.extend(chunk)
                 if len(body) > max_bytes:
-                    raise FetchError(f"{answer.url}: too large (more than {max_bytes:,} bytes); cut off")
+                    raise FetchError(
+                        gettext("%(url)s: too large (more than %(limit)s bytes); cut off")
+                        % {"url": answer.url, "limit": f"{max_bytes:,}"}
+                    )
                 if deadline.expired:
                     break
         except requests.RequestException as exc:
             if not deadline.expired:
-                raise FetchError(f"{answer.url}: {exc.__class__.__name__} while reading", permanent=False) from None
+                raise FetchError(
+                    gettext("%(url)s: %(error)s while reading") % {"url": answer.url, "error": exc.__class__.__name__},
+                    permanent=False,
+                ) from None
         if deadline.expired:  # a body read until the connection closes ends quietly when cut off
             raise self._late(answer.url, deadline)
         return bytes(body)
 
     @staticmethod
     def _late(url: str, deadline: Deadline) -> FetchError:
-        return FetchError(f"{url}: no complete answer within {deadline.seconds:g} s (the deadline)", permanent=False)
+        return FetchError(
+            gettext("%(url)s: no complete answer within %(seconds)s s (the deadline)")
+            % {"url": url, "seconds": f"{deadline.seconds:g}"},
+            permanent=False,
+        )
 
     def get_image(self, url: str) -> Response:
         """An image: content type image/* and the magic bytes of an accepted format."""
         response = self.get(url, headers={"Accept": "image/*"})
         if response.content_type and not response.content_type.startswith("image/"):
-            raise FetchError(f"{url}: not an image (content type {response.content_type})")
+            raise FetchError(
+                gettext("%(url)s: not an image (content type %(type)s)") % {"url": url, "type": response.content_type}
+            )
         if sniff_format(response.body) is None:
-            raise FetchError(f"{url}: not an image (the bytes are not JPEG, PNG, GIF, WebP, BMP or TIFF)")
+            raise FetchError(
+                gettext("%(url)s: not an image (the bytes are not JPEG, PNG, GIF, WebP, BMP or TIFF)") % {"url": url}
+            )
         return response

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import InvalidImage
@@ -61,26 +62,28 @@ def decode_image(data: bytes, *, max_bytes: int | None = None, max_pixels: int |
     max_bytes = max_bytes or settings.IDOLSITE_MAX_IMAGE_BYTES
     max_pixels = max_pixels or settings.IDOLSITE_MAX_IMAGE_PIXELS
     if not data:
-        raise InvalidImage("the file is empty (0 bytes)")
+        raise InvalidImage(gettext("the file is empty (0 bytes)"))
     if len(data) > max_bytes:
-        raise InvalidImage(f"the file is too large: {len(data):,} bytes (the limit is {max_bytes:,})")
+        raise InvalidImage(file_too_large(len(data), max_bytes))
     if sniff_format(data) is None:
         head = data[:64].lstrip().lower()
-        kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html")) else "not an image"
-        raise InvalidImage(f"the file is {kind} (accepted: JPEG, PNG, GIF, WebP, BMP, TIFF)")
+        if head.startswith((b"<!doctype html", b"<html")):
+            raise InvalidImage(gettext("the file is an HTML page (accepted: JPEG, PNG, GIF, WebP, BMP, TIFF)"))
+        raise InvalidImage(gettext("the file is not an image (accepted: JPEG, PNG, GIF, WebP, BMP, TIFF)"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             fmt = image.format or ""
             if fmt not in ACCEPTED_FORMATS:
-                raise InvalidImage(f"unsupported image format {fmt or 'unknown'!r}")
+                raise InvalidImage(gettext("unsupported image format %(format)r") % {"format": fmt or "unknown"})
             width, height = image.size
             if width <= 0 or height <= 0:
-                raise InvalidImage("the image has no pixels")
+                raise InvalidImage(gettext("the image has no pixels"))
             if width * height > max_pixels:
                 raise InvalidImage(
-                    f"the image is too large: {width}x{height} pixels (the limit is {max_pixels:,} pixels)"
+                    gettext("the image is too large: %(width)sx%(height)s pixels (the limit is %(limit)s pixels)")
+                    % {"width": width, "height": height, "limit": f"{max_pixels:,}"}
                 )
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)  # animated: the first frame
@@ -90,12 +93,22 @@ def decode_image(data: bytes, *, max_bytes: int | None = None, max_pixels: int |
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage(f"the image is too large (more than {max_pixels:,} pixels)") from None
+        raise InvalidImage(
+            gettext("the image is too large (more than %(limit)s pixels)") % {"limit": f"{max_pixels:,}"}
+        ) from None
     except UnidentifiedImageError:
-        raise InvalidImage("the file is not an image Pillow can read") from None
+        raise InvalidImage(gettext("the file is not an image Pillow can read")) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidImage(f"the image is damaged or truncated ({exc})") from None
+        raise InvalidImage(gettext("the image is damaged or truncated (%(error)s)") % {"error": exc}) from None
     return DecodedImage(image=image, format=fmt, width=image.width, height=image.height)
+
+
+def file_too_large(size: int, limit: int) -> str:
+    """The refusal of a file over the size limit (uploads, fetched images, the detection API)."""
+    return gettext("the file is too large: %(size)s bytes (the limit is %(limit)s)") % {
+        "size": f"{size:,}",
+        "limit": f"{limit:,}",
+    }
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

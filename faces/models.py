@@ -8,46 +8,57 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class Source(models.Model):
     """Where photos come from. The crawler of each kind keeps its cursor in ``state``."""
 
     class Kind(models.TextChoices):
-        RSS = "rss", "RSS / Atom feed"
-        PAGE = "page", "Web page"
-        MASTODON = "mastodon", "Mastodon account"
-        BLUESKY = "bluesky", "Bluesky account"
-        X = "x", "X (Twitter) account"
-        FOLDER = "folder", "Local folder"
+        RSS = "rss", _("RSS / Atom feed")
+        PAGE = "page", _("Web page")
+        MASTODON = "mastodon", _("Mastodon account")
+        BLUESKY = "bluesky", _("Bluesky account")
+        X = "x", _("X (Twitter) account")
+        FOLDER = "folder", _("Local folder")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    name = models.CharField(max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=200)
     locator = models.CharField(
+        _("locator"),
         max_length=2000,
-        help_text="Feed or page URL, account handle (user@instance, handle.bsky.social, name) or folder path.",
+        help_text=_("Feed or page URL, account handle (user@instance, handle.bsky.social, name) or folder path."),
     )
-    enabled = models.BooleanField(default=True)
-    poll_interval_minutes = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    poll_interval_minutes = models.PositiveIntegerField(_("poll interval minutes"), default=30)
     options = models.JSONField(
-        default=dict, blank=True, help_text='Kind-specific options, e.g. {"skip_reposts": true}.'
+        _("options"), default=dict, blank=True, help_text=_('Kind-specific options, e.g. {"skip_reposts": true}.')
     )
-    state = models.JSONField(default=dict, blank=True, help_text="Cursor: since-id, ETag, Last-Modified, ...")
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    seen_count = models.PositiveBigIntegerField(default=0)
-    new_count = models.PositiveBigIntegerField(default=0)
-    duplicate_count = models.PositiveBigIntegerField(default=0)
-    failed_count = models.PositiveBigIntegerField(default=0)
+    state = models.JSONField(
+        _("state"), default=dict, blank=True, help_text=_("Cursor: since-id, ETag, Last-Modified, ...")
+    )
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    seen_count = models.PositiveBigIntegerField(_("seen count"), default=0)
+    new_count = models.PositiveBigIntegerField(_("new count"), default=0)
+    duplicate_count = models.PositiveBigIntegerField(_("duplicate count"), default=0)
+    failed_count = models.PositiveBigIntegerField(_("failed count"), default=0)
     crawl_claimed_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="Set while a worker crawls it, so no other does."
+        _("crawl claimed at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set while a worker crawls it, so no other does."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
         constraints = [
             models.UniqueConstraint(fields=["kind", "locator"], name="source_unique_kind_locator"),
             models.CheckConstraint(condition=Q(poll_interval_minutes__gte=1), name="source_poll_interval_positive"),
@@ -106,32 +117,47 @@ def thumbnail_upload_to(instance: Photo, filename: str) -> str:
 
 class Photo(models.Model):
     class Status(models.TextChoices):
-        NEW = "new", "New (waiting for detection)"
-        DETECTED = "detected", "Detected"
-        FAILED = "failed", "Failed"
+        NEW = "new", _("New (waiting for detection)")
+        DETECTED = "detected", _("Detected")
+        FAILED = "failed", _("Failed")
 
-    image = models.FileField(upload_to=photo_upload_to, max_length=255)
-    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    image = models.FileField(_("image"), upload_to=photo_upload_to, max_length=255)
+    thumbnail = models.FileField(_("thumbnail"), upload_to=thumbnail_upload_to, max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, unique=True, editable=False)
-    phash = models.CharField(max_length=16, db_index=True, editable=False, help_text="64-bit difference hash (hex).")
-    width = models.PositiveIntegerField(editable=False)
-    height = models.PositiveIntegerField(editable=False)
-    format = models.CharField(max_length=8, editable=False)
-    file_size = models.PositiveBigIntegerField(editable=False)
-    original_name = models.CharField(max_length=255, blank=True)
+    phash = models.CharField(
+        _("perceptual hash"),
+        max_length=16,
+        db_index=True,
+        editable=False,
+        help_text=_("64-bit difference hash (hex)."),
+    )
+    width = models.PositiveIntegerField(_("width"), editable=False)
+    height = models.PositiveIntegerField(_("height"), editable=False)
+    format = models.CharField(_("format"), max_length=8, editable=False)
+    file_size = models.PositiveBigIntegerField(_("file size"), editable=False)
+    original_name = models.CharField(_("original name"), max_length=255, blank=True)
 
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
-    source_url = models.URLField(max_length=2000, blank=True)
-    source_item_id = models.CharField(max_length=255, blank=True)
-    author = models.CharField(max_length=255, blank=True)
-    caption = models.TextField(blank=True)
-    posted_at = models.DateTimeField(null=True, blank=True)
+    source = models.ForeignKey(
+        Source,
+        verbose_name=_("source"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="photos",
+    )
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True)
+    source_item_id = models.CharField(_("source item ID"), max_length=255, blank=True)
+    author = models.CharField(_("author"), max_length=255, blank=True)
+    caption = models.TextField(_("caption"), blank=True)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
-    error = models.TextField(blank=True)
-    detector = models.CharField(max_length=32, blank=True)
-    detection_info = models.JSONField(default=dict, blank=True, help_text="What detection skipped, and why.")
-    detected_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.NEW)
+    error = models.TextField(_("error"), blank=True)
+    detector = models.CharField(_("detector"), max_length=32, blank=True)
+    detection_info = models.JSONField(
+        _("detection info"), default=dict, blank=True, help_text=_("What detection skipped, and why.")
+    )
+    detected_at = models.DateTimeField(_("detected at"), null=True, blank=True)
     # Set by the worker detecting the photo (a conditional UPDATE in faces.services), cleared when
     # it is done; the token tells a worker whether its claim still holds when it writes.
     detection_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -141,11 +167,16 @@ class Photo(models.Model):
     # a nullable column is added to a big table in place, without rebuilding it (SQLite).
     detection_attempts = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    trashed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    trashed_at = models.DateTimeField(_("trashed at"), null=True, blank=True, db_index=True)
     trashed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("trashed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     objects = ActivePhotoManager()
@@ -154,6 +185,8 @@ class Photo(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         base_manager_name = "all_objects"
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
         constraints = [
             models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="photo_size_positive"),
             models.UniqueConstraint(
@@ -168,7 +201,7 @@ class Photo(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.original_name or self.source_url or f"Photo {self.pk}"
+        return self.original_name or self.source_url or gettext("Photo %(id)s") % {"id": self.pk}
 
     @property
     def is_trashed(self) -> bool:
@@ -179,22 +212,29 @@ class PhotoTombstone(models.Model):
     """What remains of a trashed photo so that no import or crawl ever brings it back."""
 
     sha256 = models.CharField(max_length=64, unique=True)
-    phash = models.CharField(max_length=16, db_index=True)
-    source_url = models.URLField(max_length=2000, blank=True, db_index=True)
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    source_item_id = models.CharField(max_length=255, blank=True)
+    phash = models.CharField(_("perceptual hash"), max_length=16, db_index=True)
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True, db_index=True)
+    source = models.ForeignKey(
+        Source, verbose_name=_("source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_item_id = models.CharField(_("source item ID"), max_length=255, blank=True)
     photo = models.OneToOneField(
         Photo,
+        verbose_name=_("photo"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tombstone",
-        help_text="The trashed photo while it is kept; empty once it was purged.",
+        help_text=_("The trashed photo while it is kept; empty once it was purged."),
     )
-    trashed_at = models.DateTimeField(default=timezone.now)
+    trashed_at = models.DateTimeField(_("trashed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("photo tombstone")
+        verbose_name_plural = _("photo tombstones")
 
     def __str__(self) -> str:
-        return f"Tombstone {self.sha256[:12]}"
+        return gettext("Tombstone %(hash)s") % {"hash": self.sha256[:12]}
 
 
 class PhotoSighting(models.Model):
@@ -202,15 +242,19 @@ class PhotoSighting(models.Model):
 
     Crawling links a repost to the first photo instead of storing it twice."""
 
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="sightings")
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings")
-    source_item_id = models.CharField(max_length=255, blank=True)
-    source_url = models.URLField(max_length=2000, blank=True, db_index=True)
-    how = models.CharField(max_length=16, help_text="What matched: url, sha256 or phash.")
-    seen_at = models.DateTimeField(auto_now_add=True)
+    photo = models.ForeignKey(Photo, verbose_name=_("photo"), on_delete=models.CASCADE, related_name="sightings")
+    source = models.ForeignKey(
+        Source, verbose_name=_("source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings"
+    )
+    source_item_id = models.CharField(_("source item ID"), max_length=255, blank=True)
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True, db_index=True)
+    how = models.CharField(_("how"), max_length=16, help_text=_("What matched: url, sha256 or phash."))
+    seen_at = models.DateTimeField(_("seen at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-seen_at"]
+        verbose_name = _("photo sighting")
+        verbose_name_plural = _("photo sightings")
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "source_item_id"],
@@ -220,7 +264,10 @@ class PhotoSighting(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Photo {self.photo_id} seen at {self.source_url or self.source_item_id}"
+        return gettext("Photo %(id)s seen at %(where)s") % {
+            "id": self.photo_id,
+            "where": self.source_url or self.source_item_id,
+        }
 
 
 class FaceQuerySet(models.QuerySet["Face"]):
@@ -238,30 +285,36 @@ def crop_upload_to(instance: Face, filename: str) -> str:
 
 class Face(models.Model):
     class ExclusionReason(models.TextChoices):
-        NOT_A_FACE = "not_face", "Not a face"
-        NOT_A_TARGET = "not_target", "Not a target (someone else)"
-        BAD_CROP = "bad_crop", "Bad crop"
+        NOT_A_FACE = "not_face", _("Not a face")
+        NOT_A_TARGET = "not_target", _("Not a target (someone else)")
+        BAD_CROP = "bad_crop", _("Bad crop")
 
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
+    photo = models.ForeignKey(Photo, verbose_name=_("photo"), on_delete=models.CASCADE, related_name="faces")
     x = models.IntegerField()
     y = models.IntegerField()
     w = models.IntegerField()
     h = models.IntegerField()
-    landmarks = models.JSONField(default=dict, blank=True, help_text="Points in photo pixels, e.g. left_eye: [x, y].")
-    angle = models.FloatField(default=0.0, help_text="Rotation in degrees that made the face upright.")
-    detector = models.CharField(max_length=32)
-    score = models.FloatField()
-    crop = models.FileField(upload_to=crop_upload_to, max_length=255)
-    excluded = models.BooleanField(default=False)
-    exclusion_reason = models.CharField(max_length=16, choices=ExclusionReason.choices, blank=True)
-    excluded_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    landmarks = models.JSONField(
+        _("landmarks"), default=dict, blank=True, help_text=_("Points in photo pixels, e.g. left_eye: [x, y].")
+    )
+    angle = models.FloatField(_("angle"), default=0.0, help_text=_("Rotation in degrees that made the face upright."))
+    detector = models.CharField(_("detector"), max_length=32)
+    score = models.FloatField(_("score"))
+    crop = models.FileField(_("crop"), upload_to=crop_upload_to, max_length=255)
+    excluded = models.BooleanField(_("excluded"), default=False)
+    exclusion_reason = models.CharField(
+        _("exclusion reason"), max_length=16, choices=ExclusionReason.choices, blank=True
+    )
+    excluded_at = models.DateTimeField(_("excluded at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = FaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("face")
+        verbose_name_plural = _("faces")
         constraints = [
             models.CheckConstraint(condition=Q(w__gt=0) & Q(h__gt=0), name="face_size_positive"),
             models.CheckConstraint(condition=Q(x__gte=0) & Q(y__gte=0), name="face_origin_inside_photo"),
@@ -284,7 +337,7 @@ class Face(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Face {self.pk} in photo {self.photo_id}"
+        return gettext("Face %(id)s in photo %(photo)s") % {"id": self.pk, "photo": self.photo_id}
 
     @property
     def box(self) -> list[int]:
@@ -307,17 +360,23 @@ class FaceEmbedding(models.Model):
     ``vector`` is empty and the face is not tried again unless asked: ``manage.py embed --failed``).
     Vectors of different models are never compared: readers filter on embedder and model hash."""
 
-    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="embeddings")
-    embedder = models.CharField(max_length=32)
-    model_hash = models.CharField(max_length=16, help_text="First 16 hex digits of the model file's sha256.")
-    dimension = models.PositiveSmallIntegerField(default=0)
-    vector = models.BinaryField(blank=True, default=b"", help_text="float32, little-endian, dimension values.")
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    face = models.ForeignKey(Face, verbose_name=_("face"), on_delete=models.CASCADE, related_name="embeddings")
+    embedder = models.CharField(_("embedder"), max_length=32)
+    model_hash = models.CharField(
+        _("model hash"), max_length=16, help_text=_("First 16 hex digits of the model file's sha256.")
+    )
+    dimension = models.PositiveSmallIntegerField(_("dimension"), default=0)
+    vector = models.BinaryField(
+        _("vector"), blank=True, default=b"", help_text=_("float32, little-endian, dimension values.")
+    )
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = FaceEmbeddingQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("face embedding")
+        verbose_name_plural = _("face embeddings")
         constraints = [
             models.UniqueConstraint(fields=["face", "embedder", "model_hash"], name="faceembedding_unique_model"),
             models.CheckConstraint(
@@ -331,4 +390,8 @@ class FaceEmbedding(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.embedder}/{self.model_hash} of face {self.face_id}"
+        return gettext("%(embedder)s/%(model)s of face %(face)s") % {
+            "embedder": self.embedder,
+            "model": self.model_hash,
+            "face": self.face_id,
+        }

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
@@ -66,32 +67,37 @@ def parse_target(url: str) -> Target:
     """The URL as urllib3 reads it, or a permanent FetchError for anything malformed or ambiguous."""
     shown = url if len(url) <= 200 else url[:200] + "..."
     if len(url) > MAX_URL_LENGTH:
-        raise FetchError(f"{shown}: the URL is too long")
+        raise FetchError(gettext("%(url)s: the URL is too long") % {"url": shown})
     if match := _REFUSED_CHARACTERS.search(url):
-        what = "a backslash" if match.group() == "\\" else "a control character"
-        raise FetchError(f"{shown!r}: a URL with {what} is refused")
+        if match.group() == "\\":
+            raise FetchError(gettext("%(url)r: a URL with a backslash is refused") % {"url": shown})
+        raise FetchError(gettext("%(url)r: a URL with a control character is refused") % {"url": shown})
     try:
         parsed = parse_url(url)
     except LocationParseError:
-        raise FetchError(f"{shown}: not a valid URL") from None
+        raise FetchError(gettext("%(url)s: not a valid URL") % {"url": shown}) from None
     scheme = (parsed.scheme or "").lower()
     if scheme not in DEFAULT_PORTS:
-        raise FetchError(f"{shown}: only http and https URLs are fetched")
+        raise FetchError(gettext("%(url)s: only http and https URLs are fetched") % {"url": shown})
     if not parsed.host:
-        raise FetchError(f"{shown}: the URL has no host")
+        raise FetchError(gettext("%(url)s: the URL has no host") % {"url": shown})
     if parsed.auth is not None:
-        raise FetchError(f"{shown}: a URL with a user name or password is refused")
+        raise FetchError(gettext("%(url)s: a URL with a user name or password is refused") % {"url": shown})
     port = DEFAULT_PORTS[scheme] if parsed.port is None else parsed.port
     if not 0 < port < 65536:
-        raise FetchError(f"{shown}: the port {port} is not usable")
+        raise FetchError(gettext("%(url)s: the port %(port)s is not usable") % {"url": shown, "port": port})
     try:
         split = urlsplit(url)
         same = _same_host(split.hostname or "", parsed.host) and (split.port or DEFAULT_PORTS[scheme]) == port
     except (ValueError, UnicodeError):
         same = False
     if not same or "@" in split.netloc or any(c.isspace() for c in split.netloc):
-        raise FetchError(f"{shown}: the URL's host is read differently by different parsers; refused")
+        raise FetchError(ambiguous_host(shown))
     return Target(url=url, scheme=scheme, host=parsed.host, port=port)
+
+
+def ambiguous_host(url: str) -> str:
+    return gettext("%(url)s: the URL's host is read differently by different parsers; refused") % {"url": url}
 
 
 def _same_host(split_host: str, urllib3_host: str) -> bool:
@@ -143,17 +149,20 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, allowed_gai_family(), socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise FetchError(f"the host {host!r} does not resolve", permanent=False) from None
+        raise FetchError(gettext("the host %(host)r does not resolve") % {"host": host}, permanent=False) from None
     addresses: list[IPAddress] = []
     for info in infos:
         try:
             address = ipaddress.ip_address(str(info[4][0]))
         except ValueError:
-            raise FetchError(f"the host {host!r} resolves to an unusable address ({info[4][0]})") from None
+            raise FetchError(
+                gettext("the host %(host)r resolves to an unusable address (%(address)s)")
+                % {"host": host, "address": info[4][0]}
+            ) from None
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise FetchError(f"the host {host!r} does not resolve", permanent=False)
+        raise FetchError(gettext("the host %(host)r does not resolve") % {"host": host}, permanent=False)
     return addresses
 
 
@@ -169,6 +178,9 @@ def check_url(url: str) -> Target:
     if target.host.strip("[]") not in allowed:
         for address in addresses:
             if not is_public_address(address):
-                raise FetchError(f"{url}: refused, {target.host} resolves to an internal address ({address})")
+                raise FetchError(
+                    gettext("%(url)s: refused, %(host)s resolves to an internal address (%(address)s)")
+                    % {"url": url, "host": target.host, "address": address}
+                )
     checked = tuple(str(address) for address in addresses)
     return replace(target, address=checked[0], addresses=checked)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.api import check_no_nul
@@ -18,7 +20,9 @@ class DetectInputSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("image" in attrs) == ("url" in attrs):
-            raise serializers.ValidationError("send either an image file (multipart 'image') or a 'url', not both")
+            raise serializers.ValidationError(
+                gettext("send either an image file (multipart 'image') or a 'url', not both")
+            )
         return attrs
 
 
@@ -70,7 +74,7 @@ class FaceSerializer(serializers.ModelSerializer):
     landmarks = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()), read_only=True)
     crop = serializers.SerializerMethodField()
     exclusion_reason = serializers.ChoiceField(
-        choices=Face.ExclusionReason.choices, allow_blank=True, read_only=True, help_text="Empty unless excluded."
+        choices=Face.ExclusionReason.choices, allow_blank=True, read_only=True, help_text=_("Empty unless excluded.")
     )
 
     class Meta:
@@ -99,7 +103,7 @@ class PhotoSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     thumbnail = serializers.SerializerMethodField()
     face_count = serializers.SerializerMethodField()
-    source_url = serializers.CharField(read_only=True, help_text="Where it was found; empty for uploads.")
+    source_url = serializers.CharField(read_only=True, help_text=_("Where it was found; empty for uploads."))
 
     class Meta:
         model = Photo
@@ -148,7 +152,7 @@ class PhotoDetailSerializer(PhotoSerializer):
 
 
 class PhotoUploadSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP, ...).", allow_empty_file=True)
+    image = serializers.FileField(help_text=_("The photo (JPEG, PNG, WebP, ...)."), allow_empty_file=True)
     caption = serializers.CharField(required=False, allow_blank=True, max_length=10000, default="")
     author = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     source_url = serializers.URLField(required=False, allow_blank=True, max_length=2000, default="")
@@ -159,7 +163,7 @@ class FaceDrawSerializer(serializers.Serializer):
         child=serializers.IntegerField(min_value=0, max_value=1_000_000),
         min_length=4,
         max_length=4,
-        help_text="[x, y, w, h] in photo pixels.",
+        help_text=_("[x, y, w, h] in photo pixels."),
     )
 
 
@@ -168,7 +172,7 @@ MAX_POLL_MINUTES = 32_767
 
 
 class SourceSerializer(serializers.ModelSerializer):
-    options = serializers.DictField(required=False, help_text='Kind-specific options, e.g. {"skip_reposts": true}.')
+    options = serializers.DictField(required=False, help_text=_('Kind-specific options, e.g. {"skip_reposts": true}.'))
     poll_interval_minutes = serializers.IntegerField(min_value=1, max_value=MAX_POLL_MINUTES, required=False)
 
     class Meta:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from django.utils.translation import gettext
+
 from core.errors import DomainError
 from faces import services
 from faces.models import Photo
@@ -54,12 +56,12 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
             return str(exc)
         error = str(exc)
     except DetectorUnavailable as exc:
-        error = f"the detector cannot run: {exc}"
+        error = gettext("the detector cannot run: %(error)s") % {"error": exc}
     except OSError as exc:
-        error = f"the photo's file cannot be read ({exc})"
+        error = gettext("the photo's file cannot be read (%(error)s)") % {"error": exc}
     except Exception as exc:  # a bug or a library failure: recorded, the worker goes on
         log.exception("detection of photo %s failed", photo_id)
-        error = f"detection failed unexpectedly: {type(exc).__name__}: {exc}"
+        error = gettext("detection failed unexpectedly: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
     try:
         services.photo_detection_fail(photo=photo, error=error, claim=claim)
     except DomainError as exc:

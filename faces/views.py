@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 from knox.auth import TokenAuthentication
@@ -82,7 +83,7 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
             return redirect_to_login(request.get_full_path())
         user = _token_user(request)
         if user is None:
-            response = HttpResponse("invalid token", status=401, content_type="text/plain")
+            response = HttpResponse(gettext("invalid token"), status=401, content_type="text/plain")
             response["WWW-Authenticate"] = "Token"
             return response
     if not user.has_perm(VIEW_PHOTO):

@@ -154,7 +154,8 @@ LOGOUT_REDIRECT_URL = "labeling:login"
 # Japanese first: a browser that asks for neither language gets Japanese.
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "ja")
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# core is no app, so its catalog (the API's shared errors) is named here; apps' are found.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "core" / "locale"]
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Tokyo")
 USE_I18N = True

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext
 
 from core.errors import Conflict, DomainError
 from faces.images import crop_square, decode_image
@@ -32,11 +33,14 @@ def face_create(
     transaction can remove it again on failure. Its embedding is queued on commit."""
     x, y, w, h = (int(v) for v in box)
     if w <= 0 or h <= 0:
-        raise DomainError(f"face box {box} has no area")
+        raise DomainError(gettext("face box %(box)s has no area") % {"box": box})
     if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
-        raise DomainError(f"face box {list(box)} is outside the photo ({photo.width}x{photo.height})")
+        raise DomainError(
+            gettext("face box %(box)s is outside the photo (%(width)sx%(height)s)")
+            % {"box": list(box), "width": photo.width, "height": photo.height}
+        )
     if not 0.0 <= score <= 1.0:
-        raise DomainError(f"face score {score} is not between 0 and 1")
+        raise DomainError(gettext("face score %(score)s is not between 0 and 1") % {"score": score})
     face = Face(photo=photo, x=x, y=y, w=w, h=h, detector=detector, score=score, landmarks=landmarks or {}, angle=angle)
     face.crop.name = tracker.save(f"crops/{photo.sha256[:2]}/{photo.sha256[:16]}_{x}_{y}_{w}_{h}.jpg", crop_jpeg)
     face.save()
@@ -61,19 +65,25 @@ def face_add_manual(
     try:
         x, y, w, h = (int(v) for v in box)
     except (TypeError, ValueError):
-        raise DomainError(f"a box is four whole numbers x, y, w, h, not {box!r}", code="invalid", field="box") from None
+        raise DomainError(
+            gettext("a box is four whole numbers x, y, w, h, not %(box)r") % {"box": box}, code="invalid", field="box"
+        ) from None
     if w < MIN_MANUAL_FACE_SIDE or h < MIN_MANUAL_FACE_SIDE:
         raise DomainError(
-            f"the box is {w}x{h} pixels; a face needs at least {MIN_MANUAL_FACE_SIDE}x{MIN_MANUAL_FACE_SIDE}",
+            gettext("the box is %(w)sx%(h)s pixels; a face needs at least %(min)sx%(min)s")
+            % {"w": w, "h": h, "min": MIN_MANUAL_FACE_SIDE},
             code="invalid",
             field="box",
         )
     photo = Photo.all_objects.get(pk=photo.pk)
     if photo.is_trashed:
-        raise Conflict(f"photo {photo.pk} is in the trash", code="photo_trashed")
+        raise Conflict(gettext("photo %(id)s is in the trash") % {"id": photo.pk}, code="photo_trashed")
     if x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
         raise DomainError(
-            f"the box {[x, y, w, h]} leaves the photo ({photo.width}x{photo.height})", code="invalid", field="box"
+            gettext("the box %(box)s leaves the photo (%(width)sx%(height)s)")
+            % {"box": [x, y, w, h], "width": photo.width, "height": photo.height},
+            code="invalid",
+            field="box",
         )
     with photo.image.open("rb") as handle:
         decoded = decode_image(handle.read())

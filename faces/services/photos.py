@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from core.errors import Conflict, DomainError, DuplicatePhoto, TrashedBefore
@@ -33,16 +34,18 @@ class Intake:
     def error(self) -> DomainError:
         """The refusal a caller that wanted a new photo raises (the API answers 409 with it)."""
         if self.outcome == "trashed":
-            when = f" on {self.tombstone.trashed_at:%Y-%m-%d}" if self.tombstone else ""
+            if self.tombstone is None:
+                return TrashedBefore(gettext("this photo (or a copy of it) was trashed and is not imported again"))
             return TrashedBefore(
-                gettext("this photo (or a copy of it) was trashed%(when)s and is not imported again") % {"when": when}
+                gettext("this photo (or a copy of it) was trashed on %(date)s and is not imported again")
+                % {"date": date_format(timezone.localtime(self.tombstone.trashed_at))}
             )
         assert self.photo is not None
-        what = gettext("a copy of this photo") if self.how == "phash" else gettext("this photo")
-        return DuplicatePhoto(
-            gettext("%(what)s is already stored as photo %(id)s") % {"what": what, "id": self.photo.pk},
-            existing_id=self.photo.pk,
-        )
+        if self.how == "phash":
+            message = gettext("a copy of this photo is already stored as photo %(id)s")
+        else:
+            message = gettext("this photo is already stored as photo %(id)s")
+        return DuplicatePhoto(message % {"id": self.photo.pk}, existing_id=self.photo.pk)
 
 
 def _tombstone(**filters: Any) -> PhotoTombstone | None:
@@ -204,7 +207,7 @@ def photo_trash(*, photo: Photo, user: AbstractBaseUser | None = None) -> Photo:
     brings it back; its faces leave the grid and training. ``photo_restore`` undoes it."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if photo.is_trashed:
-        raise Conflict(f"photo {photo.pk} is already in the trash", code="already_trashed")
+        raise Conflict(gettext("photo %(id)s is already in the trash") % {"id": photo.pk}, code="already_trashed")
     now = timezone.now()
     photo.trashed_at = now
     photo.trashed_by = user if user is not None and user.is_authenticated else None
@@ -228,7 +231,7 @@ def photo_restore(*, photo: Photo, user: AbstractBaseUser | None = None) -> Phot
     """Take a photo out of the trash; its tombstone goes away."""
     photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
     if not photo.is_trashed:
-        raise Conflict(f"photo {photo.pk} is not in the trash", code="not_trashed")
+        raise Conflict(gettext("photo %(id)s is not in the trash") % {"id": photo.pk}, code="not_trashed")
     photo.trashed_at = None
     photo.trashed_by = None
     photo.save(update_fields=["trashed_at", "trashed_by", "updated_at"])
@@ -242,7 +245,9 @@ def photo_purge(*, photo: Photo) -> None:
     The only hard delete of photos (``manage.py empty_trash``)."""
     photo = Photo.all_objects.get(pk=photo.pk)
     if not photo.is_trashed:
-        raise Conflict(f"photo {photo.pk} is not in the trash; trash it first", code="not_trashed")
+        raise Conflict(
+            gettext("photo %(id)s is not in the trash; trash it first") % {"id": photo.pk}, code="not_trashed"
+        )
     names = [photo.image.name, photo.thumbnail.name, *(f.crop.name for f in photo.faces.all())]
     with transaction.atomic():
         PhotoTombstone.objects.filter(sha256=photo.sha256).update(photo=None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from faces.http import FetchError
 from faces.sources.base import Item, Listing, SourceKind, parse_time
@@ -29,7 +30,7 @@ class BlueskyKind(SourceKind):
     def list_new(self) -> Listing:
         actor = self.source.locator.strip().lstrip("@")
         if not actor:
-            raise FetchError("a Bluesky source needs a handle, e.g. name.bsky.social")
+            raise FetchError(gettext("a Bluesky source needs a handle, e.g. name.bsky.social"))
         base = (self.options.get("base_url") or settings.IDOLSITE_BLUESKY_APPVIEW).rstrip("/")
         since = (self.source.state or {}).get("since", "")
         posts: list[dict] = []
@@ -41,7 +42,7 @@ class BlueskyKind(SourceKind):
                 url += f"&cursor={quote(cursor)}"
             page = self.fetcher.get(url, headers={"Accept": "application/json"}).json()
             if not isinstance(page, dict) or not isinstance(page.get("feed"), list):
-                raise FetchError(f"{url}: not an author feed")
+                raise FetchError(gettext("%(url)s: not an author feed") % {"url": url})
             for entry in page["feed"]:
                 post = entry.get("post") or {}
                 stamp = post.get("indexedAt", "")

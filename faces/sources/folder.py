@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.utils.translation import gettext
+
 from faces.http import FetchError
 from faces.sources.base import Item, Listing, SourceKind
 
@@ -17,7 +19,7 @@ class FolderKind(SourceKind):
     def list_new(self) -> Listing:
         root = Path(self.source.locator).expanduser()
         if not root.is_dir():
-            raise FetchError(f"{root}: no such folder")
+            raise FetchError(gettext("%(folder)s: no such folder") % {"folder": root})
         state = self.source.state or {}
         cutoff = float(state.get("mtime", 0.0))
         at_cutoff = set(state.get("names", []))

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from django.utils.translation import gettext
+
 from faces.http import FetchError
 from faces.sources.base import Item, Listing, SourceKind, html_to_text, parse_time
+
+
+def not_a_handle(locator: str) -> str:
+    return gettext("%(locator)r: expected a Mastodon handle like name@instance.example") % {"locator": locator}
 
 
 def split_handle(locator: str) -> tuple[str, str]:
     handle = locator.strip().lstrip("@")
     if handle.count("@") != 1:
-        raise FetchError(f"{locator!r}: expected a Mastodon handle like name@instance.example")
+        raise FetchError(not_a_handle(locator))
     user, instance = handle.split("@")
     if not user or not instance:
-        raise FetchError(f"{locator!r}: expected a Mastodon handle like name@instance.example")
+        raise FetchError(not_a_handle(locator))
     return user, instance
 
 
@@ -34,7 +40,7 @@ class MastodonKind(SourceKind):
             account = self.fetcher.get(f"{base}/api/v1/accounts/lookup?acct={quote(user)}").json()
             account_id = str(account.get("id") or "")
             if not account_id:
-                raise FetchError(f"{self.source.locator}: the account lookup gave no id")
+                raise FetchError(gettext("%(handle)s: the account lookup gave no id") % {"handle": self.source.locator})
         since_id = state.get("since_id")
         statuses: list[dict] = []
         max_id = None
@@ -46,7 +52,7 @@ class MastodonKind(SourceKind):
                 url += f"&max_id={max_id}"
             page = self.fetcher.get(url, headers={"Accept": "application/json"}).json()
             if not isinstance(page, list):
-                raise FetchError(f"{url}: expected a list of statuses")
+                raise FetchError(gettext("%(url)s: expected a list of statuses") % {"url": url})
             if not page:
                 break
             statuses.extend(page)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
+from django.utils.translation import gettext
+
 from faces.http import FetchError
 from faces.sources.base import Item, Listing, SourceKind, html_to_text, images_in_html
 
@@ -21,7 +23,8 @@ class RssKind(SourceKind):
         feed = feedparser.parse(response.body)
         if feed.bozo and not feed.entries:
             raise FetchError(
-                f"{self.source.locator}: not an RSS or Atom feed ({feed.get('bozo_exception', 'unreadable')})"
+                gettext("%(url)s: not an RSS or Atom feed (%(error)s)")
+                % {"url": self.source.locator, "error": feed.get("bozo_exception", "unreadable")}
             )
         items: list[Item] = []
         entries = sorted(feed.entries, key=lambda e: e.get("published_parsed") or e.get("updated_parsed") or ())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from faces.http import FetchError
 from faces.sources.base import Item, Listing, SourceKind, parse_time
@@ -20,7 +21,7 @@ class XKind(SourceKind):
     def list_new(self) -> Listing:
         token = self.options.get("bearer_token") or settings.IDOLSITE_X_BEARER_TOKEN
         if not token:
-            raise FetchError("X sources need a bearer token: set IDOLSITE_X_BEARER_TOKEN")
+            raise FetchError(gettext("X sources need a bearer token: set IDOLSITE_X_BEARER_TOKEN"))
         name = self.source.locator.strip().lstrip("@")
         base = (self.options.get("base_url") or settings.IDOLSITE_X_API_BASE).rstrip("/")
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -30,7 +31,7 @@ class XKind(SourceKind):
             user = self.fetcher.get(f"{base}/2/users/by/username/{quote(name)}", headers=headers).json()
             user_id = str((user.get("data") or {}).get("id") or "")
             if not user_id:
-                raise FetchError(f"X user {name!r} not found")
+                raise FetchError(gettext("X user %(name)r not found") % {"name": name})
         since_id = state.get("since_id")
         skip_reposts = bool(self.options.get("skip_reposts", True))
         tweets: list[dict] = []
@@ -49,7 +50,7 @@ class XKind(SourceKind):
                 url += f"&pagination_token={quote(token_param)}"
             page = self.fetcher.get(url, headers=headers).json()
             if not isinstance(page, dict):
-                raise FetchError(f"{url}: not a timeline")
+                raise FetchError(gettext("%(url)s: not a timeline") % {"url": url})
             tweets.extend(page.get("data") or [])
             for item in (page.get("includes") or {}).get("media") or []:
                 media[item.get("media_key", "")] = item
