@@ -107,7 +107,7 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.goto(f"{live_server.url}/label/login/?next=/label/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("form.login button[type=submit]")  # not the header's language switch
     page.wait_for_url(f"{live_server.url}/label/")
 
 
