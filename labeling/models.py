@@ -7,8 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from faces.models import Face
+from labeling.text import name_key
 
 
 class IdolGroup(models.Model):
@@ -65,6 +67,15 @@ class Idol(models.Model):
     search_text = models.TextField(
         blank=True, editable=False, help_text="Folded name, reading, aliases, handles and groups, for search."
     )
+    # labeling.text.name_key of the name and of the reading, kept by idol_refresh_search_text:
+    # the duplicate check (labeling.services.names) looks them up.
+    name_key = models.CharField(max_length=255, blank=True, editable=False, db_index=True)
+    reading_key = models.CharField(max_length=255, blank=True, editable=False, db_index=True)
+    same_name_ok = models.BooleanField(
+        _("another person with the same name"),
+        default=False,
+        help_text=_("She has the name of an existing idol but is someone else: added on purpose."),
+    )
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     deletion_reason = models.CharField(max_length=16, choices=DeletionReason.choices, blank=True)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -115,6 +126,7 @@ class IdolAlias(models.Model):
     idol = models.ForeignKey(Idol, on_delete=models.CASCADE, related_name="aliases")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    name_key = models.CharField(max_length=255, blank=True, editable=False, db_index=True)  # see Idol.name_key
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -124,6 +136,12 @@ class IdolAlias(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = name_key(self.name)
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
