@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.api import MAX_ID
 from core.errors import DomainError, TooLarge
@@ -74,6 +75,7 @@ class ExcludeForm(forms.Form):
 class RenameForm(forms.Form):
     name = forms.CharField(max_length=200)
     reading = forms.CharField(max_length=200, required=False)
+    same_name_ok = forms.BooleanField(required=False, label=_("Another person with the same name"))
 
 
 class SoftDeleteForm(forms.Form):
@@ -94,6 +96,7 @@ class MergeForm(forms.Form):
 class IdolCreateForm(forms.Form):
     name = forms.CharField(max_length=200)
     reading = forms.CharField(max_length=200, required=False)
+    same_name_ok = forms.BooleanField(required=False)  # another person with an existing idol's name
 
 
 def json_payload(request: HttpRequest) -> dict[str, Any]:
