@@ -3,13 +3,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +22,9 @@ from faces.admin import image_tag
 from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
-from labeling.text import fold
+from labeling.selectors import crop_url, latest_face_crop
+from labeling.services.names import describe, duplicate_message, same_name_idols
+from labeling.text import fold, name_key
 
 
 def apply_each(
@@ -257,20 +261,71 @@ def search_idols(queryset: QuerySet, term: str) -> QuerySet:
     return queryset
 
 
+class IdolAdminForm(forms.ModelForm):
+    """Refuses a name another idol has (labeling.services.names) before anything is saved, with
+    links to her and, for a rename, to the merge of the two; the service checks again when it
+    saves. "Another person with the same name" lets it through."""
+
+    class Meta:
+        model = Idol
+        fields = ["name", "reading", "same_name_ok", "handles", "notes"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        name, reading = " ".join((data.get("name") or "").split()), " ".join((data.get("reading") or "").split())
+        if not name or data.get("same_name_ok"):
+            return data
+        old = self.instance if self.instance.pk else None
+        if old is not None and name_key(name) == old.name_key and reading == old.reading:
+            return data
+        matches = same_name_idols(name=name, reading=reading, exclude=old.pk if old else None)
+        if old is not None and name_key(name) == old.name_key:  # only the reading changed
+            before = {i.pk for i in same_name_idols(name=name, reading=old.reading, exclude=old.pk)}
+            matches = [i for i in matches if i.pk not in before]
+        if matches:
+            raise ValidationError(self._refusal(name, matches, old))
+        return data
+
+    @staticmethod
+    def _refusal(name: str, matches: list[Idol], old: Idol | None) -> str:
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:labeling_idol_change", args=[i.pk]), describe(i)) for i in matches),
+        )
+        message = format_html("{} {}", duplicate_message(name, matches, renaming=old is not None), links)
+        if old is None:
+            return message
+        merge = reverse("admin:labeling_idol_merge") + f"?ids={old.pk},{matches[0].pk}"
+        return format_html('{} <a href="{}">{}</a>', message, merge, _("Merge them"))
+
+
 @admin.register(Idol)
 class IdolAdmin(admin.ModelAdmin):
-    list_display = ["name", "reading", "group_names", "label_count", "status", "updated_at"]
+    form = IdolAdminForm
+    list_display = ["face", "name", "reading", "group_names", "label_count", "status", "updated_at"]
+    list_display_links = ["face", "name"]
     list_filter = [IdolStatusFilter, "deletion_reason", "memberships__group"]
     search_fields = ["search_text"]  # see get_search_results: folded name, reading, alias, group, handle
     search_help_text = _("Name, reading (kana or romaji), old name or alias, group, or handle.")
     inlines = [IdolAliasInline, MembershipInline]
     actions = ["graduate", "retire", "restore", "merge"]
-    fields = ["name", "reading", "handles", "notes", "deleted_at", "deletion_reason", "merged_into", "face_examples"]
+    fields = [
+        "name",
+        "reading",
+        "same_name_ok",
+        "handles",
+        "notes",
+        "deleted_at",
+        "deletion_reason",
+        "merged_into",
+        "face_examples",
+    ]
     readonly_fields = ["deleted_at", "deletion_reason", "merged_into", "face_examples"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
-            Idol.all_objects.annotate(n_labels=Count("labels", distinct=True))
+            Idol.all_objects.annotate(n_labels=Count("labels", distinct=True), face_crop=latest_face_crop())
             .prefetch_related("memberships__group")
             .order_by("name", "id")
         )
@@ -284,6 +339,11 @@ class IdolAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # idols are never erased: graduate, retire or merge them
+
+    @admin.display(description=_("face"))
+    def face(self, obj: Idol) -> str:
+        crop = getattr(obj, "face_crop", None)
+        return image_tag(crop_url(crop), 40, obj.name) if crop else "-"
 
     @admin.display(description=_("groups"))
     def group_names(self, obj: Idol) -> str:
@@ -323,7 +383,11 @@ class IdolAdmin(admin.ModelAdmin):
         try:
             if not change:
                 created = services.idol_create(
-                    name=obj.name, reading=obj.reading, handles=obj.handles or {}, notes=obj.notes
+                    name=obj.name,
+                    reading=obj.reading,
+                    handles=obj.handles or {},
+                    notes=obj.notes,
+                    same_name_ok=obj.same_name_ok,
                 )
                 obj.pk = created.pk
                 obj._state.adding = False
@@ -331,15 +395,39 @@ class IdolAdmin(admin.ModelAdmin):
             if "name" in form.changed_data:
                 new_name = obj.name
                 obj.name = form.initial["name"]
-                renamed = services.idol_rename(idol=obj, name=new_name, user=request.user)
+                renamed = services.idol_rename(
+                    idol=obj, name=new_name, user=request.user, same_name_ok=obj.same_name_ok
+                )
                 obj.name = renamed.name
-            services.idol_update(idol=obj, reading=obj.reading, handles=obj.handles or {}, notes=obj.notes)
+            services.idol_update(
+                idol=obj,
+                reading=obj.reading,
+                handles=obj.handles or {},
+                notes=obj.notes,
+                same_name_ok=obj.same_name_ok,
+            )
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         services.idol_refresh_search_text(form.instance)
+
+    def get_urls(self) -> list[Any]:
+        merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="labeling_idol_merge")
+        return [merge, *super().get_urls()]
+
+    def merge_view(self, request: HttpRequest) -> HttpResponse:
+        """The merge of the idols ``?ids=1,2`` (where a refused rename links): the action's page."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        else:
+            ids = request.GET.get("ids", "").split(",")
+        queryset = self.get_queryset(request).filter(pk__in=[int(i) for i in ids if i.isdigit()][:20])
+        response = self.merge(request, queryset)
+        return response or redirect("admin:labeling_idol_changelist")
 
     def _soft_delete(self, request: HttpRequest, queryset: QuerySet, reason: str) -> None:
         done = apply_each(

@@ -78,6 +78,7 @@ class ExcludeForm(forms.Form):
 class RenameForm(forms.Form):
     name = forms.CharField(max_length=200, label=_("name"))
     reading = forms.CharField(max_length=200, required=False, label=_("reading"))
+    same_name_ok = forms.BooleanField(required=False, label=_("Another person with the same name"))
 
 
 class SoftDeleteForm(forms.Form):
@@ -99,6 +100,7 @@ class MergeForm(forms.Form):
 class IdolCreateForm(forms.Form):
     name = forms.CharField(max_length=200, label=_("name"))
     reading = forms.CharField(max_length=200, required=False, label=_("reading"))
+    same_name_ok = forms.BooleanField(required=False)  # another person with an existing idol's name
 
 
 def json_payload(request: HttpRequest) -> dict[str, Any]:

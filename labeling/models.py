@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from faces.models import Face
+from labeling.text import name_key
 
 
 class IdolGroup(models.Model):
@@ -74,6 +75,15 @@ class Idol(models.Model):
         editable=False,
         help_text=_("Folded name, reading, aliases, handles and groups, for search."),
     )
+    # labeling.text.name_key of the name and of the reading, kept by idol_refresh_search_text:
+    # the duplicate check (labeling.services.names) looks them up.
+    name_key = models.CharField(_("name key"), max_length=255, blank=True, editable=False, db_index=True)
+    reading_key = models.CharField(_("reading key"), max_length=255, blank=True, editable=False, db_index=True)
+    same_name_ok = models.BooleanField(
+        _("another person with the same name"),
+        default=False,
+        help_text=_("She has the name of an existing idol but is someone else: added on purpose."),
+    )
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True, db_index=True)
     deletion_reason = models.CharField(_("deletion reason"), max_length=16, choices=DeletionReason.choices, blank=True)
     merged_into = models.ForeignKey(
@@ -128,6 +138,9 @@ class IdolAlias(models.Model):
     idol = models.ForeignKey(Idol, verbose_name=_("idol"), on_delete=models.CASCADE, related_name="aliases")
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    name_key = models.CharField(
+        _("name key"), max_length=255, blank=True, editable=False, db_index=True
+    )  # see Idol.name_key
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -138,6 +151,12 @@ class IdolAlias(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = name_key(self.name)
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):

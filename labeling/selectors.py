@@ -19,8 +19,8 @@ from django.utils.translation import gettext, ngettext
 from core.api import MAX_ID
 from faces import similarity
 from faces.models import Face, Photo
-from labeling.models import FaceLabel, Idol, LabelEvent, Membership
-from labeling.text import fold, guess_reading, kana_romaji, romaji_key, search_fold
+from labeling.models import FaceLabel, Idol, IdolAlias, LabelEvent, Membership
+from labeling.text import fold, guess_reading, kana_romaji, name_key, romaji_key, search_fold
 
 # --- the face grid ----------------------------------------------------------------------------
 
@@ -230,6 +230,7 @@ class IdolHit:
     matched: str = ""
     groups: list[str] = field(default_factory=list)
     faces: int = 0
+    face: str = ""  # the URL of her latest labeled face's crop, to tell namesakes apart
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -240,7 +241,22 @@ class IdolHit:
             "matched": self.matched,
             "groups": self.groups,
             "faces": self.faces,
+            "face": self.face,
         }
+
+
+def latest_face_crop() -> Subquery:
+    """For an idol row (``OuterRef("pk")``): the crop file of her newest labeled face that is
+    shown (not excluded, photo not trashed), to put a face beside her name in lists and pickers.
+    A subquery per listed idol on the label index (idol, face): no query more per page."""
+    faces = FaceLabel.objects.filter(
+        idol=OuterRef("pk"), face__excluded=False, face__photo__trashed_at__isnull=True
+    ).order_by("-face_id")
+    return Subquery(faces.values("face__crop")[:1])
+
+
+def crop_url(name: str | None) -> str:
+    return Face._meta.get_field("crop").storage.url(name) if name else ""
 
 
 def _rank(term: str, words: list[str], own: tuple[str, ...], lines: tuple[str, ...]) -> tuple[int, str]:
@@ -273,9 +289,11 @@ class _Entry:
     order: str
     groups: tuple[str, ...]
     romaji: tuple[str, ...] = ()  # the reading's (or a kana name's) romaji, as romaji_key spells it
+    name_key: str = ""  # labeling.text.name_key of the name and of the reading
+    reading_key: str = ""
 
 
-_snapshot: dict[str, Any] = {"version": None, "entries": ()}
+_snapshot: dict[str, Any] = {"version": None, "entries": (), "aliases": {}}
 
 
 def _idol_entries() -> tuple[_Entry, ...]:
@@ -309,9 +327,28 @@ def _idol_entries() -> tuple[_Entry, ...]:
         romaji = tuple(dict.fromkeys(v for key in keys for v in (key, key.replace(" ", ""))))
         status = reason or "active"
         entries.append(
-            _Entry(pk, name, reading, status, "\n".join(lines), lines, own, own[-1], tuple(groups.get(pk, ())), romaji)
+            _Entry(
+                pk,
+                name,
+                reading,
+                status,
+                "\n".join(lines),
+                lines,
+                own,
+                own[-1],
+                tuple(groups.get(pk, ())),
+                romaji,
+                name_key(name),
+                name_key(reading),
+            )
         )
-    _snapshot.update(version=version, entries=tuple(entries))
+    # Aliases and old names by key, for the picker's same-name check (idol_picker).
+    aliases: dict[str, set[int]] = {}
+    for idol_id, alias in IdolAlias.objects.exclude(idol__deletion_reason=Idol.DeletionReason.MERGED).values_list(
+        "idol_id", "name"
+    ):
+        aliases.setdefault(name_key(alias), set()).add(idol_id)
+    _snapshot.update(version=version, entries=tuple(entries), aliases=aliases)
     return _snapshot["entries"]
 
 
@@ -323,6 +360,13 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     ``include_deleted``, merged ones never (their names are aliases of the idol they joined).
 
     Two queries: the idol table's version (see ``_idol_entries``) and the hits' face counts."""
+    return _search(query, _idol_entries(), include_deleted=include_deleted, limit=limit)
+
+
+def _search(
+    query: str, entries: tuple[_Entry, ...], *, include_deleted: bool, limit: int, first: frozenset[int] = frozenset()
+) -> list[IdolHit]:
+    """``idol_search`` over ``entries``; the idols in ``first`` (graduated ones too) lead."""
     term = search_fold(query)
     words = term.split()
     if not words:
@@ -330,7 +374,10 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     # Typed in romaji (saito, siraisi mai): also matched against the readings' romaji.
     key = romaji_key(term) if term.isascii() and any(c.isalpha() for c in term) else ""
     ranked = []
-    for entry in _idol_entries():
+    for entry in entries:
+        if entry.id in first:
+            ranked.append((-1, entry.status != "active", entry.order, entry.id, entry, ""))
+            continue
         if entry.status != "active" and not include_deleted:
             continue
         if all(word in entry.text for word in words):
@@ -344,17 +391,59 @@ def idol_search(query: str, *, include_deleted: bool = False, limit: int = 15) -
     ranked.sort(key=lambda r: r[:4])
     hits = [
         IdolHit(
-            id=e.id, name=e.name, reading=e.reading, status=e.status, rank=rank, matched=matched, groups=list(e.groups)
+            id=e.id,
+            name=e.name,
+            reading=e.reading,
+            status=e.status,
+            rank=max(rank, 0),
+            matched=matched,
+            groups=list(e.groups),
         )
-        for rank, _, _, _, e, matched in ranked[:limit]
+        for rank, _, _, _, e, matched in ranked[: max(limit, len(first))]
     ]
     if not hits:
         return hits
     by_id = {h.id: h for h in hits}
-    counts = FaceLabel.objects.filter(idol_id__in=by_id).order_by().values_list("idol_id").annotate(n=Count("id"))
-    for idol_id, count in counts:
+    counts = (
+        Idol.all_objects.filter(pk__in=by_id)
+        .annotate(n=Count("labels"), crop=latest_face_crop())
+        .order_by()
+        .values_list("pk", "n", "crop")
+    )
+    for idol_id, count, crop in counts:
         by_id[idol_id].faces = count
+        by_id[idol_id].face = crop_url(crop)
     return hits
+
+
+@dataclass
+class PickerAnswer:
+    """The picker's answer: the hits, whether "Create" may be offered for the query (no idol
+    has that name yet), and the idols that have it (``same_name``, among the hits, first)."""
+
+    hits: list[IdolHit]
+    create: bool
+    same_name: list[int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"results": [h.as_json() for h in self.hits], "create": self.create, "same_name": self.same_name}
+
+
+def idol_picker(query: str, *, include_deleted: bool = False, limit: int = 15) -> PickerAnswer:
+    """``idol_search`` for the labeling pages' picker, which may offer to create the query as a
+    new idol: not when it folds to an idol's name, reading, alias or old name (graduated ones
+    too, as ``idol_create`` would refuse it: see labeling.services.names); those idols are
+    shown first instead. The same two queries as ``idol_search``."""
+    entries = _idol_entries()
+    key = name_key(query)
+    same: list[int] = []
+    if key:
+        # A query has no reading: any idol of that name or reading (or alias) is one the create
+        # would hit.
+        same = [e.id for e in entries if key in (e.name_key, e.reading_key)]
+        same += sorted(_snapshot["aliases"].get(key, set()) - set(same))
+    hits = _search(query, entries, include_deleted=include_deleted, limit=limit, first=frozenset(same))
+    return PickerAnswer(hits=hits, create=bool(key) and not same, same_name=same)
 
 
 # --- photo, idol and activity pages -------------------------------------------------------------
@@ -425,11 +514,21 @@ def idol_similar(
 
 
 def idol_list(query: str = "", *, include_deleted: bool = False, limit: int = 300) -> list[Idol]:
-    """The idol index: by name, with label counts."""
+    """The idol index: by name, with label counts, a face (``face_url``) and current groups
+    (``current_groups``), so that two idols of one name can be told apart. Two queries."""
     idols = Idol.all_objects.all() if include_deleted else Idol.objects.all()
     for word in fold(query).split():
         idols = idols.filter(search_text__contains=word)
-    return list(idols.annotate(n_faces=Count("labels")).order_by("name", "id")[:limit])
+    current = Membership.objects.filter(left__isnull=True).select_related("group").order_by("joined", "id")
+    rows = list(
+        idols.annotate(n_faces=Count("labels"), face_crop=latest_face_crop())
+        .prefetch_related(Prefetch("memberships", queryset=current, to_attr="current_memberships"))
+        .order_by("name", "id")[:limit]
+    )
+    for idol in rows:
+        idol.face_url = crop_url(idol.face_crop)
+        idol.current_groups = [m.group.name for m in idol.current_memberships]
+    return rows
 
 
 @dataclass

@@ -163,6 +163,12 @@ class IdolCreateSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
     group = IdField(queryset=IdolGroup.objects.all(), required=False, allow_null=True, default=None)
     joined = serializers.DateField(required=False, allow_null=True, default=None)
+    same_name_ok = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="She is another person with the name of an existing idol: without it such a name is "
+        "refused (400 duplicate_idol, with the existing idol's id).",
+    )
 
     def validate_handles(self, value: dict[str, Any]) -> dict[str, Any]:
         return check_no_nul(value, "handles")
@@ -192,6 +198,12 @@ class GraduateSerializer(serializers.Serializer):
 class RenameSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     reading = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    same_name_ok = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="She and the idol who has that name are two people: without it the rename is refused "
+        "(400 duplicate_idol, with the existing idol's id and the merge to make instead).",
+    )
 
 
 class MergeSerializer(serializers.Serializer):

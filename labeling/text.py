@@ -164,3 +164,22 @@ def guess_reading(name: str) -> str:
             kana = surface
         parts.append(kana)
     return fold(" ".join(parts))
+
+
+NAME_KEY_LENGTH = 255
+
+
+def name_key(text: str) -> str:
+    """What two names share when people would take them for one: :func:`search_fold` without
+    spaces (齋藤 飛鳥, 斎藤飛鳥 and ｻｲﾄｳ･ｱｽｶ's kanji twin all give one key). Stored, indexed, on
+    idols and aliases, so the duplicate check is one indexed lookup."""
+    return search_fold(text).replace(" ", "")[:NAME_KEY_LENGTH]
+
+
+def names_clash(*, key: str, reading_key: str, other_key: str, other_reading_key: str) -> bool:
+    """Whether a name (``key``, read ``reading_key``) is taken by another idol's name or reading
+    (their keys; さいとうあすか is 齋藤飛鳥's): the same key, unless both readings are known and
+    differ (the same kanji read two ways: two people)."""
+    if not key or key not in (other_key, other_reading_key):
+        return False
+    return not (reading_key and other_reading_key and reading_key != other_reading_key)

@@ -131,7 +131,14 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
         )
         return Response(similar_answer(found, max_distance=max_distance, context=self.get_serializer_context()))
 
-    @extend_schema(summary="A new idol", request=IdolCreateSerializer, responses={201: IdolSerializer})
+    @extend_schema(
+        summary="A new idol",
+        request=IdolCreateSerializer,
+        responses={201: IdolSerializer},
+        description="A name that folds to an existing idol's name, reading, alias or old name (graduated "
+        "idols too) is refused: 400 `duplicate_idol` with `existing` (her id), `matches` and a `hint`, "
+        "unless `same_name_ok` says she is another person with the same name.",
+    )
     def create(self, request: Request) -> Response:
         data = IdolCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -174,14 +181,25 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
     def restore(self, request: Request, pk: str) -> Response:
         return self._detail(services.idol_restore(idol=self.get_object(), user=request.user))
 
-    @extend_schema(summary="Rename: the old name becomes an alias", request=RenameSerializer, responses=IdolSerializer)
+    @extend_schema(
+        summary="Rename: the old name becomes an alias",
+        request=RenameSerializer,
+        responses=IdolSerializer,
+        description="Onto another idol's name: 400 `duplicate_idol` with `existing` and `merge` "
+        '(`{"idol": this one, "into": existing}`: POST /api/idols/{idol}/merge/ with `{"into": existing}` '
+        "if they are one person), unless `same_name_ok` says they are two people.",
+    )
     @action(detail=True, methods=["post"])
     def rename(self, request: Request, pk: str) -> Response:
         idol = self.get_object()
         data = RenameSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         done = services.idol_rename(
-            idol=idol, name=data.validated_data["name"], reading=data.validated_data.get("reading"), user=request.user
+            idol=idol,
+            name=data.validated_data["name"],
+            reading=data.validated_data.get("reading"),
+            user=request.user,
+            same_name_ok=data.validated_data["same_name_ok"],
         )
         return self._detail(done)
 

@@ -16,8 +16,9 @@ from faces.db import atomic_retrying
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.services._common import User, _event
 from labeling.services.labels import lock_faces
+from labeling.services.names import DuplicateIdol, duplicate_message, idol_name_check, same_name_idols
 from labeling.signals import labels_changed
-from labeling.text import fold
+from labeling.text import fold, name_key
 
 
 def idol_search_text(
@@ -39,16 +40,22 @@ def idol_refresh_search_text(idol: Idol) -> None:
     """Recompute the folded text the typeahead and the admin search: name, reading, aliases,
     handles and every group the idol was ever in."""
     groups = IdolGroup.objects.filter(memberships__idol=idol).values_list("name", "reading").distinct()
+    aliases = list(IdolAlias.objects.filter(idol=idol).values_list("pk", "name", "name_key"))
     text = idol_search_text(
         name=idol.name,
         reading=idol.reading,
-        aliases=IdolAlias.objects.filter(idol=idol).values_list("name", flat=True),
+        aliases=[alias for _, alias, _ in aliases],
         handles=idol.handles,
         groups=[part for pair in groups for part in pair],
     )
+    # Aliases added in bulk (a merge) come without their key; the duplicate check reads it.
+    for pk, alias, key in aliases:
+        if key != name_key(alias):
+            IdolAlias.objects.filter(pk=pk).update(name_key=name_key(alias))
+    keys = {"name_key": name_key(idol.name), "reading_key": name_key(idol.reading)}
     # updated_at moves too: the typeahead's cache of the idol list watches it.
-    Idol.all_objects.filter(pk=idol.pk).update(search_text=text, updated_at=timezone.now())
-    idol.search_text = text
+    Idol.all_objects.filter(pk=idol.pk).update(search_text=text, updated_at=timezone.now(), **keys)
+    idol.search_text, idol.name_key, idol.reading_key = text, keys["name_key"], keys["reading_key"]
 
 
 def _clean_name(name: str, what: str = "name") -> str:
@@ -87,9 +94,15 @@ def idol_create(
     notes: str = "",
     group: IdolGroup | None = None,
     joined: date | None = None,
+    same_name_ok: bool = False,
 ) -> Idol:
+    """A new idol. Refused with DuplicateIdol when another idol (graduated ones too) has the
+    same folded name, reading or alias (``labeling.services.names``), unless ``same_name_ok``
+    says she is another person with the same name."""
+    name, reading = _clean_name(name), " ".join(reading.split())
+    idol_name_check(name=name, reading=reading, same_name_ok=same_name_ok)
     idol = Idol.objects.create(
-        name=_clean_name(name), reading=" ".join(reading.split()), handles=_check_handles(handles), notes=notes
+        name=name, reading=reading, handles=_check_handles(handles), notes=notes, same_name_ok=same_name_ok
     )
     for alias in dict.fromkeys(" ".join(a.split()) for a in aliases):
         if alias and alias != idol.name:
@@ -108,12 +121,16 @@ def idol_update(
     handles: dict | None = None,
     notes: str | None = None,
     aliases: Iterable[str] | None = None,
+    same_name_ok: bool | None = None,
 ) -> Idol:
     """Change an idol's details other than the name (see ``idol_rename``). ``aliases``, when
     given, become her aliases: names kept keep their kind (old names stay old names), new ones
     are added, the others go."""
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
-    if reading is not None:
+    if same_name_ok is not None:
+        idol.same_name_ok = same_name_ok
+    if reading is not None and " ".join(reading.split()) != idol.reading:
+        _check_new_reading(idol, " ".join(reading.split()))
         idol.reading = " ".join(reading.split())
     if handles is not None:
         idol.handles = _check_handles(handles)
@@ -126,10 +143,26 @@ def idol_update(
         IdolAlias.objects.filter(idol=idol).exclude(name__in=wanted).delete()
         have = set(IdolAlias.objects.filter(idol=idol).values_list("name", flat=True))
         IdolAlias.objects.bulk_create(
-            [IdolAlias(idol=idol, name=n, kind=IdolAlias.Kind.OTHER) for n in wanted if n not in have]
+            [
+                IdolAlias(idol=idol, name=n, kind=IdolAlias.Kind.OTHER, name_key=name_key(n))
+                for n in wanted
+                if n not in have
+            ]
         )
     idol_refresh_search_text(idol)
     return idol
+
+
+def _check_new_reading(idol: Idol, reading: str) -> None:
+    """A new reading may make her name the same as another idol's (both readings now equal):
+    refused like a rename, unless she was created as a namesake. Idols she already shared her
+    name with before the change are not held against her."""
+    if idol.same_name_ok:
+        return
+    before = {i.pk for i in same_name_idols(name=idol.name, reading=idol.reading, exclude=idol.pk)}
+    after = [i for i in same_name_idols(name=idol.name, reading=reading, exclude=idol.pk) if i.pk not in before]
+    if after:
+        raise DuplicateIdol(duplicate_message(idol.name, after, renaming=True), matches=after, renaming=idol)
 
 
 @transaction.atomic
@@ -190,19 +223,25 @@ def idol_restore(*, idol: Idol, user: User = None) -> Idol:
 
 
 @transaction.atomic
-def idol_rename(*, idol: Idol, name: str, reading: str | None = None, user: User = None) -> Idol:
-    """Rename an idol; the old name becomes an alias, so searching it still finds her."""
+def idol_rename(
+    *, idol: Idol, name: str, reading: str | None = None, user: User = None, same_name_ok: bool = False
+) -> Idol:
+    """Rename an idol; the old name becomes an alias, so searching it still finds her. A name
+    another idol has (or had: an alias) is refused with DuplicateIdol, which offers to merge
+    the two instead, unless ``same_name_ok`` says they are two people."""
     name = _clean_name(name)
     idol = Idol.all_objects.select_for_update().get(pk=idol.pk)
     if name == idol.name:
         raise Conflict(gettext("%(name)s already has that name") % {"name": idol.name}, code="unchanged", field="name")
+    new_reading = " ".join(reading.split()) if reading is not None else idol.reading
+    idol_name_check(name=name, reading=new_reading, idol=idol, same_name_ok=same_name_ok)
     old = idol.name
     IdolAlias.objects.filter(idol=idol, name=name).delete()  # the new name is no longer an alias
     IdolAlias.objects.update_or_create(idol=idol, name=old, defaults={"kind": IdolAlias.Kind.OLD_NAME})
     idol.name = name
-    if reading is not None:
-        idol.reading = " ".join(reading.split())
-    idol.save(update_fields=["name", "reading", "updated_at"])
+    idol.reading = new_reading
+    idol.same_name_ok = idol.same_name_ok or same_name_ok
+    idol.save(update_fields=["name", "reading", "same_name_ok", "updated_at"])
     idol_refresh_search_text(idol)
     return idol
 
@@ -269,7 +308,9 @@ def idol_merge(*, keep: Idol, drop: Idol, user: User = None) -> Idol:
     if drop.reading and drop.reading != keep.reading:
         names.setdefault(drop.reading, IdolAlias.Kind.OTHER)
     taken = set(IdolAlias.objects.filter(idol=keep).values_list("name", flat=True)) | {keep.name}
-    IdolAlias.objects.bulk_create([IdolAlias(idol=keep, name=n, kind=k) for n, k in names.items() if n not in taken])
+    IdolAlias.objects.bulk_create(
+        [IdolAlias(idol=keep, name=n, kind=k, name_key=name_key(n)) for n, k in names.items() if n not in taken]
+    )
 
     # Handles: keep's win; drop's other accounts are added, clashing ones go into the notes.
     handles = dict(keep.handles or {})

@@ -139,18 +139,24 @@ def undo(request: HttpRequest) -> HttpResponse:
 @require_GET
 @roles.role_required(roles.can_view)
 def idol_search(request: HttpRequest) -> HttpResponse:
-    """``?q=text[&deleted=1]``: the idols the picker offers, best first."""
+    """``?q=text[&deleted=1]``: the idols the picker offers, best first, and whether it may
+    offer to create the query (``create``: no idol has that name; ``same_name``: those who do)."""
     include_deleted = request.GET.get("deleted") in ("1", "true", "on")
-    hits = selectors.idol_search(request.GET.get("q", "")[:100], include_deleted=include_deleted)
-    return JsonResponse({"results": [h.as_json() for h in hits]})
+    answer = selectors.idol_picker(request.GET.get("q", "")[:100], include_deleted=include_deleted)
+    return JsonResponse(answer.as_json())
 
 
 @json_action(roles.can_create_idol)
 def idol_create(request: HttpRequest) -> HttpResponse:
-    """``{"name": ..., "reading": ...}``: a new idol, created from the picker."""
+    """``{"name": ..., "reading": ..., "same_name_ok": false}``: a new idol, created from the
+    picker; a name another idol has is refused (``duplicate_idol``) unless ``same_name_ok``."""
     form = IdolCreateForm(json_payload(request))
     if not form.is_valid():
         raise DomainError("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), code="invalid")
-    idol = services.idol_create(name=form.cleaned_data["name"], reading=form.cleaned_data["reading"])
+    idol = services.idol_create(
+        name=form.cleaned_data["name"],
+        reading=form.cleaned_data["reading"],
+        same_name_ok=form.cleaned_data["same_name_ok"],
+    )
     hit = selectors.IdolHit(id=idol.pk, name=idol.name, reading=idol.reading, status="active", rank=0)
     return JsonResponse({"idol": hit.as_json()}, status=201)

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,6 +17,7 @@ from faces import similarity
 from labeling import duplicates, roles, selectors, services
 from labeling.forms import MergeForm, RenameForm, SoftDeleteForm
 from labeling.models import Idol
+from labeling.services.names import DuplicateIdol, describe
 from labeling.views.common import role_context
 
 IDOL_PAGE_SIZE = 120
@@ -82,6 +84,15 @@ def _likely_duplicates(idol: Idol) -> list[duplicates.DuplicateIdol]:
         return []
 
 
+def _duplicate_message(exc: DuplicateIdol) -> str:
+    """The refusal, with links to the idols who have the name (on her page, "Merge into" takes
+    one of them when they are one person)."""
+    links = format_html_join(
+        ", ", '<a href="{}">{}</a>', ((reverse("labeling:idol", args=[i.pk]), describe(i)) for i in exc.matches)
+    )
+    return format_html("{} {}", exc.message, links)
+
+
 def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) -> HttpResponse:  # type: ignore[no-untyped-def]
     idol = get_object_or_404(Idol.all_objects, pk=idol_id)
     data = None
@@ -94,6 +105,9 @@ def _idol_action(request: HttpRequest, idol_id: int, action, form_class=None) ->
     try:
         message, target = action(idol, data)
         messages.success(request, message)
+    except DuplicateIdol as exc:
+        messages.error(request, _duplicate_message(exc))
+        target = idol_id
     except DomainError as exc:
         messages.error(request, str(exc))
         target = idol_id
@@ -129,7 +143,13 @@ def idol_restore(request: HttpRequest, idol_id: int) -> HttpResponse:
 def idol_rename(request: HttpRequest, idol_id: int) -> HttpResponse:
     def act(idol: Idol, data: dict) -> tuple[str, int]:
         old = idol.name
-        done = services.idol_rename(idol=idol, name=data["name"], reading=data["reading"], user=request.user)
+        done = services.idol_rename(
+            idol=idol,
+            name=data["name"],
+            reading=data["reading"],
+            user=request.user,
+            same_name_ok=data["same_name_ok"],
+        )
         return _("%(old)s is now %(name)s; the old name stays as an alias.") % {"old": old, "name": done.name}, idol.pk
 
     return _idol_action(request, idol_id, act, RenameForm)

@@ -18,7 +18,7 @@ from faces import services as face_services
 from faces.models import Face
 from labeling import services
 from labeling.management.commands.seed_demo_data import _face_image, _jpeg
-from labeling.models import FaceLabel
+from labeling.models import FaceLabel, Idol
 from labeling.roles import assign_role
 from tests.factories import make_group, make_idol, make_photo
 
@@ -260,3 +260,48 @@ def test_keys_an_input_method_is_composing_with_belong_to_it(page, live_server, 
     page.keyboard.press("Enter")
     cards.nth(0).locator(".chip", has_text="佐藤 遥").wait_for()
     assert labels_of(Face.objects.get(pk=first)) == {"佐藤 遥"}
+
+
+def test_the_picker_shows_namesakes_and_creates_another_only_when_asked(page, live_server, world):
+    asuka = make_idol("齋藤飛鳥", reading="さいとう あすか", group=make_group("乃木坂46"))
+    services.face_label(face=cartoon_face(make_photo(), (10, 10, 100, 100), 40, 0.9), idol=asuka)
+    services.idol_soft_delete(idol=asuka)
+    sign_in(page, live_server, "hana", "pw-hana-123")
+    page.goto(f"{live_server.url}/label/?status=unlabeled")
+    page.keyboard.press("/")
+    page.keyboard.type("斎藤飛鳥")
+    # Her, graduated, with her face, instead of "Create": only an explicit "another person".
+    first = page.locator("#ta-list li").nth(0)
+    first.locator(".st", has_text="graduated").wait_for()
+    assert first.locator(".name").inner_text() == "齋藤飛鳥"
+    assert first.locator("img.face").get_attribute("src").endswith(".jpg")
+    assert page.locator("#ta-list li.create").count() == 1
+    assert page.locator("#ta-list li.create.same-name").count() == 1
+    page.keyboard.press("Escape")
+
+    # Someone else of the same name, created on purpose (the page asks first).
+    page.evaluate("window.confirm = (message) => { window.asked = message; return true; }")
+    page.keyboard.press("/")
+    page.keyboard.type("斎藤飛鳥")
+    page.locator("#ta-list li.same-name").click()
+    page.locator("#status", has_text="Created").wait_for()
+    page.locator(".card .chip", has_text="斎藤飛鳥").wait_for()  # the face is labeled with her
+    assert "斎藤飛鳥" in page.evaluate("window.asked")
+    twin = Idol.objects.get(name="斎藤飛鳥")
+    assert twin.same_name_ok
+    services.idol_update(idol=twin, reading="さいとう とびとり")
+    services.membership_add(idol=twin, group=make_group("欅坂46"))
+
+    # Both, told apart by reading and group.
+    page.keyboard.press("Escape")
+    page.keyboard.press("/")
+    page.keyboard.type("齋藤飛鳥")
+    page.locator("#ta-deleted").check()
+    rows = page.locator("#ta-list li:not(.create)")
+    rows.nth(1).wait_for()
+    text = rows.all_inner_texts()
+    assert any("さいとう あすか" in t and "乃木坂46" in t for t in text)
+    assert any("さいとう とびとり" in t and "欅坂46" in t for t in text)
+    shot(page, "picker-namesakes")
+    page.keyboard.press("Escape")
+    assert "error" not in (page.locator("#status").get_attribute("class") or "")

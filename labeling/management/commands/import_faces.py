@@ -14,6 +14,7 @@ from faces.management.commands.import_photos import IMAGE_SUFFIXES
 from faces.models import Photo, PhotoTombstone
 from labeling.models import Idol
 from labeling.services import face_import, idol_create
+from labeling.services.names import DuplicateIdol
 
 
 def person_name(folder: Path) -> str:
@@ -63,10 +64,11 @@ class Command(BaseCommand):
                 continue
             if person not in idols:
                 name = person_name(person)
-                idol = Idol.all_objects.filter(name=name).order_by("deleted_at", "id").first()
-                if idol is None:
+                try:
                     idol = idol_create(name=name)
                     new_idols.append(name)
+                except DuplicateIdol as exc:  # her folder's name is an idol's name or alias: hers
+                    idol = exc.existing
                 idols[person] = idol
             try:
                 face_import(data=data, idol=idols[person], original_name=f"{person.name}/{path.name}")

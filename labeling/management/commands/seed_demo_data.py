@@ -28,6 +28,7 @@ from faces.images import make_thumbnail
 from faces.models import Face, Photo, Source
 from labeling.models import FaceLabel, How, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.services import idol_search_text
+from labeling.text import name_key
 
 # (kanji, kana, romaji)
 SURNAMES = [
@@ -275,6 +276,8 @@ class Command(BaseCommand):
                 Idol(
                     name=name,
                     reading=reading,
+                    name_key=name_key(name),
+                    reading_key=name_key(reading),
                     handles=handles,
                     search_text=idol_search_text(
                         name=name,
@@ -291,7 +294,7 @@ class Command(BaseCommand):
         Idol.all_objects.bulk_create(idols, batch_size=CHUNK)
         IdolAlias.objects.bulk_create(
             [
-                IdolAlias(idol=idol, name=a, kind=k)
+                IdolAlias(idol=idol, name=a, kind=k, name_key=name_key(a))
                 for idol, (aliases, _) in zip(idols, extras, strict=True)
                 for a, k in aliases
             ],

@@ -117,27 +117,39 @@
     var url = data.searchUrl + "?q=" + encodeURIComponent(q) + (ta.deleted.checked ? "&deleted=1" : "");
     ta.pending = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
-      .then(function (json) { if (seq === ta.seq) taRender(json.results || []); })
+      .then(function (json) { if (seq === ta.seq) taRender(json.results || [], json); })
       .catch(function () { if (seq === ta.seq) say(gettext("The search failed; try again."), true); });
   }
 
-  function taRender(results) {
+  // The server says whether the query is a new name (``create``) or folds to idols' names
+  // (``same_name``, shown first): then only an explicit "another person" is offered.
+  function taRender(results, answer) {
     var q = ta.input.value.trim();
     ta.items = results.map(function (r) { return { kind: "idol", idol: r }; });
-    if (q && canCreate && !results.some(function (r) { return r.name === q; })) {
+    if (q && canCreate && answer && answer.create) {
       ta.items.push({ kind: "create", name: q });
+    } else if (q && canCreate && answer && answer.same_name && answer.same_name.length) {
+      ta.items.push({ kind: "create", name: q, sameName: true });
     }
     ta.active = 0;
     ta.list.textContent = "";
     ta.items.forEach(function (item, i) {
       var li = el("li");
       li.setAttribute("role", "option");
-      if (item.kind === "create") {
+      if (item.kind === "create" && item.sameName) {
+        li.className = "create same-name";
+        li.appendChild(el("span", "name", interpolate(gettext("+ Another person named \u201c%s\u201d"), [item.name])));
+        li.appendChild(el("span", "sub", gettext("not one of the idols above: a new idol with the same name")));
+      } else if (item.kind === "create") {
         li.className = "create";
         li.appendChild(el("span", "name", interpolate(gettext("+ Create \u201c%(name)s\u201d"), { name: item.name }, true)));
         li.appendChild(el("span", "sub", gettext("a new idol with this name")));
       } else {
         var r = item.idol;
+        // Her face, to tell two people of one name apart.
+        var face = r.face ? el("img", "face") : el("span", "face none");
+        if (r.face) { face.src = r.face; face.alt = ""; face.loading = "lazy"; }
+        li.appendChild(face);
         var line = el("div");
         line.appendChild(el("span", "name", r.name));
         if (r.reading) line.appendChild(el("span", "reading", r.reading));
@@ -170,7 +182,10 @@
     if (!item || !onPick) return;
     taClose();
     if (item.kind === "create") {
-      post(data.createUrl, { name: item.name }).then(function (json) {
+      var confirmText = interpolate(
+        gettext("\u201c%s\u201d is already the name of an idol. Create another person with the same name?"), [item.name]);
+      if (item.sameName && !window.confirm(confirmText)) return;
+      post(data.createUrl, { name: item.name, same_name_ok: !!item.sameName }).then(function (json) {
         say(interpolate(gettext("Created %(name)s."), { name: json.idol.name }, true));
         onPick(json.idol);
       }).catch(function (err) { say(err.message, true); });
