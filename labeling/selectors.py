@@ -442,6 +442,11 @@ def idol_picker(query: str, *, include_deleted: bool = False, limit: int = 15) -
         # would hit.
         same = [e.id for e in entries if key in (e.name_key, e.reading_key)]
         same += sorted(_snapshot["aliases"].get(key, set()) - set(same))
+        # Her whole reading typed in romaji (saitou asuka) names her as surely as the kana do.
+        term = search_fold(query)
+        if term.isascii() and any(c.isalpha() for c in term):
+            roman = romaji_key(term).replace(" ", "")
+            same += [e.id for e in entries if roman and roman in e.romaji and not e.name.isascii() and e.id not in same]
     hits = _search(query, entries, include_deleted=include_deleted, limit=limit, first=frozenset(same))
     return PickerAnswer(hits=hits, create=bool(key) and not same, same_name=same)
 

@@ -274,12 +274,15 @@ def search(client, q: str, **params) -> dict:
     return response.json()
 
 
-@pytest.mark.parametrize("query", ["ｻｲﾄｳ ｱｽｶ", "斎藤飛鳥", "齋藤 飛鳥", "さいとうあすか"])
+@pytest.mark.parametrize(
+    "query", ["ｻｲﾄｳ ｱｽｶ", "斎藤飛鳥", "齋藤 飛鳥", "さいとうあすか", "saitou asuka", "Saito Asuka"]
+)
 def test_the_picker_offers_no_create_for_a_name_that_folds_to_an_idol(as_labeler, asuka, query):
     answer = search(as_labeler, query)
     assert answer["create"] is False and answer["same_name"] == [asuka.pk]
     assert answer["results"][0]["id"] == asuka.pk
     assert search(as_labeler, "齋藤飛鳥さん")["create"] is True
+    assert search(as_labeler, "saito")["create"] is True  # her surname alone is not her name
 
 
 def test_the_picker_shows_a_graduated_namesake_instead_of_create(as_labeler, asuka):
