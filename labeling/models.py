@@ -307,7 +307,7 @@ class LabelEvent(models.Model):
         return gettext("%(action)s: face %(face)s, idol %(idol)s") % {
             "action": self.get_action_display(),
             "face": self.face_id,
-            "idol": self.idol_id,
+            "idol": self.idol_id or "—",  # an exclusion names no idol
         }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
