@@ -22,7 +22,7 @@ from faces.admin import image_tag
 from faces.models import Face
 from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
-from labeling.selectors import crop_url, latest_face_crop
+from labeling.selectors import crop_url, label_count, latest_face_crop
 from labeling.services.names import describe, duplicate_message, same_name_idols
 from labeling.text import fold, name_key
 
@@ -325,7 +325,7 @@ class IdolAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
-            Idol.all_objects.annotate(n_labels=Count("labels", distinct=True), face_crop=latest_face_crop())
+            Idol.all_objects.annotate(n_labels=label_count(), face_crop=latest_face_crop())
             .prefetch_related("memberships__group")
             .order_by("name", "id")
         )
