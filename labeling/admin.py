@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 import labeling.face_admin  # noqa: F401  (faces' photo admin, with the labels of each face)
@@ -358,7 +358,7 @@ class IdolAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"))
     def status(self, obj: Idol) -> str:
-        return obj.get_deletion_reason_display() if obj.is_deleted else gettext("active")
+        return obj.get_deletion_reason_display() if obj.is_deleted else pgettext("idol status", "active")
 
     @admin.display(description=_("faces"))
     def face_examples(self, obj: Idol) -> str:
