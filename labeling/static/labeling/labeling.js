@@ -94,6 +94,9 @@
 
   function taClose() {
     if (!ta.root) return;
+    // Give the keys back to the page now: a hidden input keeps the focus until the browser
+    // notices, and a "/" typed meanwhile would land in it instead of reopening the picker.
+    if (document.activeElement === ta.input) ta.input.blur();
     ta.root.hidden = true;
     ta.onPick = null;
     ta.seq++;
