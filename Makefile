@@ -15,10 +15,12 @@ $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.tx
 
 install: $(VENV)/.installed
 
+# The address the web server listens on: make run ADDR=0.0.0.0:8001
+ADDR ?= 127.0.0.1:8000
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
-	DEBUG=1 $(BIN)/python manage.py serve
+	DEBUG=1 $(BIN)/python manage.py serve $(ADDR)
 
 test: install lint test-sqlite test-postgres
 
