@@ -213,6 +213,10 @@ ROUTES: dict[str, list[Case]] = {
     "classifier:run_list": [Case("get", role("viewer", 200))],
     "classifier:run_detail": [Case("get", role("viewer", 200), kwargs=lambda w: {"pk": w.run.pk})],
     "classifier:run_cancel": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.run.pk})],
+    # the world's run is a queued network training: starting another answers it, queues nothing
+    "classifier:run_start": [Case("post", role("admin", 302), data=lambda w, u: {"recognizer": "network"})],
+    "classifier:version_activate": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.version.pk})],
+    "classifier:version_unpin": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.version.pk})],
     "classifier:version_image": [
         Case("get", role("viewer", 200), kwargs=lambda w: {"pk": w.version.pk, "name": IMAGES[0]})
     ],
