@@ -6,8 +6,11 @@ app_name = "classifier"
 
 urlpatterns = [
     path("classifier/runs/", runs.run_list, name="run_list"),
+    path("classifier/runs/start/", runs.run_start, name="run_start"),
     path("classifier/runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("classifier/runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("classifier/models/<int:pk>/activate/", runs.version_activate, name="version_activate"),
+    path("classifier/models/<int:pk>/unpin/", runs.version_unpin, name="version_unpin"),
     path("classifier/models/<int:pk>/<str:name>", runs.version_image, name="version_image"),
     # active learning: the review page and its JSON actions, the clusters
     path("review/", review.review, name="review"),

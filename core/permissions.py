@@ -34,6 +34,8 @@ class RolePermission(BasePermission):
     callers without the role 403. OPTIONS (DRF's metadata) needs only a sign-in."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if not handles(view, request):
+            return True  # no code runs: the view answers 405 with the methods it allows
         requirement = required_for(view, request)
         if requirement == PUBLIC:
             return True
@@ -45,6 +47,15 @@ class RolePermission(BasePermission):
         if callable(requirement):
             return bool(requirement(user))
         return user.has_perm(requirement)
+
+
+def handles(view: Any, request: Request) -> bool:
+    """Whether the view has code for the request's method (a viewset: an action mapped to it)."""
+    method = request.method.lower()
+    action_map = getattr(view, "action_map", None)
+    if action_map is not None:
+        return method in action_map or (method == "head" and "get" in action_map) or method == "options"
+    return method in getattr(view, "http_method_names", ()) and hasattr(view, method)
 
 
 def required_for(view: Any, request: Request) -> Requirement | None:

@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The API's JSON errors and the site's 404 page in DEBUG too (below it: a number out of range
+    # is answered first).
+    "idolsite.middleware.SiteErrorsMiddleware",
     "idolsite.middleware.NumberOutOfRangeMiddleware",
     # Last: turns a sign-in refused for a lockout into the lockout answer (idolsite.signin).
     "axes.middleware.AxesMiddleware",
@@ -373,6 +376,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SCHEMA_PATH_PREFIX": "/api/",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The documentation pages load nothing from outside the site: Swagger UI and Redoc from the
+    # sidecar package, no fonts (templates/drf_spectacular/redoc.html), no online validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
 from faces.views import media
+from idolsite.views import favicon
 
 admin.site.site_header = "idolsite"
 admin.site.site_title = "idolsite"
@@ -14,6 +15,7 @@ admin.site.index_title = _("Photos, faces and labels")
 # open it), which fails for any pattern it does not classify.
 urlpatterns = [
     path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
+    path("favicon.ico", favicon, name="favicon"),  # browsers ask for it by themselves
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's switch
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

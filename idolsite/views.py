@@ -7,22 +7,41 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils.translation import gettext
 
 from core.api import error_body
 from labeling.roles import role_of
+from labeling.views.common import role_context
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """Django's 404 for URLs no view matched (``handler404``): the API's error shape under
-    ``/api/``, Django's page elsewhere."""
+    """Django's 404 (``handler404``): the API's error shape under ``/api/``, the site's page
+    elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", gettext("no such endpoint or object")), status=404)
-    from django.views.defaults import page_not_found
+        return api_not_found()
+    return not_found_page(request)
 
-    return page_not_found(request, exception)
+
+def api_not_found() -> JsonResponse:
+    return JsonResponse(error_body("not_found", gettext("no such endpoint or object")), status=404)
+
+
+def not_found_page(request: HttpRequest) -> HttpResponse:
+    """The site's 404 page, in its layout and the reader's language (also in DEBUG, for a
+    missing photo or face: ``idolsite.middleware.SiteErrorsMiddleware``)."""
+    user = getattr(request, "user", None)
+    context = role_context(request) if user is not None else {}
+    return render(request, "404.html", context, status=404)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for by themselves: the site's icon."""
+    response = HttpResponseRedirect(static("labeling/favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> Any:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext, ngettext
 from core.api import MAX_ID
 from faces import similarity
 from faces.models import Face, Photo
-from labeling.models import FaceLabel, Idol, IdolAlias, LabelEvent, Membership
+from labeling.models import FaceLabel, How, Idol, IdolAlias, LabelEvent, Membership
 from labeling.text import fold, guess_reading, kana_romaji, name_key, romaji_key, search_fold
 
 # --- the face grid ----------------------------------------------------------------------------
@@ -597,20 +597,95 @@ def recent_actions(*, user_id: int | None = None, limit: int = 50) -> list[Actio
 
 
 def _summary(events: list[LabelEvent], n_faces: int) -> str:
-    counts: dict[tuple[str, str], int] = {}
+    """What an action did, as a sentence that follows the user's name: "labeled 2 faces as
+    Moa", "undid labeling 2 faces as Moa" (an undo names what it took back). One clause per
+    kind of change and idol, in the order they happened (a merge moves labels off one idol and
+    onto another)."""
+    counts: dict[tuple[str, str, str, str], int] = {}
     for event in events:
-        name = event.idol.name if event.idol_id and event.idol else ""
-        key = (event.get_action_display(), name)
+        name = ""
+        if event.idol_id:
+            name = event.idol.name if event.idol else gettext("an idol no longer stored")
+        key = (event.action, event.how, name, event.exclusion_reason)
         counts[key] = counts.get(key, 0) + 1
-    parts = [
-        gettext("%(action)s %(name)s ×%(count)s") % {"action": action, "name": name, "count": n}
-        if name
-        else gettext("%(action)s ×%(count)s") % {"action": action, "count": n}
-        for (action, name), n in counts.items()
-    ]
-    how = events[0].get_how_display().lower()
-    return ngettext("%(actions)s (%(how)s, %(count)s face)", "%(actions)s (%(how)s, %(count)s faces)", n_faces) % {
-        "actions": "; ".join(parts),
-        "how": how,
-        "count": n_faces,
+    clauses = [_clause(action, how, name, reason, n) for (action, how, name, reason), n in counts.items()]
+    return "; ".join(clauses) or ngettext("changed %(count)s face", "changed %(count)s faces", n_faces) % {
+        "count": n_faces
     }
+
+
+def _clause(action: str, how: str, name: str, reason: str, n: int) -> str:
+    added, removed, excluded = (
+        LabelEvent.Action.LABEL_ADDED,
+        LabelEvent.Action.LABEL_REMOVED,
+        LabelEvent.Action.EXCLUDED,
+    )
+    values = {"count": n, "name": name, "reason": _reason(reason)}
+    if action == added:
+        if how == How.UNDO:
+            text = ngettext(
+                "undid removing %(name)s from %(count)s face", "undid removing %(name)s from %(count)s faces", n
+            )
+        elif how == How.SUGGESTION:
+            text = ngettext(
+                "accepted the suggestion %(name)s for %(count)s face",
+                "accepted the suggestion %(name)s for %(count)s faces",
+                n,
+            )
+        elif how == How.IMPORT:
+            text = ngettext("imported %(count)s face of %(name)s", "imported %(count)s faces of %(name)s", n)
+        elif how == How.MERGE:
+            text = ngettext(
+                "moved %(count)s label to %(name)s (idol merge)", "moved %(count)s labels to %(name)s (idol merge)", n
+            )
+        elif how == How.REDETECT:
+            text = ngettext(
+                "carried %(name)s over to %(count)s re-detected face",
+                "carried %(name)s over to %(count)s re-detected faces",
+                n,
+            )
+        else:
+            text = ngettext("labeled %(count)s face as %(name)s", "labeled %(count)s faces as %(name)s", n)
+    elif action == removed:
+        if how == How.UNDO:
+            text = ngettext(
+                "undid labeling %(count)s face as %(name)s", "undid labeling %(count)s faces as %(name)s", n
+            )
+        elif how == How.MERGE:
+            text = ngettext(
+                "took %(name)s off %(count)s face (idol merge)", "took %(name)s off %(count)s faces (idol merge)", n
+            )
+        elif how == How.REDETECT:
+            text = ngettext(
+                "took %(name)s off %(count)s face that re-detection replaced",
+                "took %(name)s off %(count)s faces that re-detection replaced",
+                n,
+            )
+        else:
+            text = ngettext("removed %(name)s from %(count)s face", "removed %(name)s from %(count)s faces", n)
+    elif action == excluded:
+        if how == How.UNDO:
+            text = ngettext("undid including %(count)s face again", "undid including %(count)s faces again", n)
+        elif how == How.REDETECT:
+            text = ngettext(
+                "kept %(count)s re-detected face excluded (%(reason)s)",
+                "kept %(count)s re-detected faces excluded (%(reason)s)",
+                n,
+            )
+        else:
+            text = ngettext("excluded %(count)s face (%(reason)s)", "excluded %(count)s faces (%(reason)s)", n)
+    elif how == How.UNDO:  # included again, by undoing an exclusion
+        text = ngettext("undid excluding %(count)s face", "undid excluding %(count)s faces", n)
+    else:
+        text = ngettext("included %(count)s face again", "included %(count)s faces again", n)
+    return text % values
+
+
+def _reason(reason: str) -> str:
+    """An exclusion's reason as it sits inside a sentence."""
+    phrases = {
+        Face.ExclusionReason.NOT_A_FACE: gettext("not a face"),
+        Face.ExclusionReason.NOT_A_TARGET: gettext("not a target"),
+        Face.ExclusionReason.BAD_CROP: gettext("a bad crop"),
+    }
+    return phrases.get(reason, reason) if reason else gettext("no reason given")

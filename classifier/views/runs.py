@@ -1,7 +1,8 @@
-"""Pages of the classifier: the training runs with their progress, and a run's evaluation.
+"""Pages of the classifier, in the site's own layout: the training runs with their progress, the
+model versions with their evaluation, and a run's evaluation in full.
 
 Each page and action needs the same role as its API endpoint (classifier/api/runs.py): any
-role reads, the admin role cancels."""
+role reads, the admin role starts, cancels and activates."""
 
 from __future__ import annotations
 
@@ -9,26 +10,30 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
+from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from classifier import selectors, services
 from classifier.ml.evaluation import CONFUSION_IMAGE_MAX_CLASSES, IMAGES, fewshot_points
-from classifier.models import ModelVersion, TrainingRun
+from classifier.models import ModelVersion, Recognizer, TrainingRun
 from core.errors import DomainError
 from faces.models import Face
 from labeling import roles
+from labeling.views.common import role_context
 
 log = logging.getLogger(__name__)
 
-# The pages wear the admin's look: its header with the site's name, not "Django administration".
-_ADMIN_LOOK = {"site_header": "idolsite", "site_title": "idolsite"}
-
+# Runs and models the training page lists: the newest; older ones are in the admin.
+RUNS_SHOWN = 30
+VERSIONS_SHOWN = 20
 # Rows of the per-idol table a page: a thousand idols are twenty pages.
 PER_CLASS_PAGE_SIZE = 50
 
@@ -36,15 +41,32 @@ PER_CLASS_PAGE_SIZE = 50
 @require_GET
 @roles.role_required(roles.can_view)
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = TrainingRun.objects.select_related("model_version", "requested_by")[:50]
+    """The training page: the runs with their progress, the models with their figures, and (for
+    admins) the form that starts a training. Four queries, however many runs and models: the
+    figures are read out of the JSON in the database, not the whole evaluation of each."""
+    runs = list(
+        TrainingRun.objects.select_related("requested_by")
+        .defer("metrics", "history")
+        .annotate(top1=KeyTransform("top1", "metrics"))[:RUNS_SHOWN]
+    )
+    versions = list(
+        ModelVersion.objects.defer("metrics").annotate(
+            top5=KeyTransform("top5", "metrics"),
+            n_validation=KeyTransform("n_validation", "metrics"),
+            ece=KeyTransform("ece", KeyTransform("calibration", "run__metrics")),
+        )[:VERSIONS_SHOWN]
+    )
     return render(
         request,
         "classifier/run_list.html",
         {
-            **_ADMIN_LOOK,
             "runs": runs,
-            "active": ModelVersion.objects.active(),
+            "versions": versions,
+            "active": next((v for v in versions if v.is_active), None) or ModelVersion.objects.active(),
             "refresh": any(not r.is_finished for r in runs),
+            "recognizers": Recognizer.choices,
+            "default_recognizer": settings.IDOLSITE_RECOGNIZER,
+            **role_context(request),
         },
     )
 
@@ -64,17 +86,20 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(str(exc))
     pairs = metrics.get("confused_pairs", [])
     ids = {ex["face_id"] for pair in pairs for ex in pair["examples"]}
-    crops = dict(Face.objects.filter(pk__in=ids).values_list("id", "crop"))
+    faces = {
+        pk: (crop, photo_id)
+        for pk, crop, photo_id in Face.objects.filter(pk__in=ids).values_list("id", "crop", "photo_id")
+    }
     for pair in pairs:
         for ex in pair["examples"]:
-            ex["crop_url"] = default_storage.url(crops[ex["face_id"]]) if crops.get(ex["face_id"]) else ""
+            crop, ex["photo_id"] = faces.get(ex["face_id"], ("", None))
+            ex["crop_url"] = default_storage.url(crop) if crop else ""
     n_classes = metrics.get("n_classes") or len(metrics.get("per_class") or [])
     images = {name for name in IMAGES if version is not None and (version.path / name).is_file()}
     return render(
         request,
         "classifier/run_detail.html",
         {
-            **_ADMIN_LOOK,
             "run": run,
             "version": version,
             "metrics": metrics,
@@ -92,6 +117,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "fewshot": _fewshot(metrics),
             "refresh": not run.is_finished,
             "can_cancel": roles.can_manage_idols(request.user),
+            **role_context(request),
         },
     )
 
@@ -145,6 +171,58 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             request, gettext("%(run)s will stop at its next check (a few seconds); nothing is written.") % {"run": run}
         )
     return redirect("classifier:run_detail", pk=pk)
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def run_start(request: HttpRequest) -> HttpResponse:
+    """Start a training of the chosen recognizer (``training_request``, as the API and the
+    admin). One of that recognizer already queued or running is answered instead of a second."""
+    recognizer = request.POST.get("recognizer") or settings.IDOLSITE_RECOGNIZER
+    newest = TrainingRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    try:
+        run = services.training_request(
+            reason="page",
+            user=request.user,
+            force=True,
+            recognizer=recognizer,
+            scratch=bool(request.POST.get("scratch")),
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+        return redirect("classifier:run_list")
+    if run.pk <= newest:  # not a new run: the one already waiting or training
+        messages.warning(
+            request,
+            gettext("%(run)s is already queued or training: no second one was started.") % {"run": run},
+        )
+    else:
+        messages.success(request, gettext("%(run)s queued.") % {"run": run})
+    return redirect("classifier:run_detail", pk=run.pk)
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def version_activate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make a model the active one, pinned (as the admin's and the API's action): new models do
+    not replace it until it is unpinned."""
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        version = services.model_version_activate(version=version, pin=True, user=request.user)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("%(model)s is active and pinned.") % {"model": version})
+    return redirect(reverse("classifier:run_list") + "#models")
+
+
+@require_POST
+@roles.role_required(roles.can_manage_idols)
+def version_unpin(request: HttpRequest, pk: int) -> HttpResponse:
+    """Unpin the active model: a better new one may replace it again."""
+    version = services.model_version_unpin(version=get_object_or_404(ModelVersion, pk=pk), user=request.user)
+    messages.success(request, gettext("%(model)s is no longer pinned.") % {"model": version})
+    return redirect(reverse("classifier:run_list") + "#models")
 
 
 @require_GET

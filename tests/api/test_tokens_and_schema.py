@@ -4,6 +4,7 @@ its documentation pages."""
 from __future__ import annotations
 
 import importlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -139,6 +140,10 @@ def test_docs_are_served_without_a_cdn(client):
     for url in ("/api/docs/", "/api/redoc/"):
         html = client.get(url).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html and "cdn.jsdelivr" not in html, url
+        # No script, style sheet, font or icon from another host (Redoc's page asked Google for fonts).
+        external = re.findall(r'(?:src|href)="((?:https?:)?//[^"]*)"', html)
+        assert external == [] and "fonts.googleapis" not in html and "fonts.gstatic" not in html, (url, external)
+    assert '"validatorUrl": null' in client.get("/api/docs/").content.decode()
 
 
 def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(person):

@@ -18,7 +18,7 @@ def test_import_photos_adds_files_and_folders_and_skips_duplicates_trash_and_bad
     folder.mkdir(parents=True)
     (folder / "a.jpg").write_bytes(image_bytes(seed=1))
     (folder / "b.png").write_bytes(image_bytes(fmt="PNG", seed=2))
-    (folder / "notes.txt").write_text("not a photo, not even looked at")
+    (folder / "notes.txt").write_text("not a photo: skipped and said so")
     single = tmp_path / "c.jpg"
     single.write_bytes(image_bytes(seed=3))
     bad = tmp_path / "bad.jpg"
@@ -30,7 +30,8 @@ def test_import_photos_adds_files_and_folders_and_skips_duplicates_trash_and_bad
 
     out, err = io.StringIO(), io.StringIO()
     call_command("import_photos", str(tmp_path / "in"), str(single), str(bad), stdout=out, stderr=err, verbosity=0)
-    assert "3 photo(s) added, 0 already stored, 1 trashed before, 1 bad file(s) skipped" in out.getvalue()
+    assert "3 photo(s) added, 0 already stored, 1 trashed before, 2 bad file(s) skipped" in out.getvalue()
+    assert "  not an image: 1 (notes.txt)" in out.getvalue() and "  damaged or truncated: 1 (bad.jpg)" in out.getvalue()
     assert "bad.jpg" in err.getvalue()
 
     out = io.StringIO()

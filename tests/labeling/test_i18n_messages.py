@@ -64,7 +64,7 @@ def test_the_activity_summary_reads_japanese(labeler):
     services.faces_label(faces=[make_face(), make_face()], idol=idol, user=labeler)
     with translation.override("ja"):
         [action] = selectors.recent_actions()
-    assert action.summary == "ラベル追加 Moa ×2（手動、顔 2 件）"
+    assert action.summary == "顔 2 件に Moa のラベルを付けました"
 
 
 def test_the_idol_admin_in_japanese_names_its_model_and_fields(client, admin_user):

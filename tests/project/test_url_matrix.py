@@ -124,6 +124,7 @@ def _media(name: Callable[[Any], str]) -> Callable[[Any], dict[str, str]]:
 # URL name -> the cases that exercise it. A new page or action: add it here.
 ROUTES: dict[str, list[Case]] = {
     "home": [Case("get", everyone(302))],
+    "favicon": [Case("get", everyone(302))],
     # signing in and out
     "labeling:login": [
         Case("get", lambda caller: 200 if caller == "anonymous" else 302),  # signed in: on to the grid
@@ -213,6 +214,10 @@ ROUTES: dict[str, list[Case]] = {
     "classifier:run_list": [Case("get", role("viewer", 200))],
     "classifier:run_detail": [Case("get", role("viewer", 200), kwargs=lambda w: {"pk": w.run.pk})],
     "classifier:run_cancel": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.run.pk})],
+    # the world's run is a queued network training: starting another answers it, queues nothing
+    "classifier:run_start": [Case("post", role("admin", 302), data=lambda w, u: {"recognizer": "network"})],
+    "classifier:version_activate": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.version.pk})],
+    "classifier:version_unpin": [Case("post", role("admin", 302), kwargs=lambda w: {"pk": w.version.pk})],
     "classifier:version_image": [
         Case("get", role("viewer", 200), kwargs=lambda w: {"pk": w.version.pk, "name": IMAGES[0]})
     ],

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from core.errors import DomainError, DuplicatePhoto, TrashedBefore
 from faces.images import sha256_hex
-from faces.management.commands.import_photos import IMAGE_SUFFIXES
+from faces.importing import Skip, SkipTally, candidate_files, local_image_bytes
 from faces.models import Photo, PhotoTombstone
 from labeling.models import Idol
 from labeling.services import face_import, idol_create
@@ -25,8 +25,8 @@ def person_name(folder: Path) -> str:
 class Command(BaseCommand):
     help = (
         "Import a folder of face crops with one sub-folder per person (the folder's name is the "
-        "idol's name). Each image becomes a photo with one face labeled with that idol. Running "
-        "it again adds nothing; bad files are reported and skipped."
+        "idol's name). Each image, in any format Pillow reads, becomes a photo with one face "
+        "labeled with that idol. Running it again adds nothing; it ends with what was skipped and why."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -39,28 +39,23 @@ class Command(BaseCommand):
         people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not people:
             raise CommandError(f"{directory}: no sub-folders (expected one folder per person)")
-        files = [
-            (person, path)
-            for person in people
-            for path in sorted(person.iterdir())
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-        ]
-        # Hashes already stored or trashed: skipped without decoding, so a re-run is quick.
+        files = [(person, path) for person in people for path in candidate_files(person)]
+        # Hashes already stored or trashed: skipped without storing anything, so a re-run is quick.
         known = set(Photo.all_objects.values_list("sha256", flat=True))
-        known |= set(PhotoTombstone.objects.values_list("sha256", flat=True))
+        trashed = set(PhotoTombstone.objects.values_list("sha256", flat=True))
         idols: dict[Path, Idol] = {}
-        added = skipped = 0
+        added = 0
         new_idols: list[str] = []
-        bad: list[tuple[Path, str]] = []
+        skipped = SkipTally()
         for person, path in tqdm(files, desc="faces", unit="face", disable=options["verbosity"] < 1):
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                bad.append((path, str(exc)))
+                data = local_image_bytes(path)
+            except Skip as exc:
+                skipped.add(exc.reason, path, exc.detail)
                 continue
             sha = sha256_hex(data)
-            if sha in known:
-                skipped += 1
+            if sha in known or sha in trashed:
+                skipped.add(SkipTally.ALREADY_STORED if sha in known else SkipTally.TRASHED_BEFORE, path)
                 continue
             if person not in idols:
                 name = person_name(person)
@@ -72,17 +67,23 @@ class Command(BaseCommand):
                 idols[person] = idol
             try:
                 face_import(data=data, idol=idols[person], original_name=f"{person.name}/{path.name}")
-            except (DuplicatePhoto, TrashedBefore):  # a re-encoded copy of a stored or trashed photo
-                skipped += 1
+            except DuplicatePhoto:  # a re-encoded copy of a stored photo
+                skipped.add(SkipTally.ALREADY_STORED, path)
                 continue
-            except DomainError as exc:
-                bad.append((path, str(exc)))
+            except TrashedBefore:
+                skipped.add(SkipTally.TRASHED_BEFORE, path)
+                continue
+            except DomainError as exc:  # the intake's decoder refused it
+                skipped.add(SkipTally.DAMAGED, path, str(exc))
                 continue
             known.add(sha)
             added += 1
-        for path, reason in bad:
-            self.stderr.write(f"skipped {path}: {reason}")
+        for line in skipped.bad_lines():
+            self.stderr.write(line)
+        already = skipped.count(SkipTally.ALREADY_STORED, SkipTally.TRASHED_BEFORE)
         self.stdout.write(
             f"{added} face(s) imported for {len(people)} people ({len(new_idols)} new idol(s)); "
-            f"{skipped} already there; {len(bad)} bad file(s) skipped."
+            f"{already} already there; {skipped.bad} bad file(s) skipped."
         )
+        for line in skipped.summary_lines():
+            self.stdout.write(line)
