@@ -35,7 +35,8 @@ def states(response) -> dict[int, str]:
 
 def claim(photo: Photo, *, ago: int = 0) -> None:
     Photo.all_objects.filter(pk=photo.pk).update(
-        detection_claimed_at=timezone.now() - timedelta(seconds=ago), detection_claim="00000000-0000-0000-0000-0000000000aa"
+        detection_claimed_at=timezone.now() - timedelta(seconds=ago),
+        detection_claim="00000000-0000-0000-0000-0000000000aa",
     )
 
 
