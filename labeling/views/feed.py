@@ -9,7 +9,6 @@ from django import forms
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -22,6 +21,7 @@ from faces import services as face_services
 from faces.images import file_too_large
 from faces.models import Photo, Source
 from labeling import feed, roles
+from labeling.templatetags.feed_tags import photo_cards
 from labeling.views.common import json_action, json_error, role_context
 
 # Multipart framing around the file: a request longer than the limit plus this is refused.
@@ -109,12 +109,11 @@ def photo_card(request: HttpRequest, photo_id: int) -> HttpResponse:
         photo = feed.feed_photo(photo_id)
     except Photo.DoesNotExist:
         raise Http404("no such photo") from None
-    return render(request, "labeling/_photo_card.html", _card_context(request, photo))
+    return HttpResponse(_card_html(request, photo))
 
 
-def _card_html(request: HttpRequest, photo_id: int) -> str:
-    photo = feed.feed_photo(photo_id)
-    return render_to_string("labeling/_photo_card.html", _card_context(request, photo), request=request)
+def _card_html(request: HttpRequest, photo: Photo) -> str:
+    return photo_cards([_card_context(request, photo)])
 
 
 @json_action(roles.can_label)
@@ -124,7 +123,9 @@ def photo_retry(request: HttpRequest, photo_id: int) -> HttpResponse:
     if photo is None:
         raise Http404("no such photo")
     photo = face_services.photo_detection_retry(photo=photo)
-    return JsonResponse({"id": photo.pk, "state": feed.photo_state(photo), "html": _card_html(request, photo.pk)})
+    return JsonResponse(
+        {"id": photo.pk, "state": feed.photo_state(photo), "html": _card_html(request, feed.feed_photo(photo.pk))}
+    )
 
 
 @json_action(roles.can_label)
@@ -153,7 +154,7 @@ def photo_upload(request: HttpRequest) -> HttpResponse:
             "id": photo.pk,
             "state": feed.photo_state(photo),
             "url": reverse("labeling:photo", args=[photo.pk]),
-            "html": _card_html(request, photo.pk),
+            "html": _card_html(request, feed.feed_photo(photo.pk)),
         },
         status=201,
     )
