@@ -122,15 +122,12 @@ def feed_photo(photo_id: int) -> Photo:
 def photo_states(ids: Iterable[int]) -> list[dict[str, object]]:
     """The detection state of each photo among ``ids`` still shown (not trashed): one query."""
     now = timezone.now()
-    rows = Photo.objects.filter(pk__in=list(ids)[:MAX_STATUS_IDS]).only(
-        "id", "status", "error", "detection_claimed_at", "updated_at"
-    )
+    rows = Photo.objects.filter(pk__in=list(ids)[:MAX_STATUS_IDS]).only("id", "status", "error", "detection_claimed_at")
     return [
         {
             "id": photo.pk,
             "state": photo_state(photo, now),
             "error": photo.error if photo.status == Photo.Status.FAILED else "",
-            "updated": photo.updated_at.isoformat(),
         }
         for photo in rows.order_by("-id")
     ]

@@ -1,7 +1,8 @@
 """The photo feed in a real browser (Playwright, Debian's chromium): a labeler uploads three
 photos through the file input and watches each card go from waiting to done without a reload;
 a duplicate is answered with a link to the stored photo, a bad file with its reason; a failed
-detection shows its reason and is retried from the page. Once more in Japanese.
+detection (of a photo dragged onto the page) shows its reason and is retried from the page. Once
+more in Japanese.
 
 Detection is held back while the page shows "waiting": the upload view queues it as in
 production (``enqueue_detection`` on commit), but the queue here only records the photo, and
@@ -11,6 +12,7 @@ wait; the page must then notice on its own (feed.js polls the states)."""
 # ruff: noqa: F811  (fixtures imported from other test modules are parameters here)
 from __future__ import annotations
 
+import base64
 import threading
 from urllib.parse import urlsplit
 
@@ -112,6 +114,22 @@ def detect(lock, photo_id: int) -> None:
         detect_photo(photo_id)
 
 
+def drop(page, path) -> None:
+    """Drag a file from outside the browser onto the page: a drop event carrying it."""
+    page.evaluate(
+        """([name, b64]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], name, { type: "image/jpeg" }));
+          const target = document.querySelector("main");
+          for (const type of ["dragenter", "dragover", "drop"]) {
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+          }
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
 def card(page, photo_id: int, state: str):
     return page.locator(f'[data-photo-card="{photo_id}"][data-state="{state}"]')
 
@@ -179,7 +197,7 @@ def test_a_failed_detection_shows_its_reason_and_is_retried(
     context, page, problems, navigations = open_page(browser, live_server)
     try:
         loads = len(navigations)
-        page.set_input_files("#upload-input", str(sorted(SHARED_PHOTOS.glob("*.jpg"))[0]))
+        drop(page, sorted(SHARED_PHOTOS.glob("*.jpg"))[0])  # dragged onto the page, not picked
         page.locator("#uploads li.ok").wait_for()
         [pk] = held_detection
         card(page, pk, "waiting").wait_for()
