@@ -26,10 +26,12 @@
   function cardOf(id) { return cardsEl.querySelector('[data-photo-card="' + id + '"]'); }
   function live(card) { return card.dataset.state === "waiting" || card.dataset.state === "detecting"; }
 
+  // A card as the server rendered it (every name escaped there); nothing from JSON data is
+  // ever parsed as HTML here.
   function fromHtml(html) {
-    var t = document.createElement("template");
-    t.innerHTML = html.trim();  // the server's own rendering of a card, escaped there
-    return t.content.firstElementChild;
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var card = doc.body.firstElementChild;
+    return card ? document.adoptNode(card) : null;
   }
 
   // Put a card rendered by the server in place of the shown one (or on top for a new photo).
