@@ -18,7 +18,7 @@ from core.api import MAX_ID
 from faces.models import Face, Photo
 from labeling.models import FaceLabel
 
-# state: (its words, what a photo in it is)
+# A photo's detection as the feed says it (photo_state): waiting, detecting, done, failed.
 STATES = {
     "waiting": _("waiting"),
     "detecting": _("detecting"),

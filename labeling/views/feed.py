@@ -69,7 +69,7 @@ def _cards(request: HttpRequest, photos: list[Photo]) -> list[dict[str, Any]]:
 def photos(request: HttpRequest) -> HttpResponse:
     sources = list(Source.objects.order_by("name").values_list("id", "name"))
     form = FeedFilterForm(request.GET or None, sources=sources)
-    context: dict[str, Any] = {"form": form, "states": feed.STATES, **role_context(request)}
+    context: dict[str, Any] = {"form": form, **role_context(request)}
     if form.is_bound and not form.is_valid():
         return render(request, "labeling/photos.html", {**context, "cards": []}, status=400)
     filters = form.filters() if form.is_bound else feed.FeedFilters()
@@ -82,7 +82,6 @@ def photos(request: HttpRequest) -> HttpResponse:
         filtered=filters != feed.FeedFilters(),
         next_query=_query_string(request, page.next_cursor) if page.next_cursor else "",
         first_query=_query_string(request, None) if after else "",
-        max_bytes=settings.IDOLSITE_MAX_IMAGE_BYTES,
     )
     return render(request, "labeling/photos.html", context)
 
