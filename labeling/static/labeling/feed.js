@@ -63,7 +63,8 @@
     pollTimer = null;
     var waiting = cards().filter(live);
     if (!waiting.length) return;
-    var ids = waiting.map(function (card) { return card.dataset.photoCard; });
+    // The server answers at most 200 at once (labeling.feed.MAX_STATUS_IDS): the newest first.
+    var ids = waiting.slice(0, 200).map(function (card) { return card.dataset.photoCard; });
     fetch(conf.statusUrl + "?ids=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error(interpolate(gettext("the server answered %s"), [response.status]));
