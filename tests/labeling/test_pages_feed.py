@@ -328,3 +328,18 @@ def test_upload_in_japanese_says_why(as_labeler):
 def test_nav_and_the_grid_empty_state_link_the_feed(as_labeler):
     html = as_labeler.get(reverse("labeling:grid")).content.decode()
     assert html.count(f'href="{FEED}"') == 2  # the header, and "nothing here"
+
+
+def test_the_feed_speaks_japanese(as_labeler, world):
+    from django.utils import translation
+
+    html = as_labeler.get(FEED, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    with translation.override("ja"):
+        words = [
+            translation.gettext(text)
+            for text in ("Photos", "choose files", "waiting for detection", "detection failed", "Retry")
+        ]
+        words.append(translation.pgettext("a photo's source", "uploaded"))
+    for word in words:
+        assert word.isascii() is False and word in html
+    assert "Sign out" not in html
