@@ -10,12 +10,14 @@ Each database is fresh (SQLite: a new file under bench/out/; PostgreSQL:
 (middleware, view, queries, template; no network): the grid page for each filter, walking ten
 pages deep with the keyset cursor; the typeahead for a few hundred different queries
 (prefixes of names and readings in hiragana, katakana and half-width katakana, aliases, groups,
-handles); and, as the anchor, the Django admin's Face list. PostgreSQL is ANALYZEd after the
+handles); the photo feed for each filter, ten pages deep; and, as the anchor, the Django admin's Face list. PostgreSQL is ANALYZEd after the
 bulk load (autovacuum does it in production); SQLite is not (Django never does).
 
 Prints a table per database, then one JSON line last:
-{"labeling": {"<db>": {"grid_p95_ms": t, "typeahead_p95_ms": t, "admin_list_p95_ms": t, "queries_per_page": q}}}
-where grid_p95_ms is the worst filter's p95 and queries_per_page the most queries any grid page ran.
+{"labeling": {"<db>": {"grid_p95_ms": t, "typeahead_p95_ms": t, "admin_list_p95_ms": t, "queries_per_page": q,
+"feed_p95_ms": t, "feed_queries_per_page": q}}}
+where grid_p95_ms (feed_p95_ms) is the worst filter's p95 and queries_per_page
+(feed_queries_per_page) the most queries any grid (feed) page ran.
 """
 
 from __future__ import annotations
@@ -149,6 +151,34 @@ def child(args: argparse.Namespace) -> None:
             (f"grid: {name}", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries))
         )
 
+    # The photo feed: newest photos with their faces and labels, ten pages deep per filter.
+    feed_filters = {
+        "all": lambda: {},
+        "unlabeled": lambda: {"unlabeled": "on"},
+        "done": lambda: {"state": "done"},
+        "waiting": lambda: {"state": "waiting"},
+        "source": lambda: {"source": rnd.choice(sources)},
+    }
+    feed_queries = 0
+    for name, make in feed_filters.items():
+        timed(client, "/label/photos/", make())  # warm-up
+        samples = []
+        for _ in range(args.walks):
+            params = make()
+            for _page in range(10):
+                elapsed, response = timed(client, "/label/photos/", params)
+                samples.append(elapsed)
+                found = NEXT.search(response.content.decode())
+                if not found:
+                    break
+                params = {**params, "after": unquote(found.group(1))}
+        with CaptureQueriesContext(connection) as ctx:
+            client.get("/label/photos/", make())
+        feed_queries = max(feed_queries, len(ctx.captured_queries))
+        rows.append(
+            (f"feed: {name}", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries))
+        )
+
     # The typeahead: what people type, in every spelling.
     picks = rnd.sample(list(Idol.objects.values_list("name", "reading", "handles")), 60)
     queries: list[str] = []
@@ -195,6 +225,8 @@ def child(args: argparse.Namespace) -> None:
             "typeahead_p95_ms": round(typeahead_p95, 1),
             "admin_list_p95_ms": round(admin_p95, 1),
             "queries_per_page": grid_queries,
+            "feed_p95_ms": round(max(r[3] for r in rows if r[0].startswith("feed")), 1),
+            "feed_queries_per_page": feed_queries,
         },
         "seed_s": round(seeded),
     }

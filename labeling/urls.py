@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from labeling.views import activity, grid, idols, photos
+from labeling.views import activity, feed, grid, idols, photos
 
 app_name = "labeling"
 
@@ -31,7 +31,12 @@ urlpatterns = [
     path("idols/<int:idol_id>/restore/", idols.idol_restore, name="idol-restore"),
     path("idols/<int:idol_id>/rename/", idols.idol_rename, name="idol-rename"),
     path("idols/<int:idol_id>/merge/", idols.idol_merge, name="idol-merge"),
-    # photos
+    # photos: the feed (uploads, live detection states) and each photo's page
+    path("photos/", feed.photos, name="photos"),
+    path("photos/status/", feed.photos_status, name="photos-status"),
+    path("photos/upload/", feed.photo_upload, name="photos-upload"),
+    path("photos/<int:photo_id>/card/", feed.photo_card, name="photo-card"),
+    path("photos/<int:photo_id>/retry/", feed.photo_retry, name="photo-retry"),
     path("photos/<int:photo_id>/", photos.photo, name="photo"),
     path("photos/<int:photo_id>/faces/", photos.face_add, name="photo-face-add"),
     path("photos/<int:photo_id>/faces/<int:face_id>/exclude/", photos.face_exclude, name="photo-face-exclude"),

@@ -11,6 +11,7 @@ from faces.services.detection import (
     match_faces,
     photo_detection_claim,
     photo_detection_fail,
+    photo_detection_retry,
     photo_detection_save,
     photo_detection_sweep,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "photo_create",
     "photo_detection_claim",
     "photo_detection_fail",
+    "photo_detection_retry",
     "photo_detection_save",
     "photo_detection_sweep",
     "photo_intake",

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError
 from faces.models import Face, Photo
 from faces.services.faces import MANUAL_DETECTOR, face_create
 from faces.services.files import atomic_with_files, delete_files
@@ -216,5 +216,25 @@ def photo_detection_fail(*, photo: Photo, error: str, claim: uuid.UUID) -> Photo
             detection_attempts=None,
             updated_at=timezone.now(),
         )
+    photo.refresh_from_db()
+    return photo
+
+
+def photo_detection_retry(*, photo: Photo) -> Photo:
+    """Queue a failed photo for detection again: it waits as a new photo (its error cleared,
+    its interrupted attempts forgotten) and the detection task runs once this commits. Faces it
+    kept from an earlier detection stay until the new one replaces them."""
+    with transaction.atomic():
+        photo = Photo.all_objects.select_for_update().get(pk=photo.pk)
+        if photo.is_trashed:
+            raise Conflict(gettext("photo %(id)s is in the trash") % {"id": photo.pk}, code="trashed")
+        if photo.status != Photo.Status.FAILED:
+            raise Conflict(
+                gettext("photo %(id)s did not fail; there is nothing to retry") % {"id": photo.pk}, code="not_failed"
+            )
+        Photo.all_objects.filter(pk=photo.pk).update(
+            status=Photo.Status.NEW, error="", detection_attempts=None, updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: enqueue_detection(photo_id=photo.pk))
     photo.refresh_from_db()
     return photo

@@ -29,6 +29,7 @@ import pytest
 from django.contrib import admin
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from classifier.ml.evaluation import IMAGES
@@ -71,6 +72,7 @@ class Case:
     kwargs: Callable[[Any], dict[str, Any]] = lambda w: {}
     data: Callable[[Any, Any], Any] = lambda w, user: None
     json: bool = False  # a JSON action: the body is JSON, 403s answer JSON
+    answers_json: bool = False  # a form body (a file upload), answered as a JSON action is
     query: str = ""
     label: str = ""
 
@@ -115,6 +117,13 @@ def _photo(w: Any) -> dict[str, int]:
 
 def _idol(w: Any) -> dict[str, int]:
     return {"idol_id": w.idol.pk}
+
+
+def _failed_photo(w: Any) -> dict[str, int]:
+    from faces.models import Photo
+
+    Photo.all_objects.filter(pk=w.photo.pk).update(status=Photo.Status.FAILED, error="boom")
+    return {"photo_id": w.photo.pk}
 
 
 def _media(name: Callable[[Any], str]) -> Callable[[Any], dict[str, str]]:
@@ -181,6 +190,18 @@ ROUTES: dict[str, list[Case]] = {
         Case("get", role("viewer", 200), kwargs=_photo),
         Case("get", role("viewer", 200), kwargs=lambda w: {"photo_id": w.trashed_photo.pk}, label="trashed"),
     ],
+    "labeling:photos": [Case("get", role("viewer", 200))],
+    "labeling:photos-status": [Case("get", role("viewer", 200), query="?ids=1,2,3")],
+    "labeling:photos-upload": [
+        Case(
+            "post",
+            json_action("labeler", 201),
+            answers_json=True,
+            data=lambda w, u: {"image": SimpleUploadedFile("new.jpg", image_bytes(320, 240), "image/jpeg")},
+        )
+    ],
+    "labeling:photo-card": [Case("get", role("viewer", 200), kwargs=_photo)],
+    "labeling:photo-retry": [Case("post", json_action("labeler"), json=True, kwargs=_failed_photo)],
     "labeling:photo-face-add": [
         Case("post", role("labeler", 302), kwargs=_photo, data=lambda w, u: {"x": 20, "y": 100, "w": 40, "h": 40})
     ],
@@ -442,7 +463,7 @@ def _check(response: Any, outcome: Outcome, caller: str, case: Case) -> None:
         assert response.status_code == 302 and response["Location"].startswith(login + "?next="), where
         return
     assert response.status_code == outcome, where
-    if outcome == DENIED and not case.json and caller in NO_ROLE:
+    if outcome == DENIED and not (case.json or case.answers_json) and caller in NO_ROLE:
         assert b"has no role yet" in response.content, where  # the 403 page says what is missing
 
 
