@@ -2,7 +2,7 @@
 
 Every figure comes from an index range or a table's own count, all of them in one statement,
 so the page stays fast at hundreds of thousands of faces: queues are counted up to
-``QUEUE_LIMIT`` ("10,000+"), and on PostgreSQL the totals of big tables are the planner's
+``QUEUE_LIMIT`` ("1,000+"), and on PostgreSQL the totals of big tables are the planner's
 estimate (a COUNT(*) there reads the whole table: tens of milliseconds at 200,000 faces)."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from faces.models import Face, FaceEmbedding, Photo, Source
 from labeling.models import FaceLabel, Idol, LabelEvent
 
 # Queues are counted up to this many rows: beyond it the page says "10,000+".
-QUEUE_LIMIT = 10_000
+QUEUE_LIMIT = 1_000
 # On PostgreSQL, a table the planner believes this big is counted by its estimate.
-ESTIMATE_FROM = 100_000
+ESTIMATE_FROM = 20_000
 # Sources listed on the page.
 SOURCES_SHOWN = 20
 
