@@ -261,9 +261,8 @@ def next_actions(view: Overview) -> list[Action]:
     figures, pipeline, training = view.figures, view.pipeline, view.training
     feed = _url("labeling:photos")
     actions: list[Action] = []
-    if figures.photos == 0 and pipeline.waiting == 0:
-        if feed:
-            actions.append(Action(gettext("Upload photos"), feed))
+    if figures.photos == 0 and pipeline.waiting == 0 and feed:
+        actions.append(Action(gettext("Upload photos"), feed))
     if pipeline.failed and feed:
         actions.append(
             Action(

@@ -75,7 +75,11 @@ class Busy:
         return bool(self.photos or self.faces)
 
 
-def pipeline_busy(*, limit: int = 10_000, now: datetime | None = None) -> Busy:
+# The backlogs are counted up to this many rows (enough to say "1,000+", cheap to count).
+BUSY_LIMIT = 1_000
+
+
+def pipeline_busy(*, limit: int = BUSY_LIMIT, now: datetime | None = None) -> Busy:
     """Photos and faces still being imported. Only the automatic work counts: with
     IDOLSITE_AUTO_DETECT off nobody detects waiting photos but the ones claimed (``manage.py
     detect``), with IDOLSITE_AUTO_EMBED off no face waits for a vector. Work older than

@@ -22,7 +22,7 @@ from django.utils.translation import gettext, ngettext
 
 from classifier.models import ModelVersion, Recognizer, SuggestionRejection, TrainingRun
 from classifier.services import runs
-from faces.backlog import pipeline_busy
+from faces.backlog import BUSY_LIMIT, pipeline_busy
 from labeling.models import FaceLabel, LabelEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ class TrainingWait:
         return bool(self.photos or self.faces or self.settle_seconds)
 
     def reasons(self) -> list[str]:
+        def shown(n: int) -> str:
+            return f"{n:,}+" if n >= BUSY_LIMIT else f"{n:,}"
+
         out = []
         if self.photos:
             out.append(
@@ -54,7 +57,7 @@ class TrainingWait:
                     "waiting for %(count)s photos to be detected",
                     self.photos,
                 )
-                % {"count": f"{self.photos:,}"}
+                % {"count": shown(self.photos)}
             )
         if self.faces:
             out.append(
@@ -63,7 +66,7 @@ class TrainingWait:
                     "waiting for %(count)s faces to get their embeddings",
                     self.faces,
                 )
-                % {"count": f"{self.faces:,}"}
+                % {"count": shown(self.faces)}
             )
         if self.settle_seconds:
             out.append(
