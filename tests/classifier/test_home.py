@@ -242,3 +242,21 @@ def test_big_tables_are_counted_by_the_planners_estimate_on_postgresql(as_labele
 def test_the_header_links_home(as_labeler):
     html = as_labeler.get(reverse("labeling:grid")).content.decode()
     assert '<a class="brand" href="/">' in html and f'<a href="/">{"Home"}</a>' in html
+
+
+def test_while_a_training_waits_what_it_waits_for_is_a_few_queries_more(
+    as_labeler, labeler, settings, django_assert_num_queries
+):
+    settings.IDOLSITE_AUTO_DETECT = True
+    settings.IDOLSITE_AUTO_EMBED = True
+    settings.IDOLSITE_TRAINING_SETTLE_SECONDS = 60
+    label_services.face_label(face=make_face(), idol=make_idol("Aoi"), user=labeler)
+    retraining._recheck_later(retraining.TrainingWait(photos=1))
+    home(as_labeler)
+    # the page's 9 (10 on PostgreSQL), then: waiting photos, trashed ones among them, the
+    # embedding model's newest face, the faces after it, whether a model exists, the last label
+    with django_assert_num_queries(9 + (connection.vendor == "postgresql") + 6):
+        text = figure(home(as_labeler), "training-wait")
+    assert "waiting for 1 photo to be detected" in text
+    assert "waiting for 1 face to get its embedding" in text
+    assert "waiting for labels to settle (60 s without a change)" in text
