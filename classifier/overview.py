@@ -285,7 +285,12 @@ def next_actions(view: Overview) -> list[Action]:
                 reverse("labeling:grid") + "?status=unlabeled",
             )
         )
-    if training.active is None and training.current is None and training.wait is None and figures.faces:
+    if (
+        training.active is None
+        and training.current is None
+        and training.wait is None
+        and figures.faces > figures.unlabeled
+    ):
         actions.append(Action(gettext("Train a model"), reverse("classifier:run_list")))
     if figures.photos and feed:
         actions.append(Action(gettext("Upload more photos"), feed))

@@ -184,11 +184,14 @@ def _actions(html: str) -> list[tuple[str, str, bool]]:
     ]
 
 
-def test_next_label_the_faces_then_review_the_suggestions(as_labeler):
-    for _ in range(3):
-        make_face()
+def test_next_label_the_faces_then_train_then_review_the_suggestions(as_labeler):
+    faces = [make_face() for _ in range(3)]
     actions = _actions(home(as_labeler))
     assert actions[0] == ("/label/?status=unlabeled", "Label 3 faces", True)
+    assert all(label != "Train a model" for _, label, _ in actions)  # nothing to learn from yet
+    label_services.face_label(face=faces[0], idol=make_idol("Aoi"))
+    actions = _actions(home(as_labeler))
+    assert actions[0] == ("/label/?status=unlabeled", "Label 2 faces", True)
     assert ("/classifier/runs/", "Train a model", False) in actions
     ModelVersion.objects.create(
         directory="v1", format_version=1, class_idol_ids=[], input_size=16, fingerprint="f" * 64, val_top1=0.9,
