@@ -53,6 +53,17 @@ def embedded_frontier(*, embedder: str | None = None) -> int | None:
     )
 
 
+def _embedder_ready() -> bool:
+    from faces.embedders import EmbedderUnavailable
+    from faces.selectors import current_model
+
+    try:
+        current_model()
+    except EmbedderUnavailable:
+        return False
+    return True
+
+
 def faces_after(frontier: int | None, *, since: datetime | None = None) -> QuerySet[Face]:
     """Faces made after ``frontier`` (every face when None): those waiting for their vector."""
     faces = Face.objects.order_by()
@@ -94,6 +105,6 @@ def pipeline_busy(*, limit: int = BUSY_LIMIT, now: datetime | None = None) -> Bu
     else:
         n_photos = waiting_photos(since=since).filter(detection_claimed_at__isnull=False)[:limit].count()
     n_faces = 0
-    if settings.IDOLSITE_AUTO_EMBED:
+    if settings.IDOLSITE_AUTO_EMBED and _embedder_ready():  # a missing model file embeds nothing
         n_faces = faces_after(embedded_frontier(), since=since)[:limit].count()
     return Busy(photos=n_photos, faces=n_faces)

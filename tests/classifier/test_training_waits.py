@@ -159,3 +159,10 @@ def test_the_check_also_retrains_the_embedding_recognizer_beside_the_network(lab
 def test_with_nothing_under_way_it_starts_at_once(labeled):
     assert not retraining.training_wait(first=True)
     assert retraining.retrain_if_needed() is not None and waiting_check() is None
+
+
+def test_no_face_waits_for_an_embedder_whose_model_file_is_missing(labeled, settings, tmp_path):
+    settings.IDOLSITE_AUTO_EMBED = True
+    assert retraining.training_wait(first=False).faces > 0  # the labeled faces have no vector
+    settings.IDOLSITE_EMBEDDER_MODEL = str(tmp_path / "missing.dat")
+    assert retraining.training_wait(first=False).faces == 0
