@@ -166,3 +166,18 @@ def test_no_face_waits_for_an_embedder_whose_model_file_is_missing(labeled, sett
     assert retraining.training_wait(first=False).faces > 0  # the labeled faces have no vector
     settings.IDOLSITE_EMBEDDER_MODEL = str(tmp_path / "missing.dat")
     assert retraining.training_wait(first=False).faces == 0
+
+
+def test_the_admin_starting_one_by_hand_is_told_what_it_misses(labeled, settings, admin_client):
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    settings.IDOLSITE_AUTO_DETECT = True
+    make_photo()
+    old = TrainingRun.objects.create(status=TrainingRun.Status.SUCCEEDED)
+    response = admin_client.post(
+        reverse("admin:classifier_trainingrun_changelist"), {"action": "train_now", "_selected_action": [old.pk]}
+    )
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).count() == 1  # it did not wait
+    assert any("Still importing" in m and "waiting for 1 photo to be detected" in m for m in said), said
