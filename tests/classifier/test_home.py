@@ -263,3 +263,9 @@ def test_while_a_training_waits_what_it_waits_for_is_a_few_queries_more(
     assert "waiting for 1 photo to be detected" in text
     assert "waiting for 1 face to get its embedding" in text
     assert "waiting for labels to settle (60 s without a change)" in text
+
+
+def test_staff_reach_a_source_in_the_admin(admin_client):
+    source = Source.objects.create(kind="rss", name="Fan blog", locator="https://example.org/feed")
+    html = home(admin_client)
+    assert f'href="{reverse("admin:faces_source_change", args=[source.pk])}"' in html
