@@ -15,9 +15,10 @@ bulk load (autovacuum does it in production); SQLite is not (Django never does).
 
 Prints a table per database, then one JSON line last:
 {"labeling": {"<db>": {"grid_p95_ms": t, "typeahead_p95_ms": t, "admin_list_p95_ms": t, "queries_per_page": q,
-"feed_p95_ms": t, "feed_queries_per_page": q}}}
+"feed_p95_ms": t, "feed_queries_per_page": q, "home_p95_ms": t, "home_queries": q}}}
 where grid_p95_ms (feed_p95_ms) is the worst filter's p95 and queries_per_page
-(feed_queries_per_page) the most queries any grid (feed) page ran.
+(feed_queries_per_page) the most queries any grid (feed) page ran; the home page (``/``) with
+all its counts (BENCH_LABELING_PG_URL: another PostgreSQL database to drop and fill).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from urllib.parse import unquote
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 NEXT = re.compile(r'id="next-page" href="[^"]*?after=([^&"]+)')
-PG_URL = "postgres://postgres@127.0.0.1:5432/idolsite_bench_labeling"
+PG_URL = os.environ.get("BENCH_LABELING_PG_URL", "postgres://postgres@127.0.0.1:5432/idolsite_bench_labeling")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -203,6 +204,15 @@ def child(args: argparse.Namespace) -> None:
     rows.append(("typeahead", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries)))
     typeahead_p95 = pct(samples, 0.95)
 
+    # The home page: counts, queues, the training, the sources.
+    for _ in range(3):
+        timed(client, "/")
+    samples = [timed(client, "/")[0] for _ in range(args.walks * 10)]
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/")
+    rows.append(("home", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries)))
+    home_p95, home_queries = pct(samples, 0.95), len(ctx.captured_queries)
+
     # The anchor: the Django admin's Face list.
     admin = Client()
     admin.force_login(boss)
@@ -224,9 +234,11 @@ def child(args: argparse.Namespace) -> None:
             "grid_p95_ms": round(max(r[3] for r in rows if r[0].startswith("grid")), 1),
             "typeahead_p95_ms": round(typeahead_p95, 1),
             "admin_list_p95_ms": round(admin_p95, 1),
+            "home_p95_ms": round(home_p95, 1),
             "queries_per_page": grid_queries,
             "feed_p95_ms": round(max(r[3] for r in rows if r[0].startswith("feed")), 1),
             "feed_queries_per_page": feed_queries,
+            "home_queries": home_queries,
         },
         "seed_s": round(seeded),
     }
@@ -245,11 +257,12 @@ def _days_ago(days: int) -> str:
 def fresh_postgres() -> str:
     import psycopg2
 
-    admin = psycopg2.connect(PG_URL.rsplit("/", 1)[0] + "/postgres")
+    server, name = PG_URL.rsplit("/", 1)
+    admin = psycopg2.connect(server + "/postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute("DROP DATABASE IF EXISTS idolsite_bench_labeling")
-        cursor.execute("CREATE DATABASE idolsite_bench_labeling")
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     return PG_URL
 

@@ -96,11 +96,26 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def train_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         run = services.training_request(reason="admin", user=request.user, force=True)
         self.message_user(request, gettext("%(run)s queued.") % {"run": run}, messages.SUCCESS)
+        self._warn_if_importing(request)
 
     @admin.action(description=_("Train the network from pixels now (slow; compared with the embedding recognizer)"))
     def train_network_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         run = services.training_request(reason="admin", user=request.user, force=True, recognizer="network")
         self.message_user(request, gettext("%(run)s queued on the training cluster.") % {"run": run}, messages.SUCCESS)
+        self._warn_if_importing(request)
+
+    def _warn_if_importing(self, request: HttpRequest) -> None:
+        """A training started by hand does not wait for the import, but says what it misses."""
+        from classifier.services.retraining import training_wait
+
+        wait = training_wait(first=False)
+        if wait:
+            self.message_user(
+                request,
+                gettext("Still importing: this training will not see the newest photos (%(reasons)s).")
+                % {"reasons": "; ".join(wait.reasons())},
+                messages.WARNING,
+            )
 
 
 @admin.register(ModelVersion)

@@ -55,3 +55,13 @@ def retrain_if_needed() -> int | None:
     services.fail_stale_runs()
     run = services.retrain_if_needed()
     return run.pk if run else None
+
+
+def retrain_after_wait() -> str:
+    """The check of a training that waited for an import or for the labels to settle (a
+    one-off schedule, ``services.retraining.WAIT_SCHEDULE``): it starts now, or waits again."""
+    from classifier.services.retraining import retrain_after_wait as check
+
+    services.fail_stale_runs()
+    started = check()
+    return ", ".join(f"run {run.pk}" for run in started) or "nothing started"

@@ -198,6 +198,8 @@ class Photo(models.Model):
         indexes = [
             # Read by faces.tasks (detection): the queue of photos waiting for detection.
             models.Index(fields=["created_at"], condition=Q(status="new"), name="photo_pending_detection_idx"),
+            # Read by the home page (classifier.overview): the few photos whose detection failed.
+            models.Index(fields=["-id"], condition=Q(status="failed"), name="photo_failed_idx"),
         ]
 
     def __str__(self) -> str:

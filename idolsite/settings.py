@@ -275,6 +275,12 @@ IDOLSITE_TRAINING_WARM_CHAIN = env_int("IDOLSITE_TRAINING_WARM_CHAIN", 4, minimu
 # a new run.
 IDOLSITE_TRAINING_STALE_SECONDS = env_int("IDOLSITE_TRAINING_STALE_SECONDS", 300, minimum=60)
 IDOLSITE_RETRAIN_MIN_CHANGES = env_int("IDOLSITE_RETRAIN_MIN_CHANGES", 100, minimum=1)
+# No automatic training starts while photos wait for detection or faces for their vector; a
+# recognizer's first one also waits until no label changed for this many seconds (an import of
+# labeled faces, a first labeling session). Work waiting longer than the maximum no longer
+# holds training back (a queue whose worker is down).
+IDOLSITE_TRAINING_SETTLE_SECONDS = env_int("IDOLSITE_TRAINING_SETTLE_SECONDS", 60, minimum=0, maximum=86_400)
+IDOLSITE_TRAINING_MAX_WAIT_SECONDS = env_int("IDOLSITE_TRAINING_MAX_WAIT_SECONDS", 7200, minimum=0)
 
 # Task queue (django-q2). Two clusters: "default" (crawling, detection, inference) and
 # "training" (one training at a time, on GPU machines at scale). IDOLSITE_REDIS_URL set: the

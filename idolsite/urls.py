@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
+from classifier.views.home import home
 from faces.views import media
 from idolsite.views import favicon
 
@@ -14,7 +14,7 @@ admin.site.index_title = _("Photos, faces and labels")
 # A new page, action or file route must also join tests/project/test_url_matrix.py (who may
 # open it), which fails for any pattern it does not classify.
 urlpatterns = [
-    path("", RedirectView.as_view(url="/label/", permanent=False), name="home"),
+    path("", home, name="home"),  # the home page: counts, what runs and waits, what to do next
     path("favicon.ico", favicon, name="favicon"),  # browsers ask for it by themselves
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's switch

@@ -525,10 +525,23 @@ def idol_similar(
     return _with_labels(neighbours)
 
 
-def idol_list(query: str = "", *, include_deleted: bool = False, limit: int = 300) -> list[Idol]:
+# The idol index's tabs: who each shows.
+IDOL_LIST_STATUSES = ("active", "graduated", "all")
+
+
+def idol_list(
+    query: str = "", *, include_deleted: bool = False, status: str = "active", limit: int = 300
+) -> list[Idol]:
     """The idol index: by name, with label counts, a face (``face_url``) and current groups
-    (``current_groups``), so that two idols of one name can be told apart. Two queries."""
-    idols = Idol.all_objects.all() if include_deleted else Idol.objects.all()
+    (``current_groups``), so that two idols of one name can be told apart. ``status``: active
+    idols, those who graduated or retired (``graduated``), or everyone, merged ones too
+    (``all``, as ``include_deleted``). Two queries."""
+    if include_deleted or status == "all":
+        idols = Idol.all_objects.all()
+    elif status == "graduated":
+        idols = Idol.all_objects.filter(deletion_reason__in=Idol.RECOGNIZABLE_REASONS)
+    else:
+        idols = Idol.objects.all()
     for word in fold(query).split():
         idols = idols.filter(search_text__contains=word)
     current = Membership.objects.filter(left__isnull=True).select_related("group").order_by("joined", "id")
@@ -541,6 +554,14 @@ def idol_list(query: str = "", *, include_deleted: bool = False, limit: int = 30
         idol.face_url = crop_url(idol.face_crop)
         idol.current_groups = [m.group.name for m in idol.current_memberships]
     return rows
+
+
+def idol_list_tabs() -> dict[str, int]:
+    """How many idols each tab of the idol index shows, in one query."""
+    graduated = Q(deletion_reason__in=Idol.RECOGNIZABLE_REASONS)
+    return Idol.all_objects.aggregate(
+        active=Count("id", filter=Q(deleted_at__isnull=True)), graduated=Count("id", filter=graduated), all=Count("id")
+    )
 
 
 @dataclass

@@ -38,6 +38,8 @@ def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.IDOLSITE_AUTO_EMBED = False
     # Nor do new labels retrain the embedding recognizer (fixture ``auto_retrain``).
     settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN = False
+    # Trainings do not wait for labels to settle unless a test asks (classifier's retraining).
+    settings.IDOLSITE_TRAINING_SETTLE_SECONDS = 0
     settings.IDOLSITE_YUNET_MODEL = YUNET_MODEL
     # The similar-faces index is held per process: each test's database starts without vectors.
     from faces.similarity import reset_index

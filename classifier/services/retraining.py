@@ -1,16 +1,152 @@
 """When to retrain: the one policy behind the schedule (``classifier.tasks.retrain_if_needed``)
-and the review pages (a training once enough labels arrived)."""
+and the review pages (a training once enough labels arrived).
+
+No automatic training starts while photos or faces are still coming in (waiting for detection
+or for their vector), nor, for a recognizer's first model, before the labels settled: a model of
+half the data would be replaced at once, and a network's costs hours. Such a training waits
+explicitly: a one-off schedule (``WAIT_SCHEDULE``) checks again until it may start. Trainings
+people start (the admin, the API, ``manage.py train``) never wait."""
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from classifier.models import ModelVersion, Recognizer, SuggestionRejection, TrainingRun
 from classifier.services import runs
+from faces.backlog import BUSY_LIMIT, pipeline_busy
 from labeling.models import FaceLabel, LabelEvent
+
+log = logging.getLogger(__name__)
+
+# The django-q schedule of a waiting training: one row, moved on while the wait goes on.
+WAIT_SCHEDULE = "classifier: a training waits for the import"
+# How often a training waiting for detection or embeddings looks again.
+RECHECK_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class TrainingWait:
+    """What an automatic training waits for: photos to be detected, faces to get their vector,
+    seconds until the labels count as settled (a first model only)."""
+
+    photos: int = 0
+    faces: int = 0
+    settle_seconds: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.photos or self.faces or self.settle_seconds)
+
+    def reasons(self) -> list[str]:
+        def shown(n: int) -> str:
+            return f"{n:,}+" if n >= BUSY_LIMIT else f"{n:,}"
+
+        out = []
+        if self.photos:
+            out.append(
+                ngettext(
+                    "waiting for %(count)s photo to be detected",
+                    "waiting for %(count)s photos to be detected",
+                    self.photos,
+                )
+                % {"count": shown(self.photos)}
+            )
+        if self.faces:
+            out.append(
+                ngettext(
+                    "waiting for %(count)s face to get its embedding",
+                    "waiting for %(count)s faces to get their embeddings",
+                    self.faces,
+                )
+                % {"count": shown(self.faces)}
+            )
+        if self.settle_seconds:
+            out.append(
+                gettext("waiting for labels to settle (%(seconds)s s without a change)")
+                % {"seconds": settings.IDOLSITE_TRAINING_SETTLE_SECONDS}
+            )
+        return out
+
+    def recheck_in(self) -> int:
+        """Seconds until it is worth looking again."""
+        if self.photos or self.faces:
+            return max(RECHECK_SECONDS, self.settle_seconds)
+        return self.settle_seconds + 1
+
+
+def first_model(recognizer: str) -> bool:
+    """No usable model of this recognizer was ever made."""
+    return not ModelVersion.objects.filter(kind=recognizer, set_aside=False).exists()
+
+
+def training_wait(*, first: bool, now: datetime | None = None) -> TrainingWait:
+    """What keeps an automatic training from starting now (falsy: nothing). ``first``: the
+    recognizer has no model yet, so the labels must also have been quiet for
+    IDOLSITE_TRAINING_SETTLE_SECONDS."""
+    now = now or timezone.now()
+    busy = pipeline_busy(now=now)
+    settle = 0
+    if first and settings.IDOLSITE_TRAINING_SETTLE_SECONDS:
+        last = LabelEvent.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+        if last is not None:
+            quiet = (now - last).total_seconds()
+            settle = max(0, math.ceil(settings.IDOLSITE_TRAINING_SETTLE_SECONDS - quiet))
+    return TrainingWait(photos=busy.photos, faces=busy.faces, settle_seconds=settle)
+
+
+def _may_start(recognizer: str, *, reason: str) -> bool:
+    """True when an automatic training of ``recognizer`` may start now; otherwise it waits: the
+    check is scheduled again (``retrain_after_wait``), so the training still happens once the
+    import is done."""
+    wait = training_wait(first=first_model(recognizer))
+    if not wait:
+        return True
+    _recheck_later(wait)
+    log.info("automatic %s training (%s) waits: %s", recognizer, reason, "; ".join(wait.reasons()))
+    return False
+
+
+def _recheck_later(wait: TrainingWait) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=WAIT_SCHEDULE,
+        defaults={
+            "func": "classifier.tasks.retrain_after_wait",
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(seconds=wait.recheck_in()),
+        },
+    )
+
+
+def wait_recheck_at() -> datetime | None:
+    """When the waiting training looks again, or None when no training waits."""
+    from django_q.models import Schedule
+
+    return Schedule.objects.filter(name=WAIT_SCHEDULE).values_list("next_run", flat=True).first()
+
+
+def retrain_after_wait() -> list[TrainingRun]:
+    """The waiting training's own check (its schedule): each automatic training that is due
+    starts now, or waits again."""
+    started = []
+    if (
+        settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN
+        and settings.IDOLSITE_RECOGNIZER != Recognizer.EMBEDDING
+        and embedding_changes_since_last()
+    ):
+        started.append(embedding_retrain_soon(reason="after waiting: labels changed"))
+    started.append(retrain_if_needed(source="after waiting"))
+    return [run for run in started if run is not None]
 
 
 def changes_since(version: ModelVersion) -> int:
@@ -33,6 +169,8 @@ def retrain_if_needed(*, min_changes: int | None = None, source: str = "schedule
             return None
         if not embedding_changes_since_last():
             return None
+        if not _may_start(Recognizer.EMBEDDING, reason=source):
+            return None
         return runs.training_request(reason=f"{source}: labels changed", recognizer=Recognizer.EMBEDDING)
     if TrainingRun.objects.unfinished().filter(recognizer=Recognizer.NETWORK).exists():
         return None
@@ -43,9 +181,13 @@ def retrain_if_needed(*, min_changes: int | None = None, source: str = "schedule
         changes = LabelEvent.objects.filter(created_at__gt=last.created_at).count() if last else None
         if last is not None and last.status != TrainingRun.Status.SUCCEEDED and not changes:
             return None
-        return runs.training_request(reason="schedule: no active model", recognizer=Recognizer.NETWORK)
+        if not _may_start(Recognizer.NETWORK, reason=source):
+            return None
+        return runs.training_request(reason=f"{source}: no active model", recognizer=Recognizer.NETWORK)
     changes = changes_since(active)
     if changes < (settings.IDOLSITE_RETRAIN_MIN_CHANGES if min_changes is None else min_changes):
+        return None
+    if not _may_start(Recognizer.NETWORK, reason=source):
         return None
     return runs.training_request(
         reason=f"{source}: {changes} label changes since model {active.pk}", recognizer=Recognizer.NETWORK
@@ -72,6 +214,8 @@ def embedding_retrain_soon(*, reason: str) -> TrainingRun | None:
     if not settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN:
         return None
     if not _two_idols_labeled():
+        return None
+    if not _may_start(Recognizer.EMBEDDING, reason=reason):
         return None
     return runs.training_request(reason=reason, recognizer=Recognizer.EMBEDDING)
 

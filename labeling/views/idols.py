@@ -21,6 +21,8 @@ from labeling.services.names import DuplicateIdol, describe
 from labeling.views.common import role_context
 
 IDOL_PAGE_SIZE = 120
+# Idols the index lists at once (by name); a search narrows it.
+IDOL_LIST_LIMIT = 300
 # Likely faces of hers the idol page offers to label at once.
 SIMILAR_ON_PAGE = 60
 
@@ -29,9 +31,26 @@ SIMILAR_ON_PAGE = 60
 @roles.role_required(roles.can_view)
 def idol_index(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
-    include_deleted = request.GET.get("deleted") in ("1", "on")
-    idols = selectors.idol_list(query, include_deleted=include_deleted)
-    context = {"idols": idols, "q": query, "include_deleted": include_deleted, **role_context(request)}
+    status = request.GET.get("status", "")
+    if request.GET.get("deleted") in ("1", "on"):  # the old checkbox: everyone
+        status = "all"
+    if status not in selectors.IDOL_LIST_STATUSES:
+        status = "active"
+    idols = selectors.idol_list(query, status=status, limit=IDOL_LIST_LIMIT + 1)
+    tabs = selectors.idol_list_tabs()
+    context = {
+        "idols": idols[:IDOL_LIST_LIMIT],
+        "more": len(idols) > IDOL_LIST_LIMIT,
+        "limit": IDOL_LIST_LIMIT,
+        "q": query,
+        "status": status,
+        "tabs": [
+            ("active", _("Active"), tabs["active"]),
+            ("graduated", _("Graduated"), tabs["graduated"]),
+            ("all", _("All, merged too"), tabs["all"]),
+        ],
+        **role_context(request),
+    }
     return render(request, "labeling/idol_list.html", context)
 
 

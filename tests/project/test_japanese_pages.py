@@ -26,7 +26,8 @@ def labeler_client(client, django_user_model):
     ("name", "japanese"),
     [
         ("labeling:grid", "すべてのアイドル"),
-        ("labeling:idols", "卒業・統合したアイドルも"),
+        ("labeling:idols", "すべて（統合済みも）"),
+        ("home", "実行中と待機中"),
         ("classifier:review", "候補の確認"),
         ("classifier:clusters", "同一人物の可能性"),
         ("labeling:activity", "全員"),
