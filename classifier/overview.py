@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, Func, IntegerField, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from classifier.models import ModelVersion, TrainingRun
@@ -246,24 +246,16 @@ def _training() -> Training:
     )
 
 
-def _url(name: str, query: str = "") -> str:
-    """A page's address, or "" while that page does not exist (the photo feed)."""
-    try:
-        return reverse(name) + query
-    except NoReverseMatch:
-        return ""
-
-
 def next_actions(view: Overview) -> list[Action]:
     """The next useful things to do, the most useful first (marked primary)."""
     from django.utils.translation import gettext, ngettext
 
     figures, pipeline, training = view.figures, view.pipeline, view.training
-    feed = _url("labeling:photos")
+    feed = reverse("labeling:photos")
     actions: list[Action] = []
-    if figures.photos == 0 and pipeline.waiting == 0 and feed:
+    if figures.photos == 0 and pipeline.waiting == 0:
         actions.append(Action(gettext("Upload photos"), feed))
-    if pipeline.failed and feed:
+    if pipeline.failed:
         actions.append(
             Action(
                 ngettext(
@@ -292,7 +284,7 @@ def next_actions(view: Overview) -> list[Action]:
         and figures.faces > figures.unlabeled
     ):
         actions.append(Action(gettext("Train a model"), reverse("classifier:run_list")))
-    if figures.photos and feed:
+    if figures.photos:
         actions.append(Action(gettext("Upload more photos"), feed))
     if actions:
         actions[0].primary = True
