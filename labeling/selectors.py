@@ -215,7 +215,8 @@ UNLABELED_CAP = 1000  # a filtered count stops here: "more than 1,000 unlabeled 
 @dataclass(frozen=True)
 class UnlabeledLeft:
     count: int
-    more: bool  # there are more than ``count`` (a filtered count stopped at its cap)
+    more: bool = False  # there are more than ``count`` (a filtered count stopped at its cap)
+    filtered: bool = False  # among the faces a source, date or score filter selects
 
 
 def _count(rows: QuerySet[Any]) -> Subquery:
@@ -265,9 +266,9 @@ def unlabeled_left(filters: GridFilters) -> UnlabeledLeft | None:
         return None
     narrowed = replace(filters, status="unlabeled", sort="newest")
     if narrowed == GridFilters():
-        return UnlabeledLeft(count=unlabeled_total(), more=False)
+        return UnlabeledLeft(count=unlabeled_total())
     found = face_grid_queryset(narrowed, counting=True)[: UNLABELED_CAP + 1].count()
-    return UnlabeledLeft(count=min(found, UNLABELED_CAP), more=found > UNLABELED_CAP)
+    return UnlabeledLeft(count=min(found, UNLABELED_CAP), more=found > UNLABELED_CAP, filtered=True)
 
 
 def faces_with_labels(face_ids: list[int]) -> list[Face]:
