@@ -144,7 +144,7 @@ def test_suggestions_on_the_photo_page(page, live_server, world):
     a, b = world["faces"][:2]
     assert guesses(page, b)[0].split() == ["鈴木", "美咲", "55%"]
     card(page, b).locator("img").click()
-    page.keyboard.press("2")  # the second: Yui, graduated and still herself
+    page.keyboard.press("Shift+Digit2")  # the second: Yui, graduated and still herself
     card(page, b).locator(".chip", has_text="Yui").wait_for()
     assert page.locator(f"[data-box-face='{b.pk}'] .box-label").inner_text() == "Yui"
     assert labels(b) == {("Yui", How.SUGGESTION)}
