@@ -96,7 +96,7 @@ def focused(page) -> int:
 
 
 def test_twenty_faces_labeled_with_the_digit_keys_only(page, live_server, world):
-    labeler, (haruka, misaki, hina, yui), faces = world["labeler"], world["idols"], world["faces"]
+    labeler, (haruka, misaki, hina, yui) = world["labeler"], world["idols"]
     sign_in(page, live_server, "hana", "pw-hana-123")
     page.goto(f"{live_server.url}/label/?status=unlabeled")
     cards = page.locator(".card")
