@@ -188,6 +188,14 @@ def test_twenty_faces_labeled_with_the_digit_keys_only(page, live_server, world)
     assert legend(page) == shown
     assert left(page) == 7 and page.locator(".card").count() == 7
 
+    # A click on a name of the legend does as her key.
+    target = focused(page)
+    page.locator("#idol-keys-list li").nth(1).click()
+    page.locator(f'.card[data-face="{target}"] .chip', has_text=shown[1]).wait_for()
+    assert FaceLabel.objects.get(face_id=target).idol.name == shown[1]
+    assert left(page) == 6
+    shown = legend(page)
+
     # A graduated idol leaves the keys; the others move up.
     services.idol_soft_delete(idol=next(i for i in (haruka, misaki, hina) if i.name == shown[0]), reason="graduated")
     page.reload()

@@ -46,6 +46,7 @@
     recent.slice(0, MAX_KEYS).forEach(function (idol, i) {
       var li = el("li", used && used.indexOf(idol.id) >= 0 ? "used" : null);
       li.dataset.idol = idol.id;
+      li.title = interpolate(gettext("Label with %(name)s (%(key)s)"), { name: idol.name, key: i + 1 }, true);
       li.appendChild(el("kbd", null, String(i + 1)));
       if (idol.face) {
         var img = el("img");
@@ -315,6 +316,13 @@
       var card = e.target.closest(".card");
       if (card && !e.target.closest("a, button")) { setFocus(cards.indexOf(card), false); openLabel(); }
     });
+    // A click on a name of the legend labels as her key does.
+    if (keysList) {
+      keysList.addEventListener("click", function (e) {
+        var li = e.target.closest("li");
+        if (li) labelWithKey(Array.prototype.indexOf.call(keysList.children, li) + 1);
+      });
+    }
     if (cards.length) {
       var hash = location.hash.match(/^#face-(\d+)$/);
       var linked = hash ? indexOfFace(hash[1]) : -1;
