@@ -23,6 +23,14 @@ needs_yunet_model = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (the kept count of unlabeled faces lives there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IDOLSITE_MODEL_DIR = tmp_path / "models"

@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from faces import services as face_services
@@ -244,3 +245,60 @@ def test_the_grid_says_more_than_past_the_cap(as_labeler, faces_of_every_kind, m
     monkeypatch.setattr(selectors, "UNLABELED_CAP", 1)
     content = as_labeler.get(reverse("labeling:grid"), {"score_min": "0.5"}).content.decode()
     assert re.search(r'data-more="1" data-filtered="1">\s*More than 1 unlabeled faces left with these filters', content)
+
+
+def test_the_kept_count_follows_every_label_event(faces_of_every_kind, labeler, django_capture_on_commit_callbacks):
+    moa, unlabeled = faces_of_every_kind["moa"], faces_of_every_kind["unlabeled"]
+    yui = make_idol("Yui 2")
+    assert selectors.unlabeled_total_kept() == 6
+
+    def kept_is_exact() -> int:
+        exact = selectors.unlabeled_total()
+        assert selectors.unlabeled_total_kept() == exact
+        return exact
+
+    steps = [
+        lambda: services.face_label(face=unlabeled[0], idol=moa, user=labeler),
+        lambda: services.face_label(face=unlabeled[0], idol=yui, user=labeler),  # a second label
+        lambda: services.face_unlabel(face=unlabeled[0], idol=moa, user=labeler),
+        lambda: services.face_unlabel(face=unlabeled[0], idol=yui, user=labeler),  # open again
+        lambda: services.face_exclude(face=unlabeled[1], reason=Face.ExclusionReason.NOT_A_FACE),
+        lambda: services.face_include(face=unlabeled[1]),
+        lambda: services.faces_label(faces=unlabeled[:3], idol=yui, user=labeler),
+        lambda: services.face_exclude(face=unlabeled[0], reason=Face.ExclusionReason.NOT_A_TARGET),  # was labeled
+        lambda: services.idol_merge(keep=moa, drop=yui),
+    ]
+    seen = []
+    for step in steps:
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
+        seen.append(kept_is_exact())
+    assert seen == [5, 5, 5, 6, 5, 6, 3, 3, 3]
+    # An undo too.
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = services.faces_unlabel(faces=unlabeled[1:3], idol=moa, user=labeler)
+    assert kept_is_exact() == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        services.label_batch_undo(batch=batch, user=labeler)
+    assert kept_is_exact() == 3
+
+
+def test_a_rolled_back_label_moves_nothing(faces_of_every_kind, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    assert selectors.unlabeled_total_kept() == 6
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        services.face_label(face=faces_of_every_kind["unlabeled"][0], idol=faces_of_every_kind["moa"])
+        raise RuntimeError("changed my mind")
+    assert selectors.unlabeled_total_kept() == 6 == selectors.unlabeled_total()
+
+
+def test_the_kept_count_costs_no_query_and_recounts_after_a_minute(faces_of_every_kind, django_assert_num_queries):
+    assert selectors.unlabeled_total_kept() == 6
+    with django_assert_num_queries(0):
+        assert selectors.unlabeled_total_kept() == 6
+    # A new face writes no label event: it shows when the kept count expires.
+    make_face()
+    assert selectors.unlabeled_total_kept() == 6
+    cache.delete(selectors.UNLABELED_TOTAL_KEY)  # what the minute does
+    assert selectors.unlabeled_total_kept() == 7
