@@ -17,6 +17,12 @@ class LabelingConfig(AppConfig):
         faces_redetected.connect(carry_labels_over, dispatch_uid="labeling.carry_labels_over")
         faces_to_keep.connect(keep_labeled_faces, dispatch_uid="labeling.keep_labeled_faces")
 
+        # The grid's count of unlabeled faces, kept in the cache, follows every label event.
+        from labeling.receivers import keep_unlabeled_total
+        from labeling.signals import labels_changed
+
+        labels_changed.connect(keep_unlabeled_total, dispatch_uid="labeling.keep_unlabeled_total")
+
         # After Django's own permissions are created: the role groups get theirs.
         post_migrate.connect(_post_migrate, sender=self, dispatch_uid="labeling.sync_roles")
 

@@ -301,7 +301,11 @@ class LabelEvent(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("label event")
         verbose_name_plural = _("label events")
-        indexes = [models.Index(fields=["face", "-id"], name="labelevent_face_idx")]
+        indexes = [
+            models.Index(fields=["face", "-id"], name="labelevent_face_idx"),
+            # labeling.selectors.recent_idols: a user's latest events (the keys 1-9).
+            models.Index(fields=["user", "-id"], name="labelevent_user_idx"),
+        ]
 
     def __str__(self) -> str:
         return gettext("%(action)s: face %(face)s, idol %(idol)s") % {

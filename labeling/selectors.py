@@ -7,11 +7,26 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Transform, Value
+from django.core.cache import cache
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Transform,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -105,8 +120,9 @@ class Unindexed(Transform):
         return self.lhs.output_field
 
 
-def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
-    """Every face the filters select, in the order of their sort, labels not yet fetched."""
+def face_grid_queryset(filters: GridFilters, *, counting: bool = False) -> QuerySet[Face]:
+    """Every face the filters select, in the order of their sort, labels not yet fetched.
+    ``counting``: for a count, in no order, and SQLite may use any index a filter reads."""
     # Not Face.objects.visible(): its join to the photo lets SQLite's planner start from the
     # photos and sort every face; the few trashed photos are excluded by their ids instead.
     trashed = Photo.all_objects.filter(trashed_at__isnull=False).values("pk")
@@ -121,12 +137,15 @@ def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
     if filters.group is not None:
         members = Membership.objects.filter(group_id=filters.group).values("idol_id")
         faces = faces.filter(pk__in=FaceLabel.objects.filter(idol_id__in=members).values("face_id"))
+    # The page walks the sort's order and stops after a page: an index on a filtered column
+    # would make SQLite read every match and sort it. A count reads every match anyway.
+    unindexed = (lambda column: F(column)) if counting else (lambda column: Unindexed(F(column)))
     if filters.source is not None:
         photos = Photo.all_objects.filter(source_id=filters.source).values("pk")
-        faces = faces.alias(photo_unindexed=Unindexed(F("photo_id"))).filter(photo_unindexed__in=photos)
-    by_id = filters.sort in ("newest", "oldest")
+        faces = faces.alias(photo_unindexed=unindexed("photo_id")).filter(photo_unindexed__in=photos)
+    by_id = filters.sort in ("newest", "oldest") and not counting
     faces = faces.alias(
-        created_unindexed=Unindexed(F("created_at")),
+        created_unindexed=unindexed("created_at"),
         score_filter=Unindexed(F("score")) if by_id else F("score"),
     )
     tz = timezone.get_current_timezone()
@@ -135,7 +154,8 @@ def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
         # Faces get ids in the order they are added: the first face added on that day bounds
         # the ids to walk (found on the created_at index); the date itself is still checked.
         first = Face.objects.filter(created_at__gte=start).order_by("created_at", "id").values("pk")[:1]
-        faces = faces.filter(pk__gte=Coalesce(Subquery(first), Value(0)), created_unindexed__gte=start)
+        # No face added since: nothing matches, and the bound says so without a walk.
+        faces = faces.filter(pk__gte=Coalesce(Subquery(first), Value(MAX_ID)), created_unindexed__gte=start)
     if filters.date_to is not None:
         end = datetime.combine(filters.date_to, time.max, tzinfo=tz)
         last = Face.objects.filter(created_at__lte=end).order_by("-created_at", "-id").values("pk")[:1]
@@ -144,7 +164,7 @@ def face_grid_queryset(filters: GridFilters) -> QuerySet[Face]:
         faces = faces.filter(score_filter__gte=filters.score_min)
     if filters.score_max is not None:
         faces = faces.filter(score_filter__lte=filters.score_max)
-    return faces.order_by(*SORTS[filters.sort])
+    return faces.order_by() if counting else faces.order_by(*SORTS[filters.sort])
 
 
 def encode_cursor(face: Face, sort: str) -> str:
@@ -188,6 +208,119 @@ def face_grid(*, filters: GridFilters, cursor: str | None = None, size: int = DE
     return GridPage(faces=rows[:size], next_cursor=next_cursor, size=size)
 
 
+# --- how many faces are left to label ----------------------------------------------------------
+
+UNLABELED_CAP = 1000  # a filtered count stops here: "more than 1,000 unlabeled left"
+
+
+@dataclass(frozen=True)
+class UnlabeledLeft:
+    count: int
+    more: bool = False  # there are more than ``count`` (a filtered count stopped at its cap)
+    filtered: bool = False  # among the faces a source, date or score filter selects
+
+
+def _count(rows: QuerySet[Any]) -> Subquery:
+    # COUNT(*), not COUNT(id): SQLite counts a whole table from its b-tree's page counts.
+    return Subquery(rows.order_by().annotate(n=Func(template="COUNT(*)", output_field=IntegerField())).values("n"))
+
+
+def unlabeled_total() -> int:
+    """Unlabeled faces to show and label (not excluded, photo not trashed), exact, in one
+    query. Probing the labels of each of 200,000 faces takes a second on SQLite; this counts
+    every face on its primary key and the labeled ones on the label index, and takes away
+    the few excluded or trashed ones with their labels: milliseconds, growing with the
+    labels rather than the faces."""
+    trashed = Photo.all_objects.filter(trashed_at__isnull=False).values("pk")
+    has_label = Exists(FaceLabel.objects.filter(face=OuterRef("pk")))
+    hidden_excluded = Face.objects.filter(excluded=True)
+    hidden_trashed = Face.objects.filter(excluded=False, photo_id__in=trashed)
+    row = (
+        Face.objects.order_by("pk")
+        .annotate(
+            n_faces=_count(Face.objects.all()),
+            n_excluded=_count(hidden_excluded),
+            n_trashed=_count(hidden_trashed),
+            n_labeled=Subquery(
+                FaceLabel.objects.order_by()
+                .annotate(n=Func(F("face_id"), function="COUNT", template="COUNT(DISTINCT %(expressions)s)"))
+                .values("n")
+            ),
+            n_labeled_excluded=_count(hidden_excluded.filter(has_label)),
+            n_labeled_trashed=_count(hidden_trashed.filter(has_label)),
+        )
+        .values("n_faces", "n_excluded", "n_trashed", "n_labeled", "n_labeled_excluded", "n_labeled_trashed")
+        .first()
+    )
+    if row is None:  # no face at all
+        return 0
+    shown = row["n_faces"] - row["n_excluded"] - row["n_trashed"]
+    return shown - (row["n_labeled"] - row["n_labeled_excluded"] - row["n_labeled_trashed"])
+
+
+UNLABELED_TOTAL_KEY = "labeling:unlabeled-total"
+UNLABELED_TOTAL_SECONDS = 60
+
+
+def unlabeled_total_kept() -> int:
+    """``unlabeled_total`` kept in the cache (Redis when set, shared by every process) for a
+    minute, and moved along meanwhile by every label event (``unlabeled_delta``, through
+    labeling.receivers.keep_unlabeled_total): on PostgreSQL the exact count reads the whole
+    face index, tens of milliseconds a page at 200,000 faces. New, deleted or trashed faces
+    (no label event) show within the minute."""
+    value = cache.get(UNLABELED_TOTAL_KEY)
+    if value is None:
+        value = unlabeled_total()
+        cache.set(UNLABELED_TOTAL_KEY, value, UNLABELED_TOTAL_SECONDS)
+    return value
+
+
+def unlabeled_delta(events: list[LabelEvent]) -> int:
+    """How many unlabeled faces these label events, just written, added (negative: took away):
+    each face's state now against its state before them, replayed backwards from now (the
+    services change a face's labels or exclusion first, then write the events saying so).
+    Two queries, for the faces the events touch."""
+    by_face: dict[int, list[LabelEvent]] = {}
+    for event in events:
+        by_face.setdefault(event.face_id, []).append(event)
+    trashed = Photo.all_objects.filter(trashed_at__isnull=False).values("pk")
+    shown = dict(Face.objects.filter(pk__in=list(by_face)).exclude(photo_id__in=trashed).values_list("pk", "excluded"))
+    labels: dict[int, set[int]] = {}
+    for face_id, idol_id in FaceLabel.objects.filter(face_id__in=list(shown)).values_list("face_id", "idol_id"):
+        labels.setdefault(face_id, set()).add(idol_id)
+    delta = 0
+    for face_id, face_events in by_face.items():
+        if face_id not in shown:  # deleted, or on a trashed photo: never counted
+            continue
+        excluded, idols = shown[face_id], set(labels.get(face_id, ()))
+        open_now = not excluded and not idols
+        for event in reversed(face_events):
+            if event.action == LabelEvent.Action.LABEL_ADDED:
+                idols.discard(event.idol_id)
+            elif event.action == LabelEvent.Action.LABEL_REMOVED:
+                idols.add(event.idol_id)
+            elif event.action == LabelEvent.Action.EXCLUDED:
+                excluded = False
+            elif event.action == LabelEvent.Action.INCLUDED:
+                excluded = True
+        delta += int(open_now) - int(not excluded and not idols)
+    return delta
+
+
+def unlabeled_left(filters: GridFilters) -> UnlabeledLeft | None:
+    """How many unlabeled faces the grid's filters leave (whatever the status shown): exact
+    with no filter (kept, see ``unlabeled_total_kept``); with a source, date or score filter, counted up to ``UNLABELED_CAP``
+    (an exact count may read every face). None under an idol or group filter, whose faces
+    are labeled by definition."""
+    if filters.idol is not None or filters.group is not None:
+        return None
+    narrowed = replace(filters, status="unlabeled", sort="newest")
+    if narrowed == GridFilters():
+        return UnlabeledLeft(count=unlabeled_total_kept())
+    found = face_grid_queryset(narrowed, counting=True)[: UNLABELED_CAP + 1].count()
+    return UnlabeledLeft(count=min(found, UNLABELED_CAP), more=found > UNLABELED_CAP, filtered=True)
+
+
 def faces_with_labels(face_ids: list[int]) -> list[Face]:
     """Faces as the grid shows them, after an action changed their labels."""
     return list(Face.objects.filter(pk__in=face_ids).prefetch_related(_labels_prefetch()).order_by("-id"))
@@ -215,6 +348,55 @@ def face_state(face: Face) -> dict[str, Any]:
         "excluded": face.excluded,
         "exclusion_reason": face.get_exclusion_reason_display() if face.excluded else "",
     }
+
+
+# --- the idols of the digit keys ---------------------------------------------------------------
+
+RECENT_IDOLS = 9  # the keys 1-9
+RECENT_WINDOW = 1000  # the user's latest label events looked at
+
+
+@dataclass(frozen=True)
+class RecentIdol:
+    id: int
+    name: str
+    face: str  # the URL of her newest labeled face's crop, or ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "face": self.face}
+
+
+def recent_idols(*, user: Any, limit: int = RECENT_IDOLS) -> list[RecentIdol]:
+    """The idols this user labeled faces with most recently (by hand or by accepting a
+    suggestion), distinct, newest first: what the keys 1-9 label with. Graduated and merged
+    idols drop out. Two queries (one when there is none): the idols of the user's latest
+    ``RECENT_WINDOW`` label events, read backwards on the (user, id) index, so a labeler with
+    years of history costs the same; then the first of them still active, with a face each."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    window = (
+        LabelEvent.objects.filter(
+            user=user,
+            action=LabelEvent.Action.LABEL_ADDED,
+            how__in=(LabelEvent.How.MANUAL, LabelEvent.How.SUGGESTION),
+        )
+        .order_by("-id")
+        .values_list("idol_id", flat=True)[:RECENT_WINDOW]
+    )
+    # Room for some who left since: they drop out below, the next ones move up.
+    candidates = list(dict.fromkeys(pk for pk in window if pk is not None))[: limit * 4]
+    if not candidates:
+        return []
+    active = {
+        pk: (name, crop)
+        for pk, name, crop in Idol.objects.filter(pk__in=candidates)
+        .order_by()
+        .annotate(face_crop=latest_face_crop())
+        .values_list("pk", "name", "face_crop")
+    }
+    return [RecentIdol(id=pk, name=active[pk][0], face=crop_url(active[pk][1])) for pk in candidates if pk in active][
+        :limit
+    ]
 
 
 # --- the typeahead ----------------------------------------------------------------------------

@@ -23,6 +23,17 @@ needs_yunet_model = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_counts() -> None:
+    """Each test counts afresh: no count of unlabeled faces kept by an earlier one (only that
+    key goes: with IDOLSITE_REDIS_URL set, clearing the cache would flush the broker's db)."""
+    from django.core.cache import cache
+
+    from labeling.selectors import UNLABELED_TOTAL_KEY
+
+    cache.delete(UNLABELED_TOTAL_KEY)
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IDOLSITE_MODEL_DIR = tmp_path / "models"

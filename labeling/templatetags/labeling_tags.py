@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 
 from faces.models import Face
 from labeling.roles import ROLE_NAMES
+from labeling.selectors import recent_idols
 
 register = template.Library()
 
@@ -73,3 +74,13 @@ def face_cards(faces: Iterable[Face], can_label: bool = False, distances: dict[i
             f'<span title="{escape(score_title % {"detector": face.detector})}">{face.score:.2f}</span>{reason}</div></div>'
         )
     return mark_safe("\n".join(parts))  # every value above is escaped
+
+
+@register.inclusion_tag("labeling/_idol_keys.html", takes_context=True)
+def idol_keys(context: template.Context) -> dict[str, object]:
+    """The legend of the keys 1-9: the idols this user labeled with last (for labelers)."""
+    request = context.get("request")
+    if not context.get("can_label") or request is None:
+        return {"show": False}
+    recent = recent_idols(user=request.user)
+    return {"show": True, "recent": recent, "recent_json": [idol.as_json() for idol in recent]}

@@ -46,6 +46,8 @@ def grid(request: HttpRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "faces": page.faces,
+        "unlabeled_left": selectors.unlabeled_left(filters),
+        "page_labeled": sum(1 for face in page.faces if not face.excluded and face.labels.all()),
         "idol": idol,
         "next_query": _query_string(request, after=page.next_cursor) if page.next_cursor else "",
         "first_query": _query_string(request, after=None) if cursor else "",
@@ -73,24 +75,28 @@ def _idol(value: object) -> Idol:
     return idol
 
 
-def _answer(batch: uuid.UUID | None, face_ids: list[int]) -> JsonResponse:
+def _answer(batch: uuid.UUID | None, face_ids: list[int], **extra: object) -> JsonResponse:
     return JsonResponse(
         {
             "batch": str(batch) if batch else None,
             "faces": [selectors.face_state(f) for f in selectors.faces_with_labels(face_ids)],
+            **extra,
         }
     )
 
 
 @json_action(roles.can_label)
 def label(request: HttpRequest) -> HttpResponse:
-    """``{"face_ids": [...], "idol": id}``: label every face with the idol (one batch)."""
+    """``{"face_ids": [...], "idol": id}``: label every face with the idol (one batch); the
+    answer's ``recent`` lists the user's recent idols (the keys 1-9), newest first."""
     data = json_payload(request)
     ids = id_list(data.get("face_ids"))
     batch = uuid.uuid4()
     services.faces_label(faces=_faces(ids), idol=_idol(data.get("idol")), user=request.user, batch=batch)
-    # Faces that had the label already: nothing changed, no batch to undo.
-    return _answer(batch if selectors.batch_recorded(batch) else None, ids)
+    # Faces that had the label already: nothing changed, no batch to undo. The idols of the
+    # keys 1-9 come back, so the page's legend shows this one first.
+    recent = [idol.as_json() for idol in selectors.recent_idols(user=request.user)]
+    return _answer(batch if selectors.batch_recorded(batch) else None, ids, recent=recent)
 
 
 @json_action(roles.can_label)

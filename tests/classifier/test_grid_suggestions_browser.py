@@ -136,6 +136,16 @@ def test_suggestions_on_the_grid_accept_reject_bulk_and_undo(page, live_server, 
     card(page, d).locator(".chip", has_text=XSS).wait_for()
     assert labels(d) == {(XSS, How.SUGGESTION)}
 
+    # The idols accepted joined the keys 1-9, the latest first; the digits label with them,
+    # not with a face's suggestions.
+    page.wait_for_function("document.querySelector('#idol-keys-list li .name').textContent.startsWith('<script>')")
+    names = page.locator("#idol-keys-list li .name").all_inner_texts()
+    assert names == [XSS, "鈴木 美咲", "佐藤 遥"]  # the selection in the page's order
+    card(page, e).locator("img").click()
+    page.keyboard.press("1")
+    card(page, e).locator(".chip", has_text=XSS).wait_for()
+    assert labels(e) == {(XSS, How.MANUAL)}
+
 
 def test_suggestions_on_the_photo_page(page, live_server, world):
     sign_in(page, live_server, "hana", "pw-hana-123")
@@ -144,7 +154,7 @@ def test_suggestions_on_the_photo_page(page, live_server, world):
     a, b = world["faces"][:2]
     assert guesses(page, b)[0].split() == ["鈴木", "美咲", "55%"]
     card(page, b).locator("img").click()
-    page.keyboard.press("2")  # the second: Yui, graduated and still herself
+    page.keyboard.press("Shift+Digit2")  # the second: Yui, graduated and still herself
     card(page, b).locator(".chip", has_text="Yui").wait_for()
     assert page.locator(f"[data-box-face='{b.pk}'] .box-label").inner_text() == "Yui"
     assert labels(b) == {("Yui", How.SUGGESTION)}

@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -234,18 +235,22 @@ def test_grid_query_count_does_not_grow_with_page_size(client, labeler, django_a
     idols = [make_idol(group=group) for _ in range(3)]
     faces = [make_face() for _ in range(60)]
     for i, face in enumerate(faces):
-        services.face_label(face=face, idol=idols[i % 3])
+        services.face_label(face=face, idol=idols[i % 3], user=labeler)
         if i % 2:
-            services.face_label(face=face, idol=idols[(i + 1) % 3])
+            services.face_label(face=face, idol=idols[(i + 1) % 3], user=labeler)
     client.force_login(labeler)
-    client.get(reverse("labeling:grid"))  # warm the session
-    # session, user, user perms, group perms, groups, sources, faces, labels + idols
+    client.get(reverse("labeling:grid"))  # warm the session; counts the unlabeled faces left
+    # session, user, user perms, group perms, groups, sources, faces, labels + idols, the
+    # keys' recent idols and their faces (the count of unlabeled faces is kept in the cache)
     for size in (5, 50):
-        with django_assert_num_queries(8):
+        with django_assert_num_queries(10):
             response = client.get(reverse("labeling:grid"), {"status": "labeled", "size": size})
         assert len(response.context["faces"]) == size
         assert response.content.count(b'class="chip') >= size
-    with django_assert_num_queries(9):  # + the idol named by the filter
+    cache.delete(selectors.UNLABELED_TOTAL_KEY)
+    with django_assert_num_queries(11):  # + the count of unlabeled faces, kept for a minute
+        client.get(reverse("labeling:grid"), {"status": "labeled", "size": 5})
+    with django_assert_num_queries(11):  # + the idol named by the filter
         client.get(reverse("labeling:grid"), {"status": "all", "idol": idols[0].pk, "size": 20})
 
 

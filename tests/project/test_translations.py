@@ -97,6 +97,7 @@ _SAME_IN_JAPANESE = {
     "Enter",
     "Tab",
     "Space",
+    "Shift",
     "Delete",
     "Backspace",
     "ID",

@@ -1,6 +1,7 @@
 /* The face grid (grid, idol and photo pages): focus and selection by keyboard and mouse,
- * label, unlabel, exclude, include and undo; and drawing a new face's box on the photo page.
- * Needs labeling.js (window.idolsite), loaded before it. */
+ * label, unlabel, exclude, include and undo; the keys 1-9 with the labeler's recent idols and
+ * their legend; the grid's counts (unlabeled left, this page's progress); and drawing a new
+ * face's box on the photo page. Needs labeling.js (window.idolsite), loaded before it. */
 (function () {
   "use strict";
 
@@ -27,6 +28,88 @@
   var lastIdol = null;
   var contextIdol = grid && grid.dataset.contextIdol ? { id: Number(grid.dataset.contextIdol), name: grid.dataset.contextIdolName } : null;
   var countEl = document.getElementById("selection-count");
+  var numbers = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
+  // --- the keys 1-9: the idols this user labeled with last ------------------------------------
+
+  // [{id, name, face}], newest first: the server's list when the page loaded, then the label
+  // action's answer (or, for an accepted suggestion, the idol moved to the front here).
+  var recentEl = document.getElementById("recent-idols");
+  var recent = recentEl ? JSON.parse(recentEl.textContent) : [];
+  var keysList = document.getElementById("idol-keys-list");
+  var keysNone = document.getElementById("idol-keys-none");
+  var MAX_KEYS = 9;
+
+  function renderKeys(used) {
+    if (!keysList) return;
+    keysList.textContent = "";
+    recent.slice(0, MAX_KEYS).forEach(function (idol, i) {
+      var li = el("li", used && used.indexOf(idol.id) >= 0 ? "used" : null);
+      li.dataset.idol = idol.id;
+      li.title = interpolate(gettext("Label with %(name)s (%(key)s)"), { name: idol.name, key: i + 1 }, true);
+      li.appendChild(el("kbd", null, String(i + 1)));
+      if (idol.face) {
+        var img = el("img");
+        img.src = idol.face; img.alt = ""; img.width = 22; img.height = 22;
+        li.appendChild(img);
+      }
+      li.appendChild(el("span", "name", idol.name));
+      keysList.appendChild(li);
+    });
+    if (keysNone) keysNone.hidden = recent.length > 0;
+  }
+
+  function setRecent(list, used) {
+    recent = list.slice(0, MAX_KEYS);
+    renderKeys(used);
+  }
+
+  // Idols just used without the server's list (an accepted suggestion): to the front.
+  function promote(idols) {
+    var ids = idols.map(function (idol) { return idol.id; });
+    var known = {};
+    recent.forEach(function (idol) { known[idol.id] = idol; });
+    var front = idols.map(function (idol) { return known[idol.id] || { id: idol.id, name: idol.name, face: "" }; });
+    var seen = {};
+    setRecent(front.concat(recent).filter(function (idol) {
+      if (seen[idol.id]) return false;
+      seen[idol.id] = true;
+      return true;
+    }), ids);
+  }
+
+  function labelWithKey(n) {
+    if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
+    var idol = recent[n - 1];
+    if (!idol) {
+      say(interpolate(gettext("No idol on key %s yet: label with / first, the keys then hold the idols you used last."), [n]), true);
+      return;
+    }
+    applyLabel(idol);
+  }
+
+  // --- the counts: unlabeled faces left, this page's progress ---------------------------------
+
+  var leftEl = document.getElementById("unlabeled-left");
+  var pageEl = document.getElementById("page-progress");
+
+  function toLabel(card) {
+    return !card.classList.contains("labeled") && !card.classList.contains("excluded");
+  }
+
+  function showCounts(closed) {
+    if (leftEl && leftEl.dataset.more !== "1" && closed) {
+      var left = Math.max(0, Number(leftEl.dataset.count) - closed);
+      leftEl.dataset.count = left;
+      leftEl.textContent = leftEl.dataset.filtered === "1"
+        ? interpolate(ngettext("%s unlabeled face left with these filters", "%s unlabeled faces left with these filters", left), [numbers.format(left)])
+        : interpolate(ngettext("%s unlabeled face left", "%s unlabeled faces left", left), [numbers.format(left)]);
+    }
+    if (pageEl) {
+      var done = cards.filter(function (card) { return card.classList.contains("labeled"); }).length;
+      pageEl.textContent = interpolate(ngettext("%(done)s of %(total)s on this page labeled", "%(done)s of %(total)s on this page labeled", cards.length), { done: done, total: cards.length }, true);
+    }
+  }
 
   function indexOfFace(id) {
     for (var i = 0; i < cards.length; i++) if (cards[i].dataset.face === String(id)) return i;
@@ -103,10 +186,12 @@
   }
 
   function update(states) {
+    var closed = 0;  // faces that were to label and no longer are (less: opened again)
     states.forEach(function (state) {
       var i = indexOfFace(state.id);
       if (i < 0) return;
       var card = cards[i];
+      var wasOpen = toLabel(card);
       var chips = card.querySelector(".chips");
       chips.textContent = "";
       state.labels.forEach(function (chip) { chips.appendChild(chipNode(state.id, chip)); });
@@ -121,12 +206,17 @@
         box.classList.toggle("labeled", state.labels.length > 0);
         box.querySelector(".box-label").textContent = state.labels.map(function (c) { return c.name; }).join(", ") || "?";
       }
+      closed += (wasOpen ? 1 : 0) - (toLabel(card) ? 1 : 0);
     });
+    showCounts(closed);
     updated.forEach(function (fn) { fn(states); });
   }
 
-  function done(json, message, ids) {
+  // used: the idols an accepted suggestion labeled with (their action answers no recent list).
+  function done(json, message, ids, used) {
     update(json.faces);
+    if (json.recent) setRecent(json.recent, json.batch && json.recent.length ? [json.recent[0].id] : []);
+    else if (used && used.length && json.batch) promote(used);
     if (json.batch) {
       undoStack.push(json.batch);
       say(interpolate(gettext("%s \u00b7 u undoes"), [message]));
@@ -148,10 +238,10 @@
     ids.forEach(function (id) { var i = indexOfFace(id); if (i >= 0) cards[i].classList.toggle("busy", on); });
   }
 
-  function act(url, payload, ids, message) {
+  function act(url, payload, ids, message, used) {
     busy(ids, true);
     return post(url, payload)
-      .then(function (json) { done(json, message, ids); })
+      .then(function (json) { done(json, message, ids, used); })
       .catch(function (err) { say(err.message, true); })
       .then(function () { busy(ids, false); });
   }
@@ -226,6 +316,13 @@
       var card = e.target.closest(".card");
       if (card && !e.target.closest("a, button")) { setFocus(cards.indexOf(card), false); openLabel(); }
     });
+    // A click on a name of the legend labels as her key does.
+    if (keysList) {
+      keysList.addEventListener("click", function (e) {
+        var li = e.target.closest("li");
+        if (li) labelWithKey(Array.prototype.indexOf.call(keysList.children, li) + 1);
+      });
+    }
     if (cards.length) {
       var hash = location.hash.match(/^#face-(\d+)$/);
       var linked = hash ? indexOfFace(hash[1]) : -1;
@@ -247,6 +344,14 @@
   document.addEventListener("keydown", function (e) {
     if (taIsOpen() || typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
     if (!grid || !cards.length) return;
+    // Shift with a digit: by the key's place (e.code), since the character it types differs
+    // between layouts (Shift+2 is "@" on a US keyboard, '"' on a Japanese one).
+    if (e.shiftKey && /^Digit[1-9]$/.test(e.code)) {
+      var shifted = extraKeys["Shift+" + e.code];
+      if (shifted) { shifted(); e.preventDefault(); }
+      return;
+    }
+    if (!e.shiftKey && /^[1-9]$/.test(e.key)) { labelWithKey(Number(e.key)); e.preventDefault(); return; }
     var cols = columns();
     var handled = true;
     switch (e.key) {
@@ -279,6 +384,7 @@
     act: act,
     busy: busy,
     pushUndo: function (entry) { undoStack.push(entry); },
+    // key: e.key ("y"), or "Shift+" and e.code for Shift with a digit ("Shift+Digit2")
     onKey: function (key, fn) { extraKeys[key] = fn; },
     onUpdate: function (fn) { updated.push(fn); },
   };

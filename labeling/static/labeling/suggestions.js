@@ -1,8 +1,8 @@
 /* The recognizer's suggestions on the face grid (grid and photo pages): each unlabeled face
  * shows its top idols with their probability; a click on a name labels the face with her,
- * y accepts the first suggestion of the focused face (or of every selected face), 1-3 the
- * first, second or third, n says "not her" and the next idol shows. Undo (u) takes back
- * either. One request fetches the suggestions of every face on the page.
+ * y accepts the first suggestion of the focused face (or of every selected face), Shift+1-3
+ * the first, second or third (the digits alone are the labeler's recent idols, grid.js), n
+ * says "not her" and the next idol shows. Undo (u) takes back either. One request fetches the suggestions of every face on the page.
  * Needs labeling.js and grid.js (window.idolsite.grid), loaded before it. The URLs come from
  * the #suggestions element, the words from the JavaScript catalog; names go in with textContent. */
 (function () {
@@ -46,7 +46,7 @@
         var node = el(canLabel ? "button" : "span", "guess" + (i === 0 ? " first" : "") + (guess.idol_status !== "active" ? " gone" : ""));
         if (canLabel) {
           node.type = "button";
-          node.title = interpolate(gettext("Label the face %(name)s"), { name: guess.name }, true) + " (" + (i === 0 ? "y, " : "") + (i + 1) + ")";
+          node.title = interpolate(gettext("Label the face %(name)s"), { name: guess.name }, true) + " (" + (i === 0 ? "y, " : "") + "Shift+" + (i + 1) + ")";
         }
         node.dataset.idol = guess.idol;
         node.dataset.rank = i;
@@ -83,11 +83,15 @@
   function accept(rank, ids) {
     if (!canLabel) { say(gettext("Your role cannot label."), true); return; }
     ids = ids || grid.targets();
-    var choices = [], names = [];
+    var choices = [], names = [], used = [];
     ids.forEach(function (id) {
       var s = byFace[id], card = cardOf(id);
       var guess = s && !s.unknown && card && open(card) ? s.top[rank] : null;
       if (guess) { choices.push({ face: id, idol: guess.idol }); names.push(guess.name); }
+      // An active idol joins the keys 1-9, as the server counts it (graduated ones drop out).
+      if (guess && guess.idol_status === "active" && !used.some(function (u) { return u.id === guess.idol; })) {
+        used.push({ id: guess.idol, name: guess.name });
+      }
     });
     if (!choices.length) { say(gettext("No suggestion here to act on."), true); return; }
     var accepted = choices.map(function (c) { return c.face; });
@@ -96,7 +100,7 @@
       : interpolate(ngettext("Accepted the first suggestion of %s face", "Accepted the first suggestion of %s faces", choices.length), [choices.length]);
     var skipped = ids.length - choices.length;
     if (skipped > 0) message += " \u00b7 " + interpolate(ngettext("%s without a suggestion left as it was", "%s without a suggestion left as they were", skipped), [skipped]);
-    grid.act(conf.acceptUrl, { choices: choices }, accepted, message);
+    grid.act(conf.acceptUrl, { choices: choices }, accepted, message, used);
   }
 
   // "Not her" for the first suggestion of each target face: one request an idol.
@@ -136,9 +140,9 @@
   }
 
   grid.onKey("y", function () { accept(0); });
-  grid.onKey("1", function () { accept(0); });
-  grid.onKey("2", function () { accept(1); });
-  grid.onKey("3", function () { accept(2); });
+  grid.onKey("Shift+Digit1", function () { accept(0); });
+  grid.onKey("Shift+Digit2", function () { accept(1); });
+  grid.onKey("Shift+Digit3", function () { accept(2); });
   grid.onKey("n", reject);
   // Labeled, excluded: the suggestions go; unlabeled again (an undo, an include): they come back.
   grid.onUpdate(function (states) {
