@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import IdLookupMixin, NameCursorPage
-from labeling import roles, selectors, services
+from labeling import roles, search, selectors, services
 from labeling.api.faces import similar_answer
 from labeling.filters import IdolFilter
 from labeling.models import Idol, Membership
@@ -32,9 +32,9 @@ from labeling.serializers import (
 TYPEAHEAD_DEFAULT, TYPEAHEAD_MAX = 15, 50
 
 
-def _hits(idols: list[Idol]) -> list[selectors.IdolHit]:
+def _hits(idols: list[Idol]) -> list[search.IdolHit]:
     return [
-        selectors.IdolHit(
+        search.IdolHit(
             id=idol.pk,
             name=idol.name,
             reading=idol.reading,
@@ -87,7 +87,7 @@ class IdolViewSet(IdLookupMixin, viewsets.GenericViewSet):
         query = filterset.form.cleaned_data.get("q") or ""
         if query.strip():
             limit = _typeahead_size(request)
-            hits = selectors.idol_search(query, include_deleted=include_deleted, limit=limit)
+            hits = search.idol_search(query, include_deleted=include_deleted, limit=limit)
             if filterset.form.cleaned_data.get("group"):
                 allowed = set(filterset.qs.filter(pk__in=[h.id for h in hits]).values_list("pk", flat=True))
                 hits = [h for h in hits if h.id in allowed]

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import DomainError, NotFound
 from faces.models import Face, Source
-from labeling import roles, selectors, services
+from labeling import roles, search, selectors, services
 from labeling.forms import GridFilterForm, IdolCreateForm, id_list, json_payload, one_id
 from labeling.models import Idol, IdolGroup, LabelEvent
 from labeling.views.common import json_action, role_context
@@ -148,7 +148,7 @@ def idol_search(request: HttpRequest) -> HttpResponse:
     """``?q=text[&deleted=1]``: the idols the picker offers, best first, and whether it may
     offer to create the query (``create``: no idol has that name; ``same_name``: those who do)."""
     include_deleted = request.GET.get("deleted") in ("1", "true", "on")
-    answer = selectors.idol_picker(request.GET.get("q", "")[:100], include_deleted=include_deleted)
+    answer = search.idol_picker(request.GET.get("q", "")[:100], include_deleted=include_deleted)
     return JsonResponse(answer.as_json())
 
 
@@ -164,5 +164,5 @@ def idol_create(request: HttpRequest) -> HttpResponse:
         reading=form.cleaned_data["reading"],
         same_name_ok=form.cleaned_data["same_name_ok"],
     )
-    hit = selectors.IdolHit(id=idol.pk, name=idol.name, reading=idol.reading, status="active", rank=0)
+    hit = search.IdolHit(id=idol.pk, name=idol.name, reading=idol.reading, status="active", rank=0)
     return JsonResponse({"idol": hit.as_json()}, status=201)

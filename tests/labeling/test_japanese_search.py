@@ -8,7 +8,7 @@ import csv
 
 import pytest
 
-from labeling.selectors import idol_search
+from labeling.search import idol_search
 from labeling.text import guess_reading, kana_romaji, romaji_key, search_fold
 from tests.conftest import SHARED
 from tests.factories import make_group, make_idol

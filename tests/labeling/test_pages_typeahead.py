@@ -8,7 +8,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from labeling import selectors, services
+from labeling import search, services
 from labeling.models import Idol
 from tests.factories import make_face, make_group, make_idol
 
@@ -95,7 +95,7 @@ def test_typeahead_runs_a_fixed_number_of_queries(client, labeler, django_assert
 def test_ranking_helper_prefers_own_names():
     idol = make_idol("Hana", reading="はな", aliases=["Hanako"])
     other = make_idol("Ichika", reading="いちか", aliases=["Hana-chan"])
-    assert [h.id for h in selectors.idol_search("hana")] == [idol.pk, other.pk]
+    assert [h.id for h in search.idol_search("hana")] == [idol.pk, other.pk]
 
 
 # --- inline creation ------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from labeling import selectors, services
+from labeling import services
 from labeling.models import FaceLabel, Idol, IdolAlias
+from labeling.search import idol_picker
 from labeling.services.names import DuplicateIdol
 from tests.factories import image_bytes, make_face, make_group, make_idol
 
@@ -296,7 +297,7 @@ def test_the_picker_shows_a_graduated_namesake_instead_of_create(as_labeler, asu
 
 def test_the_picker_offers_no_create_for_an_alias():
     mayu = make_idol("渡辺麻友", aliases=["まゆゆ"])
-    answer = selectors.idol_picker("マユユ")
+    answer = idol_picker("マユユ")
     assert not answer.create and answer.same_name == [mayu.pk] and answer.hits[0].id == mayu.pk
 
 
