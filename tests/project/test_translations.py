@@ -125,7 +125,9 @@ def _unmarked_text(path: Path) -> list[str]:
         elif token.token_type != TokenType.COMMENT:
             parts.append("\0")
     source = "".join(parts)
-    found = [m.group(1).strip() for m in _READ_ATTRS.finditer(source)]
+    # A CSS selector or a script may name an attribute's value (img[alt="..."]): not read.
+    markup = re.sub(r"<(script|style)\b.*?</\1>", "\n", source, flags=re.S)
+    found = [m.group(1).strip() for m in _READ_ATTRS.finditer(markup)]
     text = re.sub(r"&[a-z]+;|&#\d+;", " ", _TAG.sub("\n", source))
     found += [
         line.strip() for line in text.splitlines() if any(w not in _SAME_IN_JAPANESE for w in _WORD.findall(line))
