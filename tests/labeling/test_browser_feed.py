@@ -134,6 +134,19 @@ def card(page, photo_id: int, state: str):
     return page.locator(f'[data-photo-card="{photo_id}"][data-state="{state}"]')
 
 
+def home_figures(page, live_server) -> dict[str, str]:
+    """The home page's counts and queue, read in a tab of their own (the feed stays open)."""
+    home = page.context.new_page()
+    try:
+        home.goto(f"{live_server.url}/")
+        return {
+            name: home.locator(f'[data-figure="{name}"]').inner_text().strip()
+            for name in ("photos", "faces", "unlabeled", "waiting")
+        }
+    finally:
+        home.close()
+
+
 def test_three_uploads_go_from_waiting_to_done_without_a_reload(
     browser, live_server, labeler, held_detection, db_lock, tmp_path
 ):
@@ -142,6 +155,8 @@ def test_three_uploads_go_from_waiting_to_done_without_a_reload(
     context, page, problems, navigations = open_page(browser, live_server)
     try:
         assert page.locator("header nav a[aria-current=page]").inner_text() == "Photos"
+        nothing = {"photos": "0", "faces": "0", "unlabeled": "0", "waiting": "0 photos waiting"}
+        assert home_figures(page, live_server) == nothing
         loads = len(navigations)
         page.set_input_files("#upload-input", [str(p) for p in files])
         page.locator("#uploads li.ok").nth(2).wait_for()
@@ -156,6 +171,8 @@ def test_three_uploads_go_from_waiting_to_done_without_a_reload(
         assert shown == sorted(ids, reverse=True)
         assert page.locator("#uploads li .name").all_inner_texts() == [p.name for p in files]
         shot(page, "feed-waiting", top=True)
+        waiting = {"photos": "3", "faces": "0", "unlabeled": "0", "waiting": "3 photos waiting"}
+        assert home_figures(page, live_server) == waiting
 
         for pk in ids:  # one at a time: each card turns on its own
             detect(db_lock, pk)
@@ -164,6 +181,8 @@ def test_three_uploads_go_from_waiting_to_done_without_a_reload(
             assert page.locator(f'[data-photo-card="{pk}"] .pstate').inner_text() == "2 faces"
         assert len(navigations) == loads, f"the page was reloaded: {navigations}"
         shot(page, "feed-done", top=True)
+        done = {"photos": "3", "faces": "6", "unlabeled": "6", "waiting": "0 photos waiting"}
+        assert home_figures(page, live_server) == done
 
         # The same photo again: refused with a link to the one stored.
         page.set_input_files("#upload-input", str(files[0]))

@@ -91,6 +91,19 @@ def left(page) -> int:
     return int(page.locator("#unlabeled-left").get_attribute("data-count"))
 
 
+def home_figures(page, live_server) -> dict[str, int]:
+    """The home page's counts, read in a tab of their own (the grid stays as it is)."""
+    home = page.context.new_page()
+    try:
+        home.goto(f"{live_server.url}/")
+        return {
+            name: int(home.locator(f'dd[data-figure="{name}"]').inner_text().replace(",", ""))
+            for name in ("faces", "unlabeled", "today-mine", "today")
+        }
+    finally:
+        home.close()
+
+
 def focused(page) -> int:
     return int(page.locator(".card.focus").get_attribute("data-face"))
 
@@ -98,6 +111,7 @@ def focused(page) -> int:
 def test_twenty_faces_labeled_with_the_digit_keys_only(page, live_server, world):
     labeler, (haruka, misaki, hina, yui) = world["labeler"], world["idols"]
     sign_in(page, live_server, "hana", "pw-hana-123")
+    assert home_figures(page, live_server) == {"faces": 30, "unlabeled": 27, "today-mine": 3, "today": 3}
     page.goto(f"{live_server.url}/label/?status=unlabeled")
     cards = page.locator(".card")
     assert cards.count() == 27
@@ -166,6 +180,8 @@ def test_twenty_faces_labeled_with_the_digit_keys_only(page, live_server, world)
         wait_done(done)
         assert legend(page)[0] == name
     assert done == 20
+    # The home page counts her 20 labels today (the first three were labeled the long way too).
+    assert home_figures(page, live_server) == {"faces": 30, "unlabeled": 7, "today-mine": 23, "today": 23}
 
     # The database agrees: 20 faces, each with the idol of its key, by her hand.
     labels = FaceLabel.objects.filter(face_id__in=list(expected))
