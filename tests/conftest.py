@@ -100,3 +100,39 @@ def user(django_user_model):
 @pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser(username="boss", password="pw-boss-1", email="")
+
+
+# Fixtures that open the test database, directly or through others.
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (``make test``'s second run) only the tests that open the database run:
+    the others (pure functions, the networks, the crawlers' parsers) do the same on either
+    database and ran on SQLite. The browser tests too ran on SQLite: what they add to the
+    views' own tests is the pages' scripts, which no database changes. Run them here anyway
+    with IDOLSITE_TESTS_ALL=1."""
+    import os
+
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return
+    if os.environ.get("IDOLSITE_TESTS_ALL") == "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        opens_database = item.get_closest_marker("django_db") is not None or bool(
+            _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        browser = item.get_closest_marker("browser") is not None
+        (keep if opens_database and not browser else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
