@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -131,26 +132,27 @@ def child(args: argparse.Namespace) -> None:
         "sort -score": lambda: {"status": "labeled", "sort": "-score"},
     }
     rows = []
-    grid_queries = 0
-    for name, make in filters.items():
-        for _ in range(2):  # warm-up
-            timed(client, "/label/", make())
+
+    def walk(url: str, label: str, make: Callable[[], dict[str, str]], warm_ups: int) -> int:
+        """Ten pages deep per walk, after some warm-up; a row, and the queries of one page."""
+        for _ in range(warm_ups):
+            timed(client, url, make())
         samples = []
         for _ in range(args.walks):
             params = make()
             for _page in range(10):
-                elapsed, response = timed(client, "/label/", params)
+                elapsed, response = timed(client, url, params)
                 samples.append(elapsed)
                 found = NEXT.search(response.content.decode())
                 if not found:
                     break
                 params = {**params, "after": unquote(found.group(1))}
         with CaptureQueriesContext(connection) as ctx:
-            client.get("/label/", make())
-        grid_queries = max(grid_queries, len(ctx.captured_queries))
-        rows.append(
-            (f"grid: {name}", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries))
-        )
+            client.get(url, make())
+        rows.append((label, len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries)))
+        return len(ctx.captured_queries)
+
+    grid_queries = max(walk("/label/", f"grid: {name}", make, 2) for name, make in filters.items())
 
     # The photo feed: newest photos with their faces and labels, ten pages deep per filter.
     feed_filters = {
@@ -160,25 +162,7 @@ def child(args: argparse.Namespace) -> None:
         "waiting": lambda: {"state": "waiting"},
         "source": lambda: {"source": rnd.choice(sources)},
     }
-    feed_queries = 0
-    for name, make in feed_filters.items():
-        timed(client, "/label/photos/", make())  # warm-up
-        samples = []
-        for _ in range(args.walks):
-            params = make()
-            for _page in range(10):
-                elapsed, response = timed(client, "/label/photos/", params)
-                samples.append(elapsed)
-                found = NEXT.search(response.content.decode())
-                if not found:
-                    break
-                params = {**params, "after": unquote(found.group(1))}
-        with CaptureQueriesContext(connection) as ctx:
-            client.get("/label/photos/", make())
-        feed_queries = max(feed_queries, len(ctx.captured_queries))
-        rows.append(
-            (f"feed: {name}", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries))
-        )
+    feed_queries = max(walk("/label/photos/", f"feed: {name}", make, 1) for name, make in feed_filters.items())
 
     # The typeahead: what people type, in every spelling.
     picks = rnd.sample(list(Idol.objects.values_list("name", "reading", "handles")), 60)
