@@ -277,3 +277,41 @@ def test_tfrecord_reads_back_every_crop_and_label(people, tmp_path):
         seen[face_id] = name
     expected = {f.pk: idol.name for key, idol in people["idols"].items() for f in people["faces"][key]}
     assert seen == expected
+
+
+def test_queries_do_not_grow_with_the_faces(people, tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(name):
+        with CaptureQueriesContext(connection) as captured:
+            _export(tmp_path / name, "--format", "coco")
+        return len(captured)
+
+    before = queries("a")
+    mei = people["idols"]["mei"]
+    for _ in range(5):
+        services.face_label(face=make_face(), idol=mei)
+    assert queries("b") == before
+
+
+def test_tensorflow_is_imported_only_inside_functions():
+    import ast
+    from pathlib import Path
+
+    import labeling.export
+
+    def top_level(body):
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                yield from top_level(node.body)
+            elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                yield from ast.walk(node)
+
+    folder = Path(labeling.export.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in top_level(ast.parse(path.read_text(encoding="utf-8")).body):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "tensorflow" for n in names), path.name
