@@ -315,3 +315,22 @@ def test_tensorflow_is_imported_only_inside_functions():
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] == "tensorflow" for n in names), path.name
+
+
+def test_idols_deleted_by_mistake_or_merged_are_left_out(people, tmp_path):
+    gone, kept = make_idol("Gone"), make_idol("Kept")
+    services.face_label(face=make_face(), idol=gone)
+    services.face_label(face=make_face(), idol=kept)
+    services.idol_soft_delete(idol=gone, reason=Idol.DeletionReason.OTHER)
+    _export(tmp_path / "ds", "--format", "imagefolder")
+    names = {r["labels"] for r in _manifest(tmp_path / "ds")}
+    assert "Kept" in names and "Saki" in names and "Gone" not in names
+    with pytest.raises(CommandError, match="No idol Gone"):
+        _export(tmp_path / "x", "--format", "imagefolder", "--idols", "Gone")
+
+
+def test_the_command_shows_its_progress(people, tmp_path, capsys):
+    stdout = io.StringIO()
+    call_command("export_dataset", "--format", "imagefolder", "--out", str(tmp_path / "ds"), stdout=stdout)
+    assert "8 face(s) of 4 idol(s) exported" in stdout.getvalue()
+    assert "8/8" in capsys.readouterr().err  # the progress bar, at its end
