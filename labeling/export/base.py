@@ -8,7 +8,8 @@ training does; COCO keeps them (one box, one annotation per label).
 
 Memory stays flat with the number of faces: the rows are streamed from the database twice, first
 face and idol ids only (to count faces per idol and draw the split), then with the crops' names,
-one face at a time. Only ids are held (those of the validation side), never a crop.
+one face at a time. Only ids are held (faces per idol while planning, then the validation
+side's), never a crop.
 """
 
 from __future__ import annotations
