@@ -22,7 +22,10 @@ run: install
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
 	DEBUG=1 $(BIN)/python manage.py serve $(ADDR)
 
-test: install lint test-sqlite test-postgres
+# The two runs at once (one core each; two pytest processes share nothing but the machine):
+# each run's output is printed as a whole when it ends.
+test: install lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: install
 	$(BIN)/ruff check .
