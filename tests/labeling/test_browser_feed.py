@@ -25,6 +25,7 @@ from labeling.roles import assign_role
 from tests.conftest import SHARED_PHOTOS
 from tests.faces.conftest import face, scripted  # noqa: F401 (a fixture)
 from tests.labeling.test_browser import CHROMIUM, browser, shot  # noqa: F401 (fixtures)
+from tests.labeling.test_browser_japanese import ja
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,13 +35,6 @@ pytestmark = [
 ]
 
 FEED = "/label/photos/"
-
-
-def ja(text: str) -> str:
-    with translation.override("ja"):
-        translated = translation.gettext(text)
-    assert translated != text, f"no Japanese for {text!r}"
-    return translated
 
 
 @pytest.fixture
