@@ -172,8 +172,9 @@ def detect_faces(image: Any) -> list[tuple[tuple[int, int, int, int], Any]]:
     return [(tuple(int(v) for v in face.box), face.crop) for face in detection.analyze_image(image, crops=True).faces]
 
 
-def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
-    """Each face of ``image`` (bytes or a decoded PIL image) with its top idols."""
+def recognize(image: Any, *, top: int = 5, threshold: float | None = None) -> list[RecognizedFace]:
+    """Each face of ``image`` (bytes or a decoded PIL image) with its top idols; ``threshold``
+    replaces ``IDOLSITE_UNKNOWN_THRESHOLD`` (a bot's own)."""
     from classifier.services.versions import load_classifier
     from faces.images import decode_image
 
@@ -183,7 +184,7 @@ def recognize(image: Any, *, top: int = 5) -> list[RecognizedFace]:
     if isinstance(image, bytes | bytearray):
         image = decode_image(bytes(image)).image
     faces = detect_faces(image)
-    predictions = predict_crops([crop for _, crop in faces], classifier=classifier, top=top)
+    predictions = predict_crops([crop for _, crop in faces], classifier=classifier, top=top, threshold=threshold)
     return [
         RecognizedFace(box=box, top=p.top, unknown=p.unknown, best_probability=p.best_probability)
         for (box, _), p in zip(faces, predictions, strict=True)

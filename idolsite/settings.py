@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "faces.apps.FacesConfig",
     "labeling.apps.LabelingConfig",
     "classifier.apps.ClassifierConfig",
+    "bots.apps.BotsConfig",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +255,9 @@ IDOLSITE_EMBEDDING_FALSE_ACCEPT = env_float("IDOLSITE_EMBEDDING_FALSE_ACCEPT", 0
 # at a time absorbs a burst); off: only the schedule and people start trainings.
 IDOLSITE_EMBEDDING_AUTO_RETRAIN = env_bool("IDOLSITE_EMBEDDING_AUTO_RETRAIN", True)
 IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimum=0.0, maximum=1.0)
+# Bots without a threshold of their own name a face only where the active model's validation
+# faces were named right this often (its calibration), and never under the threshold above.
+IDOLSITE_BOT_PRECISION = env_float("IDOLSITE_BOT_PRECISION", 0.9, minimum=0.0, maximum=1.0)
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
 IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)

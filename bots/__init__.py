@@ -1,0 +1,1 @@
+"""Bots that answer "who is this?" on chat services: LINE and Mastodon."""
