@@ -152,7 +152,7 @@ AXES_VERBOSE = False
 
 # The labeling pages' sign-in: labelers are not staff, so the admin's login would refuse them.
 LOGIN_URL = "labeling:login"
-LOGIN_REDIRECT_URL = "labeling:grid"
+LOGIN_REDIRECT_URL = "home"  # the home page says what to do next
 LOGOUT_REDIRECT_URL = "labeling:login"
 
 # Japanese first: a browser that asks for neither language gets Japanese.

@@ -227,10 +227,9 @@ def _count(rows: QuerySet[Any]) -> Subquery:
 
 def unlabeled_total() -> int:
     """Unlabeled faces to show and label (not excluded, photo not trashed), exact, in one
-    query. Probing the labels of each of 200,000 faces takes a second on SQLite; this counts
-    every face on its primary key and the labeled ones on the label index, and takes away
-    the few excluded or trashed ones with their labels: milliseconds, growing with the
-    labels rather than the faces."""
+    query. Probing the labels of each face is slow at scale; this counts every face on its
+    primary key and the labeled ones on the label index, and takes away the few excluded or
+    trashed ones with their labels, so its cost grows with the labels rather than the faces."""
     trashed = Photo.all_objects.filter(trashed_at__isnull=False).values("pk")
     has_label = Exists(FaceLabel.objects.filter(face=OuterRef("pk")))
     hidden_excluded = Face.objects.filter(excluded=True)
@@ -266,8 +265,8 @@ def unlabeled_total_kept() -> int:
     """``unlabeled_total`` kept in the cache (Redis when set, shared by every process) for a
     minute, and moved along meanwhile by every label event (``unlabeled_delta``, through
     labeling.receivers.keep_unlabeled_total): on PostgreSQL the exact count reads the whole
-    face index, tens of milliseconds a page at 200,000 faces. New, deleted or trashed faces
-    (no label event) show within the minute."""
+    face index, too slow for every page. New, deleted or trashed faces (no label event) show
+    within the minute."""
     value = cache.get(UNLABELED_TOTAL_KEY)
     if value is None:
         value = unlabeled_total()

@@ -103,7 +103,7 @@ def test_signed_in_user_without_a_role_is_refused(client, make_user, world):
 
 def test_labeler_signs_in_on_the_labeling_login_not_the_admin(client, labeler):
     response = client.post(reverse("labeling:login"), {"username": labeler.username, "password": "pw-123456"})
-    assert response.status_code == 302 and response["Location"] == reverse("labeling:grid")
+    assert response.status_code == 302 and response["Location"] == reverse("home")  # what to do next
     assert not labeler.is_staff
     assert client.get(reverse("admin:index")).status_code == 302  # no admin for labelers
 

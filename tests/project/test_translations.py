@@ -20,7 +20,7 @@ import pytest
 from django.template.base import Lexer, TokenType
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCES = ("core", "faces", "labeling", "classifier", "idolsite", "templates", "locale", "manage.py")
+SOURCES = ("core", "faces", "labeling", "classifier", "bots", "idolsite", "templates", "locale", "manage.py")
 TEMPLATES = ROOT / "templates"
 
 needs_gettext = pytest.mark.skipif(
@@ -40,7 +40,7 @@ def _missing(po_file: Path) -> list[str]:
 
 def test_every_catalog_is_complete():
     catalogs = _catalogs(ROOT)
-    assert {p.relative_to(ROOT).parts[0] for p in catalogs} >= {"locale", "labeling", "classifier", "faces"}
+    assert {p.relative_to(ROOT).parts[0] for p in catalogs} >= {"locale", "labeling", "classifier", "faces", "bots"}
     for po_file in catalogs:
         assert _missing(po_file) == [], f"{po_file.relative_to(ROOT)} has strings without their Japanese"
 
