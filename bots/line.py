@@ -30,7 +30,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from bots.answers import Answer, answer_image, help_text, limit_text
 from bots.models import BotAccount, BotQuestion
@@ -190,7 +190,7 @@ def content_fetch(bot: BotAccount, message_id: str) -> bytes:
     url = f"{settings.IDOLSITE_LINE_DATA_URL}/v2/bot/message/{quote(message_id, safe='')}/content"
     limit = settings.IDOLSITE_API_MAX_IMAGE_BYTES
     deadline = time.monotonic() + settings.IDOLSITE_FETCH_DEADLINE
-    call = gettext("image download")
+    call = pgettext("a call to LINE", "image download")
     try:
         with requests.get(
             url,
@@ -260,7 +260,7 @@ def send(question: BotQuestion, messages: list[Any]) -> str:
                     return "reply"
                 except ApiException as exc:
                     if not (exc.status == 400 and "reply token" in _said(exc.body).lower()):
-                        raise _refused(exc.status, exc.body, call=gettext("reply")) from None
+                        raise _refused(exc.status, exc.body, call=pgettext("a call to LINE", "reply")) from None
             key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"idolsite-line-push:{bot.pk}:{question.external_id}"))
             try:
                 api.push_message(
@@ -270,12 +270,12 @@ def send(question: BotQuestion, messages: list[Any]) -> str:
                 )
             except ApiException as exc:
                 if exc.status != 409:  # 409: this retry key was accepted before, the push is delivered
-                    raise _refused(exc.status, exc.body, call=gettext("push")) from None
+                    raise _refused(exc.status, exc.body, call=pgettext("a call to LINE", "push")) from None
             return "push"
     except urllib3.exceptions.HTTPError as exc:
         raise LineError(
             gettext("LINE did not answer the %(call)s (%(error)s)")
-            % {"call": gettext("message"), "error": type(exc).__name__},
+            % {"call": pgettext("a call to LINE", "message"), "error": type(exc).__name__},
             permanent=False,
         ) from None
 

@@ -113,7 +113,9 @@ def env_url(name: str, default: str = "") -> str:
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ImproperlyConfigured(f"{name}={value!r} is not an http(s) address (like https://host or https://host/path)")
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an http(s) address (like https://host or https://host/path)"
+        )
     return value
 
 

@@ -58,9 +58,7 @@ def post(client, bot, django_capture_on_commit_callbacks):
     return post
 
 
-def test_a_signed_image_is_answered_by_reply_and_a_bad_signature_changes_nothing(
-    post, fake_line, bot, stub_recognizer
-):
+def test_a_signed_image_is_answered_by_reply_and_a_bad_signature_changes_nothing(post, fake_line, bot, stub_recognizer):
     stub_recognizer["say"](*ONE_FACE)
     fake_line.image("m1", image_bytes(320, 240))
     ev = image_event("ev-1", "m1")
@@ -184,7 +182,7 @@ def test_an_expired_reply_token_is_pushed_to_the_chat_once(post, fake_line, stub
     post(image_event("ev-1", "m1", redelivery=True))
     [sent] = fake_line.sent
     assert (sent.via, sent.body["to"], sent.texts) == ("push", "U0001", ["Aoi 90%, Beni 5%, Chiyo 5%"])
-    push = [r for r in fake_line.server.requests if r.path == "/v2/bot/message/push"][0]
+    push = next(r for r in fake_line.server.requests if r.path == "/v2/bot/message/push")
     assert push.headers["x-line-retry-key"]
     assert BotQuestion.objects.get().reply_via == "push"
 
@@ -288,7 +286,9 @@ def test_a_refused_token_fails_at_once_without_naming_it(post, fake_line, bot, s
     with caplog.at_level(logging.DEBUG):
         post(image_event("ev-1", "m1"), image_event("ev-2", "m2"))
     failed = {q.external_id: q for q in BotQuestion.objects.all()}
-    assert {q.status for q in failed.values()} == {"failed"} and not Schedule.objects.filter(func="bots.tasks.line_answer").exists()
+    assert {q.status for q in failed.values()} == {"failed"} and not Schedule.objects.filter(
+        func="bots.tasks.line_answer"
+    ).exists()
     assert "401" in failed["ev-1"].error and "400" in failed["ev-2"].error
     for text in (caplog.text, *(q.error for q in failed.values())):
         assert bot.token not in text and bot.secret not in text
