@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint messages test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency clean
+.PHONY: install run test lint messages test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency bench-bots clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,10 @@ bench-active: install
 # double events; BENCH_ARGS="--seconds 10 --db sqlite" for a quick run.
 bench-concurrency: install
 	$(BIN)/python bench/concurrency.py $(BENCH_ARGS)
+
+# Bot answer latency, webhook to reply, recognizer loaded (a fake LINE API on 127.0.0.1); last line JSON.
+bench-bots: install
+	$(BIN)/python bench/bots.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -55,9 +55,13 @@ def question_claim(*, question_id: int, stale_after: timedelta = STALE_CLAIM) ->
     return question
 
 
-def question_answered(*, question: BotQuestion, text: str, via: str, answer: Answer | None = None) -> None:
+def question_answered(
+    *, question: BotQuestion, text: str, via: str, answer: Answer | None = None, limited: bool = False
+) -> None:
+    """Record the reply sent; ``limited``: it said the daily limit is reached, and the question
+    stays "limited" (not counted as answered today)."""
     now = timezone.now()
-    question.status = BotQuestion.Status.ANSWERED
+    question.status = BotQuestion.Status.LIMITED if limited else BotQuestion.Status.ANSWERED
     question.answered_at = now
     question.latency_ms = max(0, round((now - question.received_at).total_seconds() * 1000))
     question.reply_text = text

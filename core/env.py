@@ -100,6 +100,25 @@ def env_float_list(
     return values
 
 
+def env_url(name: str, default: str = "") -> str:
+    """An absolute http(s) address without its trailing slash, e.g. ``https://idols.example``;
+    empty when unset and the default is empty."""
+    raw = os.environ.get(name)
+    value = (default if raw is None or raw.strip() == "" else raw.strip()).rstrip("/")
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an http(s) address (like https://host or https://host/path)"
+        )
+    return value
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

@@ -23,6 +23,7 @@ from core.env import (
     env_list,
     env_path,
     env_str,
+    env_url,
     parse_database_url,
     sqlite_database,
 )
@@ -258,6 +259,12 @@ IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimu
 # Bots without a threshold of their own name a face only where the active model's validation
 # faces were named right this often (its calibration), and never under the threshold above.
 IDOLSITE_BOT_PRECISION = env_float("IDOLSITE_BOT_PRECISION", 0.9, minimum=0.0, maximum=1.0)
+# The site's address as the outside world reaches it (LINE fetches a bot's numbered pictures
+# from there; LINE wants https). Unset: the bots answer in text only.
+IDOLSITE_PUBLIC_URL = env_url("IDOLSITE_PUBLIC_URL")
+# The LINE Messaging API's hosts (a local fake in tests and benchmarks).
+IDOLSITE_LINE_API_URL = env_url("IDOLSITE_LINE_API_URL", "https://api.line.me")
+IDOLSITE_LINE_DATA_URL = env_url("IDOLSITE_LINE_DATA_URL", "https://api-data.line.me")
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
 IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)

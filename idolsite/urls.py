@@ -21,6 +21,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", include(("idolsite.api_urls", "api"))),
     path("label/", include("labeling.urls")),
+    path("bots/", include("bots.urls")),  # LINE's webhook and the pictures bots send as links
     re_path(r"^media/(?P<path>.+)$", media, name="media"),
     path("", include("classifier.urls")),  # the classifier pages
 ]

@@ -1,4 +1,5 @@
-"""A small HTTP server on 127.0.0.1 for tests: routes map a path (with its query) to answers."""
+"""A small HTTP server on 127.0.0.1 for tests: routes map a path (with its query) to answers,
+for GET and POST alike (a POST's body is kept on its request)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ Route = Answer | Callable[["Request"], Answer] | list[Answer]
 class Request:
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
 
 
 class LocalWebServer:
@@ -36,7 +39,14 @@ class LocalWebServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
+                self._answer(Request(self.path, {k.lower(): v for k, v in self.headers.items()}))
+
+            def do_POST(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = self.rfile.read(int(headers.get("content-length") or 0))
+                self._answer(Request(self.path, headers, "POST", body))
+
+            def _answer(self, request: Request) -> None:
                 server.requests.append(request)
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
                 if route is None:

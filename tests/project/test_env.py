@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_choice, env_int, env_list, parse_database_url
+from core.env import env_bool, env_choice, env_int, env_list, env_url, parse_database_url
 
 
 def test_env_bool(monkeypatch):
@@ -43,6 +43,18 @@ def test_env_choice(monkeypatch):
 def test_env_list(monkeypatch):
     monkeypatch.setenv("X_LIST", "a.example, b.example,,")
     assert env_list("X_LIST", []) == ["a.example", "b.example"]
+
+
+def test_env_url(monkeypatch):
+    monkeypatch.delenv("X_URL", raising=False)
+    assert env_url("X_URL") == ""
+    assert env_url("X_URL", "https://api.line.me") == "https://api.line.me"
+    monkeypatch.setenv("X_URL", " https://idols.example/site/ ")
+    assert env_url("X_URL") == "https://idols.example/site"
+    for bad in ("idols.example", "ftp://idols.example", "https://", "https://idols.example/?a=1", "http://h:99999"):
+        monkeypatch.setenv("X_URL", bad)
+        with pytest.raises(ImproperlyConfigured, match="X_URL="):
+            env_url("X_URL")
 
 
 def test_database_urls():

@@ -130,6 +130,19 @@ def _media(name: Callable[[Any], str]) -> Callable[[Any], dict[str, str]]:
     return lambda w: {"path": name(w)}
 
 
+def _line_bot(w: Any) -> dict[str, str]:
+    from bots.models import BotAccount
+
+    bot, _ = BotAccount.objects.get_or_create(name="matrix-line", kind="line", secret="s", token="t")
+    return {"name": bot.name}
+
+
+def _bot_picture(w: Any) -> dict[str, str]:
+    name = "p" * 43
+    default_storage.save(f"bots/answers/{name}.jpg", ContentFile(image_bytes(64, 64)))
+    return {"name": name}
+
+
 # URL name -> the cases that exercise it. A new page or action: add it here.
 ROUTES: dict[str, list[Case]] = {
     "home": [Case("get", role("viewer", 200))],
@@ -230,6 +243,16 @@ ROUTES: dict[str, list[Case]] = {
         ),
         Case("get", admin_only_file, kwargs=_media(lambda w: w.trashed_crop), label="trashed crop"),
         Case("get", admin_only_file, kwargs=_media(lambda w: w.orphan), label="no row"),
+    ],
+    # the bots: LINE's webhook proves itself by its signature alone (none here: 400 for all);
+    # a numbered picture is public to whoever has its random name (LINE fetches it)
+    "bots:line-webhook": [
+        Case("post", everyone(400), kwargs=_line_bot),
+        Case("post", everyone(404), kwargs=lambda w: {"name": "no-such-bot"}, label="unknown bot"),
+    ],
+    "bots:picture": [
+        Case("get", everyone(200), kwargs=_bot_picture),
+        Case("get", everyone(404), kwargs=lambda w: {"name": "q" * 43}, label="no such picture"),
     ],
     # the classifier's pages: the same roles as /api/training-runs/ and /api/model-versions/
     "classifier:run_list": [Case("get", role("viewer", 200))],
