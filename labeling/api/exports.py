@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import CursorPage, IdLookupMixin
+from core.api import CursorPage, ErrorSerializer, IdLookupMixin
 from core.errors import Conflict
 from labeling import roles, services
 from labeling.models import DatasetExport
@@ -63,7 +63,10 @@ class ExportViewSet(IdLookupMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="The export's zip archive, once it is done (409 before)",
-        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive.")},
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive."),
+            409: OpenApiResponse(ErrorSerializer, description="Not done yet, or failed."),
+        },
     )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str) -> FileResponse:
