@@ -20,7 +20,8 @@ import labeling.face_admin  # noqa: F401  (faces' photo admin, with the labels o
 from core.errors import DomainError
 from faces.admin import image_tag
 from faces.models import Face
-from labeling import services
+from labeling import roles, services
+from labeling.export_admin import export_dataset
 from labeling.models import FaceLabel, Idol, IdolAlias, IdolGroup, LabelEvent, Membership
 from labeling.selectors import crop_url, label_count, latest_face_crop
 from labeling.services.names import describe, duplicate_message, same_name_idols
@@ -309,7 +310,7 @@ class IdolAdmin(admin.ModelAdmin):
     search_fields = ["search_text"]  # see get_search_results: folded name, reading, alias, group, handle
     search_help_text = _("Name, reading (kana or romaji), old name or alias, group, or handle.")
     inlines = [IdolAliasInline, MembershipInline]
-    actions = ["graduate", "retire", "restore", "merge"]
+    actions = ["graduate", "retire", "restore", "merge", export_dataset]
     fields = [
         "name",
         "reading",
@@ -412,6 +413,9 @@ class IdolAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         services.idol_refresh_search_text(form.instance)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return roles.can_export(request.user)
 
     def get_urls(self) -> list[Any]:
         merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="labeling_idol_merge")

@@ -154,3 +154,29 @@ def one_id(value: Any, what: str) -> int:
             field=what,
         )
     return number
+
+
+class ExportForm(forms.Form):
+    """The admin's dataset export of the selected idols (labeling.services.export_request)."""
+
+    format = forms.ChoiceField(
+        label=_("format"),
+        choices=[
+            ("imagefolder", _("ImageFolder: a folder of crops per idol and manifest.csv")),
+            ("tfrecord", _("TFRecord: sharded tf.train.Example records and labels.txt")),
+            ("coco", _("COCO: the original photos' boxes and labels in annotations.json")),
+        ],
+    )
+    min_faces = forms.IntegerField(
+        label=_("minimum faces"), min_value=1, initial=1, help_text=_("Idols with fewer faces are left out.")
+    )
+    split = forms.FloatField(
+        label=_("training fraction"),
+        required=False,
+        help_text=_(
+            "E.g. 0.8: each idol's faces are split into training and validation. Empty: no split (COCO has none)."
+        ),
+    )
+    seed = forms.IntegerField(
+        label=_("seed"), min_value=0, max_value=2**31 - 1, initial=0, help_text=_("The same seed gives the same split.")
+    )

@@ -324,3 +324,86 @@ class LabelEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("label events are append-only")
+
+
+class DatasetExportQuerySet(models.QuerySet["DatasetExport"]):
+    def unfinished(self) -> DatasetExportQuerySet:
+        return self.filter(status__in=[DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING])
+
+    def stale(self, *, seconds: int) -> DatasetExportQuerySet:
+        """Running exports silent for ``seconds``: their worker was killed or timed out."""
+        from django.utils import timezone
+
+        limit = timezone.now() - timezone.timedelta(seconds=seconds)
+        return self.filter(status=DatasetExport.Status.RUNNING, heartbeat_at__lt=limit)
+
+
+class DatasetExport(models.Model):
+    """One export of the labeled faces as a dataset, asked for from the API or the admin and
+    written by ``labeling.tasks.export_dataset``: the result is one zip archive in the media
+    storage, recorded in ``file`` only once it is complete."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    format = models.CharField(_("format"), max_length=16)
+    options = models.JSONField(
+        _("options"),
+        default=dict,
+        blank=True,
+        help_text=_('The export\'s options, e.g. {"idols": [3, 5], "min_faces": 10, "split": 0.8, "seed": 0}.'),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(_("faces written"), default=0)
+    total = models.PositiveIntegerField(_("faces to write"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    file = models.FileField(_("file"), max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(_("size in bytes"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = DatasetExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("dataset export")
+        verbose_name_plural = _("dataset exports")
+        constraints = [
+            # A file only on a finished export: a crashed one never looks complete.
+            models.CheckConstraint(condition=Q(file="") | Q(status="done"), name="datasetexport_file_only_when_done"),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("Dataset export %(id)s (%(format)s, %(status)s)") % {
+            "id": self.pk,
+            "format": self.format,
+            "status": self.get_status_display().lower(),
+        }
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+    @property
+    def filename(self) -> str:
+        """The name the download is saved under."""
+        return f"idolsite-{self.format}-{self.pk}.zip"

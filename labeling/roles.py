@@ -4,11 +4,15 @@ Three roles, each a Django Group holding model permissions, so the same checks w
 pages, the API and the admin:
 
 - ``viewer``: reads every page.
-- ``labeler``: also labels, excludes, draws boxes, uploads photos (API) and creates an idol
-  inline from the picker.
+- ``labeler``: also labels, excludes, draws boxes, uploads photos (API), creates an idol
+  inline from the picker, and exports the labeled faces as a dataset (starts exports, sees and
+  downloads every export, deletes their own).
   Not staff: labelers never need the Django admin.
 - ``admin``: also graduates, restores, renames, merges and edits idols, edits groups,
-  memberships and sources, trashes and restores photos.
+  memberships and sources, trashes and restores photos, deletes anyone's dataset export.
+
+Viewers may not export: an export takes every labeled crop out in bulk and costs the workers
+minutes, while viewing shows one page at a time.
 
 Superusers count as admin. The groups are kept in step by ``sync_roles`` after every
 ``migrate`` (a ``post_migrate`` receiver, like Django's own permissions) and by
@@ -55,6 +59,8 @@ _LABEL = [
     "faces.add_photo",  # an upload through the API (POST /api/photos/)
     "faces.change_face",  # exclude / include
     "labeling.add_idol",  # inline creation from the picker
+    "labeling.add_datasetexport",
+    "labeling.view_datasetexport",
 ]
 _ADMIN = [
     "labeling.change_idol",
@@ -72,6 +78,7 @@ _ADMIN = [
     "faces.delete_source",
     "faces.change_photo",
     "faces.delete_photo",
+    "labeling.delete_datasetexport",
 ]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: _READ,
@@ -98,6 +105,18 @@ def can_create_idol(user: Any) -> bool:
 def can_manage_idols(user: Any) -> bool:
     """Graduate, restore, rename and merge idols."""
     return bool(user and user.is_authenticated and user.has_perm("labeling.change_idol"))
+
+
+def can_export(user: Any) -> bool:
+    """Start dataset exports, see and download every one."""
+    return bool(user and user.is_authenticated and user.has_perm("labeling.add_datasetexport"))
+
+
+def can_delete_export(user: Any, export: Any) -> bool:
+    """Anyone's export with the admin role; a labeler their own."""
+    if not can_export(user):
+        return False
+    return user.has_perm("labeling.delete_datasetexport") or export.requested_by_id == user.pk
 
 
 def role_of(user: Any) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from core.api import MAX_ID, IdField, check_no_nul
@@ -271,3 +272,62 @@ class LabelEventSerializer(serializers.ModelSerializer):
 
 class UndoSerializer(serializers.Serializer):
     batch = serializers.UUIDField(help_text="The batch of the action to undo.")
+
+
+# --- dataset exports ------------------------------------------------------------------------
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["coco", "imagefolder", "tfrecord"])
+    idols = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=1000,
+        help_text="Only these idols, by id or name (default: every idol with labeled faces).",
+    )
+    min_faces = serializers.IntegerField(
+        required=False, default=1, min_value=1, max_value=1_000_000, help_text="Leave out idols with fewer faces."
+    )
+    split = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Training fraction, between 0 and 1 (each idol's faces split train/val); not for coco.",
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+    shard_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=100_000, help_text="tfrecord: faces per shard (default 1000)."
+    )
+    copy_images = serializers.BooleanField(
+        required=False, default=False, help_text="coco: put the original photos in the archive."
+    )
+
+
+class ExportSerializer(serializers.Serializer):
+    """An export and its progress (``progress`` is 0..1); ``download`` is set once it is done."""
+
+    id = serializers.IntegerField()
+    format = serializers.CharField()
+    options = serializers.DictField()
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    done = serializers.IntegerField(help_text="Faces written so far.")
+    total = serializers.IntegerField(help_text="Faces to write (0 until counted).")
+    progress = serializers.FloatField()
+    error = serializers.CharField()
+    size = serializers.IntegerField(help_text="Size of the archive in bytes.")
+    filename = serializers.CharField()
+    requested_by = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_requested_by(self, obj: Any) -> str | None:
+        return obj.requested_by.get_username() if obj.requested_by_id else None
+
+    def get_download(self, obj: Any) -> str | None:
+        if obj.status != "done":
+            return None
+        url = reverse("api:datasetexport-download", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url

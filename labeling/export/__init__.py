@@ -23,7 +23,7 @@ from labeling.export.tfrecord import TFRecordWriter
 
 FORMATS: dict[str, type[Writer]] = {w.name: w for w in (ImageFolderWriter, TFRecordWriter, CocoWriter)}
 
-__all__ = ["FORMATS", "ExportError", "ExportResult", "export_dataset"]
+__all__ = ["FORMATS", "ExportError", "ExportResult", "check_options", "export_dataset", "resolve_idols"]
 
 
 @dataclass
@@ -38,6 +38,20 @@ def _check_output(out: Path) -> None:
         raise ExportError(gettext("%(path)s already exists and is not an empty folder") % {"path": out}, field="out")
     if not out.parent.is_dir():
         raise ExportError(gettext("%(path)s: no such folder") % {"path": out.parent}, field="out")
+
+
+def check_options(*, format: str, split: float | None, min_faces: int) -> type[Writer]:
+    """The writer of ``format``, once the options are ones it can take (ExportError if not)."""
+    writer_class = FORMATS.get(format)
+    if writer_class is None:
+        raise ExportError(gettext("Unknown export format %(format)s") % {"format": format}, field="format")
+    if split is not None and not 0 < split < 1:
+        raise ExportError(gettext("The split must be between 0 and 1 (the training fraction)"), field="split")
+    if split is not None and not writer_class.supports_split:
+        raise ExportError(gettext("The %(format)s export has no split") % {"format": format}, field="split")
+    if min_faces < 1:
+        raise ExportError(gettext("The minimum number of faces must be at least 1"), field="min_faces")
+    return writer_class
 
 
 def export_dataset(
@@ -55,15 +69,7 @@ def export_dataset(
     folder renamed to ``out`` once complete; on any failure it is removed, so ``out`` either
     does not exist or holds a whole export. ``progress(done, total)`` is called after each face.
     ``options`` are the format's own (``shard_size`` for tfrecord, ``copy_images`` for coco)."""
-    writer_class = FORMATS.get(format)
-    if writer_class is None:
-        raise ExportError(gettext("Unknown export format %(format)s") % {"format": format}, field="format")
-    if split is not None and not 0 < split < 1:
-        raise ExportError(gettext("The split must be between 0 and 1 (the training fraction)"), field="split")
-    if split is not None and not writer_class.supports_split:
-        raise ExportError(gettext("The %(format)s export has no split") % {"format": format}, field="split")
-    if min_faces < 1:
-        raise ExportError(gettext("The minimum number of faces must be at least 1"), field="min_faces")
+    writer_class = check_options(format=format, split=split, min_faces=min_faces)
     out = Path(out).absolute()
     _check_output(out)
     plan = make_plan(

@@ -5,10 +5,12 @@ to a face's labels or exclusion appends LabelEvents sharing a batch id, so any a
 traced and undone (``label_batch_undo``).
 
 One module a resource: ``labels`` (faces' labels and exclusions, undo), ``redetection`` (labels
-moving to re-detected faces), ``idols``, ``groups`` (and memberships), ``imports``. Callers
+moving to re-detected faces), ``idols``, ``groups`` (and memberships), ``imports``, ``exports`` (dataset exports as
+jobs). Callers
 import from this package: ``from labeling import services; services.face_label(...)``.
 """
 
+from labeling.services.exports import export_delete, export_request, fail_stale_exports
 from labeling.services.groups import (
     group_create,
     group_delete,
@@ -46,6 +48,8 @@ from labeling.services.labels import (
 from labeling.services.redetection import labels_carry_over
 
 __all__ = [
+    "export_delete",
+    "export_request",
     "face_exclude",
     "face_import",
     "face_include",
@@ -55,6 +59,7 @@ __all__ = [
     "faces_include",
     "faces_label",
     "faces_unlabel",
+    "fail_stale_exports",
     "group_create",
     "group_delete",
     "group_update",

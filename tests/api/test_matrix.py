@@ -149,6 +149,12 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
         "viewer", 200, kwargs=lambda w: {"pk": w.labeled.label_events.first().pk}
     ),
     ("api:labelevent-undo", "post"): Endpoint("labeler", 200, body=_own_batch),
+    # dataset exports: labelers start, see and download them; deleting another's needs an admin
+    ("api:datasetexport-list", "get"): Endpoint("labeler", 200),
+    ("api:datasetexport-list", "post"): Endpoint("labeler", 202, body=lambda w, u: {"format": "coco"}),
+    ("api:datasetexport-detail", "get"): Endpoint("labeler", 200, kwargs=_pk("export")),
+    ("api:datasetexport-download", "get"): Endpoint("labeler", 200, kwargs=_pk("export")),
+    ("api:datasetexport-detail", "delete"): Endpoint("admin", 204, kwargs=_pk("export")),
     # the classifier: recognition (409 until a model is active), training runs, model versions
     ("api:recognize", "post"): Endpoint("viewer", 409, body=_image, multipart=True),
     ("api:trainingrun-list", "get"): Endpoint("viewer", 200),

@@ -6,11 +6,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
 from classifier.models import FaceCluster, FaceClusterMember, ModelVersion, TrainingRun
 from faces import services as face_services
 from faces.models import Face, Photo, Source
 from labeling import services
-from labeling.models import Idol, IdolGroup, Membership
+from labeling.models import DatasetExport, Idol, IdolGroup, Membership
 from tests.factories import image_bytes, make_face, make_group, make_idol, make_photo
 
 
@@ -33,6 +36,7 @@ class World:
     run: TrainingRun  # queued: starting another answers this one
     version: ModelVersion  # registered, not active
     cluster: FaceCluster  # two faces that may be one person
+    export: DatasetExport  # done, with its archive, asked for by nobody in the world
 
 
 def build_world(user: Any) -> World:
@@ -78,4 +82,9 @@ def build_world(user: Any) -> World:
         run=TrainingRun.objects.create(reason="world"),
         version=version,
         cluster=cluster,
+        export=DatasetExport.objects.create(
+            format="coco",
+            status=DatasetExport.Status.DONE,
+            file=default_storage.save("exports/world.zip", ContentFile(b"PK\x05\x06" + bytes(18))),
+        ),
     )
