@@ -258,6 +258,10 @@ IDOLSITE_UNKNOWN_THRESHOLD = env_float("IDOLSITE_UNKNOWN_THRESHOLD", 0.5, minimu
 # Bots without a threshold of their own name a face only where the active model's validation
 # faces were named right this often (its calibration), and never under the threshold above.
 IDOLSITE_BOT_PRECISION = env_float("IDOLSITE_BOT_PRECISION", 0.9, minimum=0.0, maximum=1.0)
+# Mastodon bots read their mentions this often (minutes); after an error they wait 1, 2, 4 ...
+# minutes, at most IDOLSITE_MASTODON_MAX_BACKOFF (seconds), or until the rate limit resets.
+IDOLSITE_MASTODON_POLL_MINUTES = env_int("IDOLSITE_MASTODON_POLL_MINUTES", 1, minimum=1, maximum=1440)
+IDOLSITE_MASTODON_MAX_BACKOFF = env_int("IDOLSITE_MASTODON_MAX_BACKOFF", 3600, minimum=60)
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
 IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)
