@@ -356,3 +356,17 @@ def test_two_workers_never_poll_one_bot_at_once(bot):
 def test_the_task_says_what_it_did(bot, server):
     server.mention("fan", text="@whois hi")
     assert poll_mastodon(bot.pk) == "1 recorded, 1 answered"
+
+
+def test_a_japanese_bot_replies_in_japanese(stub_recognizer, bot, server):
+    stub_recognizer["say"]([(10, 10, 40, 40), (70, 10, 40, 40)], [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]])
+    bot.language = "ja"
+    bot.save()
+    photo = server.mention("fan", image=image_bytes(160, 80))
+    gone = server.mention("fan", image=image_bytes())
+    del server.files[gone["media_attachments"][0]["url"].split(server.base)[1]]
+    poll(bot.pk)
+    [reply] = server.replies_to(photo["id"])
+    assert reply["language"] == "ja"
+    assert reply["media_attachments"][0]["description"].startswith("いただいた写真です。")
+    assert "画像をダウンロードできませんでした" in server.replies_to(gone["id"])[0]["text"]
