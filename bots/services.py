@@ -81,3 +81,41 @@ def question_failed(*, question: BotQuestion, error: str, final: bool = True) ->
     question.status = BotQuestion.Status.FAILED if final else BotQuestion.Status.QUEUED
     question.error = error[:2000]
     question.save(update_fields=["status", "error"])
+
+
+# --- Mastodon's polling: one worker polls a bot at a time; errors pause it -----------------------
+
+
+def bot_poll_claim(*, bot_id: int, lease: timedelta) -> BotAccount | None:
+    """Take an enabled Mastodon bot for one poll, or None when it is paused or another worker
+    polls it. ``paused_until`` is the lease as well as the pause after errors: a worker that dies
+    mid-poll holds the bot until the lease ends, never two at once."""
+    now = timezone.now()
+    taken = BotAccount.objects.filter(
+        Q(paused_until__isnull=True) | Q(paused_until__lte=now),
+        pk=bot_id,
+        enabled=True,
+        kind=BotAccount.Kind.MASTODON,
+    ).update(paused_until=now + lease, last_polled_at=now)
+    return BotAccount.objects.filter(pk=bot_id).first() if taken else None
+
+
+def bot_since_id_save(*, bot: BotAccount, since_id: str) -> None:
+    bot.since_id = since_id[:64]
+    BotAccount.objects.filter(pk=bot.pk).update(since_id=bot.since_id)
+
+
+def bot_poll_succeeded(*, bot: BotAccount) -> None:
+    """The poll is over: the lease is given back and the count of errors starts again."""
+    BotAccount.objects.filter(pk=bot.pk).update(paused_until=None, failures=0, last_error="")
+
+
+def bot_poll_failed(*, bot: BotAccount, error: str, retry_after: timedelta) -> None:
+    """The poll stopped on an error: no poll before ``retry_after`` from now. ``error`` must not
+    hold the bot's credentials."""
+    bot.failures += 1
+    bot.last_error = error[:2000]
+    bot.paused_until = timezone.now() + retry_after
+    BotAccount.objects.filter(pk=bot.pk).update(
+        paused_until=bot.paused_until, failures=F("failures") + 1, last_error=bot.last_error
+    )

@@ -265,6 +265,10 @@ IDOLSITE_PUBLIC_URL = env_url("IDOLSITE_PUBLIC_URL")
 # The LINE Messaging API's hosts (a local fake in tests and benchmarks).
 IDOLSITE_LINE_API_URL = env_url("IDOLSITE_LINE_API_URL", "https://api.line.me")
 IDOLSITE_LINE_DATA_URL = env_url("IDOLSITE_LINE_DATA_URL", "https://api-data.line.me")
+# Mastodon bots read their mentions this often (minutes); after an error they wait 1, 2, 4 ...
+# minutes, at most IDOLSITE_MASTODON_MAX_BACKOFF (seconds), or until the rate limit resets.
+IDOLSITE_MASTODON_POLL_MINUTES = env_int("IDOLSITE_MASTODON_POLL_MINUTES", 1, minimum=1, maximum=1440)
+IDOLSITE_MASTODON_MAX_BACKOFF = env_int("IDOLSITE_MASTODON_MAX_BACKOFF", 3600, minimum=60)
 # Training: epochs of the product recipe; a running run silent for this long lost its worker;
 # the schedule retrains once this many label changes arrived since the active model.
 IDOLSITE_TRAINING_EPOCHS = env_int("IDOLSITE_TRAINING_EPOCHS", 90, minimum=1, maximum=1000)
