@@ -80,7 +80,15 @@ class BotAccountAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     autocomplete_fields = ["hidden_idols"]
-    readonly_fields = ["credentials_saved", "threshold_in_use", "since_id", "paused_until", "failures", "last_error"]
+    readonly_fields = [
+        "credentials_saved",
+        "threshold_in_use",
+        "since_id",
+        "paused_until",
+        "failures",
+        "last_error",
+        "last_polled_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "kind", "enabled", "language"]}),
         (_("Credentials"), {"fields": ["credentials_saved", "secret", "token", "server"]}),
@@ -88,8 +96,15 @@ class BotAccountAdmin(admin.ModelAdmin):
             _("Answers"),
             {"fields": ["threshold", "threshold_in_use", "top", "name_former", "hidden_idols", "daily_limit"]},
         ),
-        (_("State"), {"fields": ["since_id", "paused_until", "failures", "last_error"]}),
+        (_("State"), {"fields": ["since_id", "last_polled_at", "paused_until", "failures", "last_error"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: BotAccount, form: forms.ModelForm, change: bool) -> None:
+        # Only what the form edits: a poll running meanwhile keeps its since_id and its pause.
+        if change:
+            obj.save(update_fields=[name for name in BotAccountForm.Meta.fields if name != "hidden_idols"])
+        else:
+            obj.save()
 
     @admin.display(description=_("credentials saved"))
     def credentials_saved(self, bot: BotAccount) -> str:
