@@ -511,8 +511,8 @@ def test_admin_site_access(name, case, caller, client, world, make_caller):
 def test_user_without_a_role_signs_in_and_gets_the_no_role_page_not_a_loop(client, make_caller):
     make_caller("norole")
     response = client.post(reverse("labeling:login"), {"username": "c-norole", "password": "pw-123456"}, follow=True)
-    assert [url for url, _ in response.redirect_chain] == [reverse("labeling:grid")]
+    assert [url for url, _ in response.redirect_chain] == [reverse("home")]
     assert response.status_code == 403
     assert b"has no role yet" in response.content and b"Ask an admin" in response.content
     again = client.get(reverse("labeling:login"))  # the sign-in page sends a signed-in user on, once
-    assert again.status_code == 302 and again["Location"] == reverse("labeling:grid")
+    assert again.status_code == 302 and again["Location"] == reverse("home")
