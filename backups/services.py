@@ -124,14 +124,11 @@ def _write_backup(folder: Path, *, files: bool, log: Log) -> dict[str, Any]:
                 totals[area]["bytes"] += entry.size
         manifest.flush()
         os.fsync(manifest.fileno())
-    log(
-        gettext("%(media)s media file(s) and %(models)s model file(s) listed%(copied)s.")
-        % {
-            "media": totals[MEDIA]["count"],
-            "models": totals[MODELS]["count"],
-            "copied": gettext(" and copied") if files else "",
-        }
-    )
+    counted = {"media": totals[MEDIA]["count"], "models": totals[MODELS]["count"]}
+    if files:
+        log(gettext("%(media)s media file(s) and %(models)s model file(s) copied and listed.") % counted)
+    else:
+        log(gettext("%(media)s media file(s) and %(models)s model file(s) listed (not copied).") % counted)
     info = {
         "format": FORMAT,
         "created": started.isoformat(),
