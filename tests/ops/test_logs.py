@@ -16,7 +16,9 @@ import pytest
 from idolsite.logs import JsonFormatter, RequestIdFilter
 
 ROOT = Path(__file__).resolve().parents[2]
-SNIPPET = "import django, logging; django.setup(); logging.getLogger('idolsite.test').warning('crawl of %s failed', 'Blog')"
+SNIPPET = (
+    "import django, logging; django.setup(); logging.getLogger('idolsite.test').warning('crawl of %s failed', 'Blog')"
+)
 
 
 def _run(**env: str) -> str:
