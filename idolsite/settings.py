@@ -21,6 +21,7 @@ from core.env import (
     env_float_list,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_str,
     env_url,
@@ -79,6 +80,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of a request carries its id, and its time counts every layer below.
+    "idolsite.logs.RequestIdMiddleware",
+    "idolsite.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -415,14 +419,36 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# IDOLSITE_LOG_JSON: one JSON object a line (time, level, logger, message, request_id) for a log
+# collector; else plain text. Either way a request's lines carry its id (idolsite.logs).
+IDOLSITE_LOG_JSON = env_bool("IDOLSITE_LOG_JSON", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "idolsite.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "idolsite.logs.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if IDOLSITE_LOG_JSON else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
+
+# Prometheus metrics at /metrics (idolsite.metrics) for a bearer token or the addresses of an
+# allow-list (client addresses as the sign-in lockout finds them, IDOLSITE_TRUSTED_PROXIES);
+# neither set: metrics are off (404).
+IDOLSITE_METRICS_TOKEN = env_str("IDOLSITE_METRICS_TOKEN").strip()
+IDOLSITE_METRICS_ALLOW = env_networks("IDOLSITE_METRICS_ALLOW")
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

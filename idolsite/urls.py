@@ -5,6 +5,8 @@ from django.views.i18n import JavaScriptCatalog
 
 from classifier.views.home import home
 from faces.views import media
+from idolsite.health import healthz, readyz
+from idolsite.metrics import metrics
 from idolsite.views import favicon
 
 admin.site.site_header = "idolsite"
@@ -16,6 +18,10 @@ admin.site.index_title = _("Photos, faces and labels")
 urlpatterns = [
     path("", home, name="home"),  # the home page: counts, what runs and waits, what to do next
     path("favicon.ico", favicon, name="favicon"),  # browsers ask for it by themselves
+    # Probes and scrapes: no sign-in (health), a token or an allow-list (metrics).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's switch
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, set_aside
+from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, read_meta, set_aside
 from classifier.models import ModelVersion, Recognizer
 from classifier.services.common import User
 from core.errors import Conflict
@@ -181,6 +181,40 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
     while len(_loaded) > _LOADED_KEEP:
         _loaded.pop(next(iter(_loaded)))
     return clf
+
+
+def model_files_problem(version: ModelVersion) -> str | None:
+    """Why ``version``'s files could not be loaded, as a short code, or None when they look
+    whole: its JSON parses and names this kind and format, and each weight file is there and
+    not empty. Reads no weights (no Keras), so the web process can ask it on every readiness
+    probe."""
+    from classifier.ml import embedding_head
+    from classifier.ml.classifier import MODEL_FILE
+
+    try:
+        meta = read_meta(version.path)
+    except IncompatibleModel:
+        return "model_meta_unreadable"
+    if version.kind == Recognizer.EMBEDDING:
+        kind, expected, files = (
+            embedding_head.KIND,
+            embedding_head.FORMAT_VERSION,
+            [
+                embedding_head.HEAD_FILE,
+                embedding_head.GALLERY_FILE,
+            ],
+        )
+    else:
+        kind, expected, files = Recognizer.NETWORK, FORMAT_VERSION, [MODEL_FILE]
+    if meta.get("kind", Recognizer.NETWORK) != kind or meta.get("format_version") != expected:
+        return "model_format"
+    for name in files:
+        try:
+            if (version.path / name).stat().st_size == 0:
+                return "model_files_missing"
+        except OSError:
+            return "model_files_missing"
+    return None
 
 
 def predict_stored_faces(clf: Any, face_ids: list[int], crops: list[str]) -> tuple[Any, Any]:

@@ -147,6 +147,11 @@ def _bot_picture(w: Any) -> dict[str, str]:
 ROUTES: dict[str, list[Case]] = {
     "home": [Case("get", role("viewer", 200))],
     "favicon": [Case("get", everyone(302))],
+    # probes: open to all (load balancers carry no credentials); metrics: off unless a token or
+    # an allow-list is set (tests/ops/test_metrics.py), so a URL that does not exist
+    "healthz": [Case("get", everyone(200))],
+    "readyz": [Case("get", everyone(200))],
+    "metrics": [Case("get", everyone(404))],
     # signing in and out
     "labeling:login": [
         Case("get", lambda caller: 200 if caller == "anonymous" else 302),  # signed in: on to the grid
