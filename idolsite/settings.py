@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "labeling.apps.LabelingConfig",
     "classifier.apps.ClassifierConfig",
     "bots.apps.BotsConfig",
+    "backups.apps.BackupsConfig",
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,7 @@ from core.errors import ApplicationError, Conflict, DomainError, DuplicatePhoto,
 from faces.detectors import DetectorUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("faces", "labeling", "classifier", "bots")
+APPS = ("faces", "labeling", "classifier", "bots", "backups")
 
 
 def _imported_modules(folder: Path) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ import pytest
 from django.template.base import Lexer, TokenType
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCES = ("core", "faces", "labeling", "classifier", "bots", "idolsite", "templates", "locale", "manage.py")
+SOURCES = ("core", "faces", "labeling", "classifier", "bots", "backups", "idolsite", "templates", "locale", "manage.py")
 TEMPLATES = ROOT / "templates"
 
 needs_gettext = pytest.mark.skipif(
