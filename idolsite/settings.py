@@ -182,6 +182,17 @@ WHITENOISE_USE_FINDERS = True
 # Photos and crops are people's faces: served only to signed-in users (faces.views.media).
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_path("IDOLSITE_MEDIA_ROOT", VAR_DIR / "media")
+# Behind nginx: a media file answers with X-Accel-Redirect to this internal location, after the
+# same role check, so nginx sends the bytes and no web worker is held (deploy/nginx/idolsite.conf);
+# unset: Python streams the file. Local storage only.
+IDOLSITE_MEDIA_ACCEL_REDIRECT = env_str("IDOLSITE_MEDIA_ACCEL_REDIRECT").strip()
+if IDOLSITE_MEDIA_ACCEL_REDIRECT and not (
+    IDOLSITE_MEDIA_ACCEL_REDIRECT.startswith("/") and IDOLSITE_MEDIA_ACCEL_REDIRECT.endswith("/")
+):
+    raise ImproperlyConfigured(
+        f"IDOLSITE_MEDIA_ACCEL_REDIRECT={IDOLSITE_MEDIA_ACCEL_REDIRECT!r} must start and end with '/', "
+        "e.g. /protected-media/"
+    )
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Everything saved through the storage (photos, thumbnails, crops) is owner-only; the SQLite
 # file too (core.sqlite), and the classifier's files (core.files).
@@ -317,6 +328,9 @@ Q_CLUSTER = {
     "bulk": 10,
     "save_limit": 500,
     "catch_up": False,
+    # Every cluster turns due schedules into tasks unless this is off; deployments run it off in
+    # the clusters and start exactly one `manage.py qscheduler` (deploy/Procfile).
+    "scheduler": env_bool("IDOLSITE_SCHEDULER", True),
     "label": "Task queue",
     "ALT_CLUSTERS": {
         TRAINING_CLUSTER: {
@@ -453,6 +467,22 @@ IDOLSITE_METRICS_ALLOW = env_networks("IDOLSITE_METRICS_ALLOW")
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# HTTPS: off by default, since HSTS cannot be taken back from browsers that saw it; production sets
+# it once TLS works (deploy/.env.example).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# Preloading (hstspreload.org) binds the whole domain for months: the operator's choice, not a
+# warning (security.W021) every deployment must carry.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if IDOLSITE_TRUSTED_PROXIES:
+    # The proxy terminates TLS and says so (deploy/nginx/idolsite.conf sets the header, replacing
+    # any a client sent); it also redirects plain http, while probes reach gunicorn directly over
+    # http, so Django's own redirect (security.W008) stays off.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if not SECURE_SSL_REDIRECT:
+        SILENCED_SYSTEM_CHECKS.append("security.W008")
 
 # Fetching images and crawling sources (faces.http): timeouts, retries, politeness, SSRF guard.
 IDOLSITE_FETCH_CONNECT_TIMEOUT = env_float("IDOLSITE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)

@@ -124,3 +124,56 @@ def test_crop_lookup_keeps_photos_apart_that_share_a_hash_prefix():
     assert photo_of_file(face.crop.name.replace(photo.sha256[:16], photo.sha256[:15] + "x")) is None
     last = "f" * 16
     assert photo_of_file(f"crops/ff/{last}_1_1_1_1.jpg") is None  # no upper bound past ffff...
+
+
+@pytest.fixture
+def accel(settings):
+    settings.IDOLSITE_MEDIA_ACCEL_REDIRECT = "/protected-media/"
+
+
+def test_behind_nginx_the_file_is_sent_by_x_accel_redirect_after_the_same_checks(client, make_user, files, accel):
+    client.force_login(make_user("viewer"))
+    for kind, url in files["live"].items():
+        response = client.get(url)
+        name = url.removeprefix("/media/")
+        assert response.status_code == 200, kind
+        assert response["X-Accel-Redirect"] == f"/protected-media/{name}", kind
+        assert response.content == b"", kind  # nginx sends the bytes
+        assert response["Content-Type"] == "image/jpeg"
+        assert response["Cache-Control"] == "private, max-age=86400"
+    for kind, url in [*files["trashed"].items(), ("orphan", files["orphan"])]:
+        response = client.get(url)
+        assert response.status_code == 404 and "X-Accel-Redirect" not in response, kind
+
+
+@pytest.mark.parametrize("role", [None, "anonymous"])
+def test_x_accel_redirect_is_never_sent_to_those_without_a_role(client, make_user, files, accel, role):
+    if role is None:
+        client.force_login(make_user(None))
+    for kind, url in files["live"].items():
+        response = client.get(url)
+        assert response.status_code in (302, 403), kind
+        assert "X-Accel-Redirect" not in response, kind
+
+
+def test_x_accel_redirect_stays_inside_media_root(client, admin_user, files, accel, settings):
+    client.force_login(admin_user)
+    outside = settings.MEDIA_ROOT.parent / "secret.txt"
+    outside.write_text("not media")
+    for path in ("/media/../secret.txt", "/media/%2e%2e/secret.txt", "/media/crops/../../secret.txt", "/media/crops/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "X-Accel-Redirect" not in response, path
+    # A name that needs escaping reaches nginx escaped (nginx unescapes X-Accel-Redirect).
+    name = default_storage.save("exports/a b#1.jpg", ContentFile(image_bytes(64, 64)))
+    response = client.get(default_storage.url(name))
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == "/protected-media/exports/a%20b%231.jpg"
+
+
+def test_without_the_setting_python_streams_the_file(client, make_user, files, settings):
+    settings.IDOLSITE_MEDIA_ACCEL_REDIRECT = ""
+    client.force_login(make_user("viewer"))
+    response = client.get(files["live"]["crop"])
+    assert response.status_code == 200 and "X-Accel-Redirect" not in response
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"  # a JPEG's first bytes
