@@ -3,8 +3,7 @@
 Every figure comes from an index range or a table's own count, all of them in one statement,
 so the page stays fast at hundreds of thousands of faces: queues are counted up to
 ``QUEUE_LIMIT`` ("1,000+"), and on PostgreSQL the totals of big tables are the planner's
-estimate (a COUNT(*) there reads the whole table). The unlabeled faces are the grid's count,
-kept in the cache."""
+estimate (a COUNT(*) there reads the whole table)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Func, IntegerField, QuerySet, Subquery, Value
+from django.db.models import F, Func, IntegerField, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -23,8 +22,7 @@ from classifier.models import ModelVersion, TrainingRun
 from classifier.services.retraining import TrainingWait, first_model, training_wait, wait_recheck_at
 from faces.backlog import trashed_waiting_photos, waiting_photos
 from faces.models import Face, FaceEmbedding, Photo, Source
-from labeling.models import Idol, LabelEvent
-from labeling.selectors import unlabeled_total_kept
+from labeling.models import FaceLabel, Idol, LabelEvent
 
 # Queues are counted up to this many rows: beyond it the page says "10,000+".
 QUEUE_LIMIT = 1_000
@@ -174,6 +172,13 @@ def overview(*, user: Any) -> Overview:
         "trashed_photos": (trashed, None),
         "excluded": (Face.objects.filter(excluded=True), None),
         "on_trashed": (Face.objects.filter(excluded=False, photo_id__in=trashed.values("pk")), None),
+        # Labeled faces not shown (excluded, or on a trashed photo): taken off "labeled" once.
+        "labeled_hidden": (
+            FaceLabel.objects.filter(Q(face__excluded=True) | Q(face__photo_id__in=trashed.values("pk")))
+            .values("face_id")
+            .distinct(),
+            QUEUE_LIMIT,
+        ),
         "today": (today, None),
         "today_mine": (today.filter(user_id=user.pk), None),
         "idols": (Idol.objects.all(), None),
@@ -188,6 +193,11 @@ def overview(*, user: Any) -> Overview:
         parts["all_photos"] = (Photo.all_objects.all(), None)
     if "faces" not in estimates:
         parts["all_faces"] = (Face.objects.all(), None)
+        # Exact: a face with two labels counts once.
+        parts["labeled"] = (FaceLabel.objects.values("face_id").distinct(), None)
+    else:
+        # At the estimate's scale a face with two labels (rare) may count twice.
+        parts["labeled"] = (FaceLabel.objects.all(), None)
     frontier = _embedding_frontier()
     if frontier is not None:
         parts["embedding"] = (Face.objects.filter(pk__gt=frontier), QUEUE_LIMIT)
@@ -195,9 +205,7 @@ def overview(*, user: Any) -> Overview:
 
     photos = estimates.get("photos", n.get("all_photos", 0)) - n["trashed_photos"]
     faces = estimates.get("faces", n.get("all_faces", 0)) - n["excluded"] - n["on_trashed"]
-    # The grid's own count (exact, kept in the cache): the two pages never disagree.
-    unlabeled = unlabeled_total_kept()
-    faces = max(faces, unlabeled)  # an estimate of the faces may be under the exact count
+    unlabeled = faces - (n["labeled"] - n["labeled_hidden"])
     figures = Figures(
         photos=max(0, photos),
         faces=max(0, faces),
