@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from bots.models import BotAccount
+from core.schedules import schedule_drop, schedule_keep
 
 
 def schedule_name(bot_id: int) -> str:
@@ -15,28 +15,13 @@ def schedule_name(bot_id: int) -> str:
 
 
 def sync_schedule(bot: BotAccount) -> None:
-    from django_q.models import Schedule
-
-    name = schedule_name(bot.pk)
-    if not (bot.enabled and bot.kind == BotAccount.Kind.MASTODON):
-        Schedule.objects.filter(name=name).delete()
-        return
-    minutes = settings.IDOLSITE_MASTODON_POLL_MINUTES
-    schedule, created = Schedule.objects.get_or_create(
-        name=name,
-        defaults={
-            "func": "bots.tasks.poll_mastodon",
-            "args": repr((bot.pk,)),
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-            "next_run": timezone.now(),
-            "cluster": settings.Q_CLUSTER["name"],  # the default cluster, never the training one
-        },
+    schedule_keep(
+        name=schedule_name(bot.pk),
+        func="bots.tasks.poll_mastodon",
+        args=(bot.pk,),
+        minutes=settings.IDOLSITE_MASTODON_POLL_MINUTES,
+        on=bot.enabled and bot.kind == BotAccount.Kind.MASTODON,
     )
-    if not created and schedule.minutes != minutes:
-        schedule.minutes = minutes
-        schedule.save(update_fields=["minutes"])
 
 
 def on_bot_saved(sender: Any, instance: BotAccount, **kwargs: Any) -> None:
@@ -44,6 +29,4 @@ def on_bot_saved(sender: Any, instance: BotAccount, **kwargs: Any) -> None:
 
 
 def on_bot_deleted(sender: Any, instance: BotAccount, **kwargs: Any) -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.filter(name=schedule_name(instance.pk)).delete()
+    schedule_drop(schedule_name(instance.pk))

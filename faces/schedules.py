@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.utils import timezone
-
+from core.schedules import schedule_drop, schedule_keep
 from faces.models import Source
 
 
@@ -15,28 +13,13 @@ def schedule_name(source_id: int) -> str:
 
 
 def sync_schedule(source: Source) -> None:
-    from django_q.models import Schedule
-
-    name = schedule_name(source.pk)
-    minutes = min(source.poll_interval_minutes, 32_767)  # django-q2 stores minutes in a smallint
-    if not source.enabled:
-        Schedule.objects.filter(name=name).delete()
-        return
-    schedule, created = Schedule.objects.get_or_create(
-        name=name,
-        defaults={
-            "func": "faces.tasks.crawl_source",
-            "args": repr((source.pk,)),
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-            "next_run": timezone.now(),
-            "cluster": settings.Q_CLUSTER["name"],  # the default cluster, never the training one
-        },
+    schedule_keep(
+        name=schedule_name(source.pk),
+        func="faces.tasks.crawl_source",
+        args=(source.pk,),
+        minutes=source.poll_interval_minutes,
+        on=source.enabled,
     )
-    if not created and schedule.minutes != minutes:
-        schedule.minutes = minutes
-        schedule.save(update_fields=["minutes"])
 
 
 def on_source_saved(sender: Any, instance: Source, **kwargs: Any) -> None:
@@ -44,6 +27,4 @@ def on_source_saved(sender: Any, instance: Source, **kwargs: Any) -> None:
 
 
 def on_source_deleted(sender: Any, instance: Source, **kwargs: Any) -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.filter(name=schedule_name(instance.pk)).delete()
+    schedule_drop(schedule_name(instance.pk))
