@@ -55,9 +55,10 @@ class Photo:
 def make_photos(n: int) -> list[Photo]:
     from PIL import Image
 
-    from tests.bots.conftest import PEOPLE, _distinct, photo_of
+    from tests.bots.conftest import PEOPLE, photo_of
+    from tests.conftest import distinct_crops
 
-    crops = {person: len(_distinct(person)) for person in PEOPLE}
+    crops = {person: len(distinct_crops(person)) for person in PEOPLE}
     photos = []
     for i in range(n):
         people = [PEOPLE[i % 3], PEOPLE[(i + 1) % 3]] if i % 5 == 4 else [PEOPLE[i % 3]]
@@ -174,12 +175,13 @@ def train_recognizer() -> None:
     from classifier.models import ModelVersion
     from faces import tasks as face_tasks
     from labeling.services import face_import, idol_create
-    from tests.bots.conftest import PEOPLE, _distinct
+    from tests.bots.conftest import PEOPLE
+    from tests.conftest import distinct_crops
 
     labeled = []
     for person in PEOPLE:
         idol = idol_create(name=person.replace("_", " "))
-        labeled += [face_import(data=data, idol=idol).face_id for data in _distinct(person)[:TRAINING_CROPS]]
+        labeled += [face_import(data=data, idol=idol).face_id for data in distinct_crops(person)[:TRAINING_CROPS]]
     face_tasks.embed_faces(labeled)  # the labeled vectors retrain the embedding recognizer
     if not ModelVersion.objects.filter(is_active=True).exists():
         raise SystemExit("no active model after embedding the labeled faces")

@@ -57,14 +57,15 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="idolsite-bots-e2e-"))
     _client_django(work / "client")
-    from tests.bots.conftest import PEOPLE, _distinct, photo_of
+    from tests.bots.conftest import PEOPLE, photo_of
     from tests.bots.fakemastodon import FakeMastodon
+    from tests.conftest import distinct_crops
     from tests.linefake import FakeLine, image_event, sign, webhook_body
 
     faces = work / "faces"
     for person in PEOPLE:
         (faces / person).mkdir(parents=True)
-        for i, data in enumerate(_distinct(person)[:5]):
+        for i, data in enumerate(distinct_crops(person)[:5]):
             (faces / person / f"{i}.jpg").write_bytes(data)
     figures: dict = {}
     base = f"http://127.0.0.1:{args.port}"

@@ -92,8 +92,9 @@ def run(args: argparse.Namespace, var: Path) -> None:
     from classifier.models import ModelVersion
     from faces import tasks as face_tasks
     from labeling.services import face_import, idol_create
-    from tests.bots.conftest import _distinct, photo_of
+    from tests.bots.conftest import photo_of
     from tests.bots.fakemastodon import FakeMastodon
+    from tests.conftest import distinct_crops
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace, var: Path) -> None:
     idols, labeled = {}, []
     for person in people:
         idols[person] = idol_create(name=person.replace("_", " "))
-        for data in _distinct(person)[: args.faces_per_person]:
+        for data in distinct_crops(person)[: args.faces_per_person]:
             labeled.append(face_import(data=data, idol=idols[person]).face_id)
     settings.IDOLSITE_EMBEDDING_AUTO_RETRAIN = True  # the vectors' arrival trains the recognizer, as in production
     face_tasks.embed_faces(labeled)

@@ -17,6 +17,19 @@ needs_shared_faces = pytest.mark.skipif(
 needs_shared_photos = pytest.mark.skipif(
     not SHARED_PHOTOS.is_dir(), reason=f"needs the shared photos at {SHARED_PHOTOS} (absent here)"
 )
+
+
+def distinct_crops(person: str) -> list[bytes]:
+    """A shared person's crops, byte-for-byte copies left out (the shared set has a few)."""
+    seen, out = set(), []
+    for path in sorted((SHARED_FACES / person).iterdir()):
+        data = path.read_bytes()
+        if data not in seen:
+            seen.add(data)
+            out.append(data)
+    return out
+
+
 needs_yunet_model = pytest.mark.skipif(
     not YUNET_MODEL.is_file(), reason=f"needs the YuNet model at {YUNET_MODEL} (absent here)"
 )

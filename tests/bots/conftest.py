@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from bots.models import BotAccount
 from classifier import recognition
 from classifier.models import ModelVersion
-from tests.conftest import SHARED_FACES
+from tests.conftest import SHARED_FACES, distinct_crops
 from tests.factories import make_idol
 
 PEOPLE = ["Hugh_Jackman", "Keira_Knightley", "Will_Smith"]
@@ -60,20 +60,10 @@ def stub_recognizer(monkeypatch):
     return {"idols": idols, "version": version, "say": say}
 
 
-def _distinct(person: str) -> list[bytes]:
-    seen, out = set(), []
-    for path in sorted((SHARED_FACES / person).iterdir()):
-        data = path.read_bytes()
-        if data not in seen:
-            seen.add(data)
-            out.append(data)
-    return out
-
-
 def photo_of(person: str, index: int = 12, *, side: int = 480) -> bytes:
     """A JPEG "photo" of a shared person: one of her crops (not a labeled one) with room around
     it, as a phone picture of one face would be."""
-    face = Image.open(io.BytesIO(_distinct(person)[index])).convert("RGB").resize((side // 2, side // 2))
+    face = Image.open(io.BytesIO(distinct_crops(person)[index])).convert("RGB").resize((side // 2, side // 2))
     framed = ImageOps.expand(face, border=side // 4, fill=(90, 110, 130))
     out = io.BytesIO()
     framed.save(out, format="JPEG", quality=92)
@@ -92,7 +82,7 @@ def real_recognizer(auto_retrain):
     idols, labeled = {}, []
     for person in PEOPLE:
         idols[person] = idol_create(name=person.replace("_", " "))
-        for data in _distinct(person)[:5]:
+        for data in distinct_crops(person)[:5]:
             labeled.append(face_import(data=data, idol=idols[person]).face_id)
     with auto_retrain():
         face_tasks.embed_faces(labeled)

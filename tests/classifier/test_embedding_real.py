@@ -11,24 +11,13 @@ from classifier.models import ModelVersion, TrainingRun
 from faces import services as face_services
 from faces import tasks as face_tasks
 from labeling.services import face_import, idol_create
-from tests.conftest import SHARED_FACES, needs_shared_faces
+from tests.conftest import distinct_crops, needs_shared_faces
 
 pytestmark = [pytest.mark.django_db, needs_shared_faces]
 
 PEOPLE = ["Hugh_Jackman", "Keira_Knightley", "Will_Smith"]
 LABELED = 2
 PROBES = 4
-
-
-def distinct_crops(person: str) -> list[bytes]:
-    """The person's crops, byte-for-byte copies left out (the shared set has a few)."""
-    seen, out = set(), []
-    for path in sorted((SHARED_FACES / person).iterdir()):
-        data = path.read_bytes()
-        if data not in seen:
-            seen.add(data)
-            out.append(data)
-    return out
 
 
 def unlabeled_face(data: bytes):
