@@ -13,7 +13,13 @@ from django.urls import reverse
 from classifier.ml.classifier import Classifier
 from classifier.models import ModelVersion
 from classifier.services import modelfiles
-from classifier.services.versions import forget_loaded, load_classifier, model_version_delete, model_version_register
+from classifier.services.versions import (
+    forget_loaded,
+    load_classifier,
+    model_files_problem,
+    model_version_delete,
+    model_version_register,
+)
 from tests.classifier.conftest import two_class_set
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +125,15 @@ def test_on_local_disk_a_model_folder_holds_its_manifest(tiny, settings):
     assert oct((folder / "model.keras").stat().st_mode & 0o777) == "0o600"
     forget_loaded()
     assert load_classifier(version) is not None
+
+
+def test_the_readiness_check_reads_the_active_models_files_from_the_bucket(s3_storage, tiny):
+    version = model_version_register(run_id=None, clf=tiny, metrics=METRICS)
+    assert model_files_problem(version) is None
+    key = s3_storage.model_key(f"{version.directory}/model.keras")
+    s3_storage.client.delete_object(Bucket=s3_storage.bucket, Key=key)
+    assert model_files_problem(version) == "model_files_missing"
+    s3_storage.client.delete_object(
+        Bucket=s3_storage.bucket, Key=s3_storage.model_key(f"{version.directory}/model.json")
+    )
+    assert model_files_problem(version) == "model_meta_unreadable"
