@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from django.conf import settings
-from django.core.files.storage import FileSystemStorage, Storage, default_storage
+from django.core.files.storage import Storage, default_storage, storages
 
 CHUNK = 1024 * 1024
 
@@ -20,9 +19,9 @@ AREAS = (MEDIA, MODELS)
 
 
 def model_storage() -> Storage:
-    """Where the classifier's model folders live. The one place that says so for backups: when
-    model files move to another storage, only this changes."""
-    return FileSystemStorage(location=settings.IDOLSITE_MODEL_DIR)
+    """Where the classifier's model folders live: ``STORAGES["models"]`` (``IDOLSITE_MODEL_DIR``
+    or the bucket's ``models/``), each folder with the manifest written last."""
+    return storages["models"]
 
 
 def storage_for(area: str) -> Storage:

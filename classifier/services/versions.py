@@ -7,20 +7,28 @@ activation commits.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import shutil
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, read_meta, set_aside
+from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel
 from classifier.models import ModelVersion, Recognizer
 from classifier.services.common import User
+from classifier.services.modelfiles import (
+    model_files_delete,
+    model_files_local,
+    model_files_publish,
+    model_files_set_aside,
+    model_storage,
+)
 from core.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -43,9 +51,13 @@ def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, A
     from classifier.ml.embedding_head import FORMAT_VERSION as EMBEDDING_FORMAT_VERSION
 
     directory = new_model_directory(run_id)
-    path = model_root() / directory
-    clf.save(path)
-    save_evaluation_images(metrics, clf.class_names, clf.history, path, translate=gettext)
+    # Keras writes to a path: the files are made here, then stored, the manifest last; the row
+    # below is the one write that makes them a model (an interrupted upload leaves no row).
+    with tempfile.TemporaryDirectory(prefix="idolsite-model-") as work:
+        path = Path(work) / directory
+        clf.save(path)
+        save_evaluation_images(metrics, clf.class_names, clf.history, path, translate=gettext)
+        model_files_publish(source=path, directory=directory)
     embedding = getattr(clf, "kind", "") == Recognizer.EMBEDDING
     with transaction.atomic():
         active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
@@ -144,9 +156,9 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
             raise Conflict(
                 gettext("model %(id)s is active; activate another one first") % {"id": version.pk}, code="active"
             )
-        path = version.path
+        pk, directory = version.pk, version.directory
         version.delete()
-    shutil.rmtree(path, ignore_errors=True)
+    model_files_delete(pk=pk, directory=directory)
 
 
 # The active model, kept in memory per process: loading a .keras file takes a second or two.
@@ -166,15 +178,16 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
         _loaded[key] = _loaded.pop(key)  # most recently used last
         return _loaded[key]
     try:
+        path = model_files_local(version)
         if version.kind == Recognizer.EMBEDDING:
             from classifier.ml.embedding_head import EmbeddingClassifier
 
-            clf = EmbeddingClassifier.load(version.path)
+            clf = EmbeddingClassifier.load(path)
         else:
-            clf = Classifier.load(version.path)
+            clf = Classifier.load(path)
     except IncompatibleModel as exc:
         log.warning("model %s cannot be used: %s", version.pk, exc)
-        set_aside(version.path)
+        model_files_set_aside(version)
         ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
         return None
     _loaded[key] = clf
@@ -186,14 +199,18 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
 def model_files_problem(version: ModelVersion) -> str | None:
     """Why ``version``'s files could not be loaded, as a short code, or None when they look
     whole: its JSON parses and names this kind and format, and each weight file is there and
-    not empty. Reads no weights (no Keras), so the web process can ask it on every readiness
-    probe."""
+    not empty, in the models' storage (a bucket that does not answer raises). Reads no weights
+    (no Keras), so the web process can ask it on every readiness probe."""
     from classifier.ml import embedding_head
-    from classifier.ml.classifier import MODEL_FILE
+    from classifier.ml.classifier import META_FILE, MODEL_FILE
 
+    storage = model_storage()
     try:
-        meta = read_meta(version.path)
-    except IncompatibleModel:
+        with storage.open(f"{version.directory}/{META_FILE}", "rb") as handle:
+            meta = json.loads(handle.read())
+    except (FileNotFoundError, ValueError):
+        return "model_meta_unreadable"
+    if not isinstance(meta, dict):
         return "model_meta_unreadable"
     if version.kind == Recognizer.EMBEDDING:
         kind, expected, files = (
@@ -210,9 +227,9 @@ def model_files_problem(version: ModelVersion) -> str | None:
         return "model_format"
     for name in files:
         try:
-            if (version.path / name).stat().st_size == 0:
+            if storage.size(f"{version.directory}/{name}") == 0:
                 return "model_files_missing"
-        except OSError:
+        except FileNotFoundError:
             return "model_files_missing"
     return None
 
@@ -244,12 +261,10 @@ def forget_loaded() -> None:
 
 
 def new_model_directory(run_id: int | None) -> str:
+    """A folder name no other machine picks: the time, the run and a random part."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-run{run_id}" if run_id else stamp
-
-
-def model_root() -> Path:
-    return Path(settings.IDOLSITE_MODEL_DIR)
+    token = secrets.token_hex(3)
+    return f"{stamp}-run{run_id}-{token}" if run_id else f"{stamp}-{token}"
 
 
 def enqueue_suggest(version_id: int, face_ids: list[int] | None = None) -> None:
