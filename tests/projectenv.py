@@ -22,5 +22,8 @@ def project_env(folder: Path, **extra: str) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
     env.pop("IDOLSITE_REDIS_URL", None)
+    # The browser tests allow Django's ORM in async code for themselves only; a real process
+    # started from the tests must not inherit it (check --deploy refuses it).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(extra)
     return env
