@@ -6,7 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 from django.views.static import serve
@@ -14,6 +15,7 @@ from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
 
+from core.storage import local_root, signed_url
 from faces.models import Face, Photo
 
 # Model permissions, carried by the role groups of labeling.roles (faces does not import
@@ -75,8 +77,10 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     a trashed photo (its image, thumbnail and crops) and files that belong to no row are for
     admins only; others get 404, as if they did not exist.
 
-    ``serve`` refuses paths that leave MEDIA_ROOT and answers conditional requests. Behind a
-    reverse proxy, point it at MEDIA_ROOT with an internal location for more speed."""
+    On local disk, ``serve`` refuses paths that leave MEDIA_ROOT and answers conditional
+    requests (behind a reverse proxy, point it at MEDIA_ROOT with an internal location for more
+    speed). In a bucket the objects are private: the answer is a redirect to an address signed
+    for a few minutes, never a public one."""
     user = request.user
     if not user.is_authenticated:
         if not get_authorization_header(request):
@@ -92,6 +96,15 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
         photo = photo_of_file(path)
         if photo is None or photo.is_trashed:
             raise Http404("no such file")
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    root = local_root(default_storage)
+    if root is None:
+        url = signed_url(default_storage, path)
+        if url is None:
+            raise Http404("no such file")
+        response = HttpResponseRedirect(url)
+        # Cached for less than the signature lives, so a cached redirect never leads to a 403.
+        response["Cache-Control"] = f"private, max-age={settings.IDOLSITE_S3_URL_SECONDS // 2}"
+        return response
+    response = serve(request, path, document_root=root)
     response["Cache-Control"] = "private, max-age=86400"
     return response
