@@ -88,8 +88,8 @@ def _read_manifest(storage: Storage, directory: str) -> dict:
     return manifest
 
 
-def _cache_folder(version: ModelVersion) -> Path:
-    return Path(settings.IDOLSITE_MODEL_CACHE_DIR) / f"{version.pk}-{version.directory}"
+def _cache_folder(pk: int, directory: str) -> Path:
+    return Path(settings.IDOLSITE_MODEL_CACHE_DIR) / f"{pk}-{directory}"
 
 
 def model_files_local(version: ModelVersion) -> Path:
@@ -101,7 +101,7 @@ def model_files_local(version: ModelVersion) -> Path:
     root = local_root(storage)
     if root is not None:
         return root / version.directory
-    target = _cache_folder(version)
+    target = _cache_folder(version.pk, version.directory)
     if (target / MANIFEST).is_file():
         return target
     manifest = _read_manifest(storage, version.directory)
@@ -160,15 +160,15 @@ def _delete_folder(storage: Storage, folder: str) -> None:
         _delete_folder(storage, f"{folder}/{name}")
 
 
-def model_files_delete(version: ModelVersion) -> None:
+def model_files_delete(*, pk: int, directory: str) -> None:
     """Remove a version's files from the storage and from this machine's cache."""
     storage = model_storage()
     root = local_root(storage)
     if root is not None:
-        shutil.rmtree(root / version.directory, ignore_errors=True)
+        shutil.rmtree(root / directory, ignore_errors=True)
     else:
-        _delete_folder(storage, version.directory)
-    shutil.rmtree(_cache_folder(version), ignore_errors=True)
+        _delete_folder(storage, directory)
+    shutil.rmtree(_cache_folder(pk, directory), ignore_errors=True)
 
 
 def model_files_set_aside(version: ModelVersion) -> None:
@@ -178,4 +178,4 @@ def model_files_set_aside(version: ModelVersion) -> None:
     if root is not None:
         set_aside(root / version.directory)
     else:
-        shutil.rmtree(_cache_folder(version), ignore_errors=True)
+        shutil.rmtree(_cache_folder(version.pk, version.directory), ignore_errors=True)

@@ -154,8 +154,9 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
             raise Conflict(
                 gettext("model %(id)s is active; activate another one first") % {"id": version.pk}, code="active"
             )
+        pk, directory = version.pk, version.directory
         version.delete()
-    model_files_delete(version)
+    model_files_delete(pk=pk, directory=directory)
 
 
 # The active model, kept in memory per process: loading a .keras file takes a second or two.
