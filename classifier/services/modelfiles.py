@@ -81,7 +81,7 @@ def _read_manifest(storage: Storage, directory: str) -> dict:
     try:
         with storage.open(f"{directory}/{MANIFEST}", "rb") as handle:
             manifest = json.loads(handle.read())
-    except (OSError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # not a network error: that one is retried later
         raise IncompatibleModel(f"{directory}: no readable {MANIFEST} (an upload that did not finish?): {exc}") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise IncompatibleModel(f"{directory}/{MANIFEST}: not a manifest")
@@ -119,7 +119,7 @@ def model_files_local(version: ModelVersion) -> Path:
                     while chunk := source.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
-            except OSError as exc:
+            except FileNotFoundError as exc:
                 raise IncompatibleModel(f"{version.directory}/{relative}: {exc}") from exc
             if digest.hexdigest() != entry.get("sha256"):
                 raise IncompatibleModel(f"{version.directory}/{relative}: its hash is not the manifest's")
