@@ -85,3 +85,16 @@ def storage_settings(*, bucket: str, endpoint_url: str = "", region: str = "", p
             "OPTIONS": {**common, "location": under("models"), "file_overwrite": True},
         },
     }
+
+
+def transient_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a bucket that did not answer now (no connection, a timeout, a 5xx or
+    a throttle) rather than a file that is not there: the work is worth trying again later."""
+    try:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    except ImportError:  # no bucket support installed: no bucket error either
+        return False
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or status == 429 or exc.response.get("Error", {}).get("Code") == "SlowDown"
+    return isinstance(exc, (ConnectionError, HTTPClientError))

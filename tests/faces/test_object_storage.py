@@ -103,3 +103,25 @@ def test_the_same_name_twice_never_replaces_a_stored_object(s3_storage):
     second = default_storage.save("crops/00/0000000000000000_x.jpg", io.BytesIO(b"two"))
     assert first != second
     assert s3_storage.read(s3_storage.media_key(first)) == b"one"
+
+
+def test_a_bucket_that_does_not_answer_leaves_the_photo_to_be_tried_again(s3_storage, scripted, settings, monkeypatch):
+    import socket
+
+    photo = make_photo(data=image_bytes(320, 240))
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own retries would only slow the test
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            **settings.STORAGES["default"],
+            "OPTIONS": {**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": f"http://127.0.0.1:{closed}"},
+        },
+    }
+    with pytest.raises(Exception, match="Could not connect"):
+        detect_photo(photo.pk)
+    photo.refresh_from_db()
+    assert photo.status != Photo.Status.FAILED and not photo.error
+    assert photo.detection_claim is not None  # claimed: the sweep queues it again once stale
