@@ -15,9 +15,24 @@ from faces.models import Photo
 from faces.tasks import detect_photo
 from labeling.roles import assign_role
 from tests.faces.conftest import face
-from tests.factories import image_bytes, make_photo
+from tests.factories import image_bytes, make_face, make_photo
 
 pytestmark = pytest.mark.django_db
+
+
+def _close_the_bucket(settings, monkeypatch) -> None:
+    """Point the media storage at a loopback port nobody listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own retries would only slow the test
+    default = settings.STORAGES["default"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], "endpoint_url": f"http://127.0.0.1:{closed}"}},
+    }
 
 
 @pytest.fixture
@@ -106,22 +121,21 @@ def test_the_same_name_twice_never_replaces_a_stored_object(s3_storage):
 
 
 def test_a_bucket_that_does_not_answer_leaves_the_photo_to_be_tried_again(s3_storage, scripted, settings, monkeypatch):
-    import socket
-
     photo = make_photo(data=image_bytes(320, 240))
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own retries would only slow the test
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            **settings.STORAGES["default"],
-            "OPTIONS": {**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": f"http://127.0.0.1:{closed}"},
-        },
-    }
+    _close_the_bucket(settings, monkeypatch)
     with pytest.raises(Exception, match="Could not connect"):
         detect_photo(photo.pk)
     photo.refresh_from_db()
     assert photo.status != Photo.Status.FAILED and not photo.error
     assert photo.detection_claim is not None  # claimed: the sweep queues it again once stale
+
+
+def test_crops_the_bucket_does_not_serve_now_are_not_recorded_as_failed_embeddings(s3_storage, settings, monkeypatch):
+    from faces.models import FaceEmbedding
+    from faces.tasks import embed_faces
+
+    crop = make_face()
+    _close_the_bucket(settings, monkeypatch)
+    with pytest.raises(Exception, match="Could not connect"):
+        embed_faces([crop.pk])
+    assert not FaceEmbedding.objects.filter(face=crop).exists()  # `manage.py embed` does it later
