@@ -11,8 +11,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from faces import services
-from faces.models import Photo
-from faces.tasks import detect_photo
+from faces.models import FaceEmbedding, Photo
+from faces.tasks import detect_photo, embed_faces
 from labeling.roles import assign_role
 from tests.faces.conftest import face
 from tests.factories import image_bytes, make_face, make_photo
@@ -131,9 +131,6 @@ def test_a_bucket_that_does_not_answer_leaves_the_photo_to_be_tried_again(s3_sto
 
 
 def test_crops_the_bucket_does_not_serve_now_are_not_recorded_as_failed_embeddings(s3_storage, settings, monkeypatch):
-    from faces.models import FaceEmbedding
-    from faces.tasks import embed_faces
-
     crop = make_face()
     _close_the_bucket(settings, monkeypatch)
     with pytest.raises(Exception, match="Could not connect"):
