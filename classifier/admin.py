@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from classifier import services
 from classifier.ml.evaluation import IMAGES
 from classifier.models import FaceCluster, ModelVersion, Suggestion, SuggestionRejection, TrainingRun
+from classifier.services.modelfiles import model_file_names
 from core.errors import DomainError
 
 
@@ -162,7 +163,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description=_("evaluation"))
     def images(self, version: ModelVersion) -> str:
         """The pictures saved beside the model (the confusion matrix only for a few classes)."""
-        names = [name for name in IMAGES if (version.path / name).is_file()]
+        stored = model_file_names(version)
+        names = [name for name in IMAGES if name in stored]
         if not names:
             return "—"
         return format_html_join(

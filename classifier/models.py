@@ -131,7 +131,8 @@ class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
 
 
 class ModelVersion(models.Model):
-    """A trained model on disk: ``<IDOLSITE_MODEL_DIR>/<directory>/`` with its ``model.json``
+    """A trained model: the folder ``<directory>/`` of the models' storage (``IDOLSITE_MODEL_DIR``
+    or a bucket, see ``classifier.services.modelfiles``) with its ``manifest.json`` and ``model.json``
     (``classifier.ml.classifier`` for the network, ``classifier.ml.embedding_head`` for the
     embedding recognizer, which also names the embedder and model file its vectors came from)."""
 
@@ -190,6 +191,8 @@ class ModelVersion(models.Model):
 
     @property
     def path(self):  # -> Path
+        """Its folder on local disk when the models' storage is ``IDOLSITE_MODEL_DIR`` (code
+        reads the files through ``classifier.services.modelfiles``)."""
         return settings.IDOLSITE_MODEL_DIR / self.directory
 
 

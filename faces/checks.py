@@ -12,11 +12,27 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from core.files import make_private_dirs
 
 
+def _local_folders() -> list[tuple[str, Path]]:
+    """The folders this process writes to: the storages' own on local disk; with a bucket, the
+    cache of downloaded model files."""
+    from django.core.files.storage import storages
+
+    from core.storage import local_root
+
+    folders = []
+    if local_root(storages["default"]) is not None:
+        folders.append(("MEDIA_ROOT", Path(settings.MEDIA_ROOT)))
+    if local_root(storages["models"]) is not None:
+        folders.append(("IDOLSITE_MODEL_DIR", Path(settings.IDOLSITE_MODEL_DIR)))
+    else:
+        folders.append(("IDOLSITE_MODEL_CACHE_DIR", Path(settings.IDOLSITE_MODEL_CACHE_DIR)))
+    return folders
+
+
 @register(Tags.compatibility, deploy=False)
 def check_writable_folders(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
-    for name in ("MEDIA_ROOT", "IDOLSITE_MODEL_DIR"):
-        path = Path(getattr(settings, name))
+    for name, path in _local_folders():
         try:
             make_private_dirs(path)
         except OSError as exc:

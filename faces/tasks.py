@@ -8,6 +8,7 @@ import logging
 from django.utils.translation import gettext
 
 from core.errors import DomainError
+from core.storage import transient_storage_error
 from faces import services
 from faces.models import Photo
 
@@ -34,7 +35,8 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
     Safe to run twice and from several workers: the photo is claimed first (a conditional
     UPDATE), so only one worker detects it, and a photo already detected is left alone unless
     ``redetect``. It ends ``detected`` with all its faces, or ``failed`` with a readable error and
-    no new face. Returns what happened, for django-q's task log."""
+    no new face (a storage that does not answer leaves it claimed, for the sweep to queue again).
+    Returns what happened, for django-q's task log."""
     from faces.detection import analyze_bytes
     from faces.detectors import DetectorUnavailable
 
@@ -60,6 +62,11 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
     except OSError as exc:
         error = gettext("the photo's file cannot be read (%(error)s)") % {"error": exc}
     except Exception as exc:  # a bug or a library failure: recorded, the worker goes on
+        if transient_storage_error(exc):
+            # The bucket did not answer: the claim stays, goes stale, and the sweep queues the
+            # photo again (IDOLSITE_DETECT_MAX_ATTEMPTS bounds the tries).
+            log.warning("detection of photo %s: the storage did not answer (%s); tried again later", photo_id, exc)
+            raise
         log.exception("detection of photo %s failed", photo_id)
         error = gettext("detection failed unexpectedly: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
     try:

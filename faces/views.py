@@ -10,8 +10,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils._os import safe_join
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
@@ -20,6 +20,7 @@ from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
 
+from core.storage import local_root, signed_url
 from faces.models import Face, Photo
 
 # Model permissions, carried by the role groups of labeling.roles (faces does not import
@@ -81,8 +82,10 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     a trashed photo (its image, thumbnail and crops) and files that belong to no row are for
     admins only; others get 404, as if they did not exist.
 
-    ``serve`` refuses paths that leave MEDIA_ROOT and answers conditional requests. Behind nginx
-    (``IDOLSITE_MEDIA_ACCEL_REDIRECT``), nginx sends the file from an internal location."""
+    On local disk, ``serve`` refuses paths that leave MEDIA_ROOT and answers conditional
+    requests; behind nginx (``IDOLSITE_MEDIA_ACCEL_REDIRECT``), nginx sends the file from an
+    internal location. In a bucket the objects are private: the answer is a redirect to an
+    address signed for a few minutes, never a public one."""
     user = request.user
     if not user.is_authenticated:
         if not get_authorization_header(request):
@@ -98,10 +101,19 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
         photo = photo_of_file(path)
         if photo is None or photo.is_trashed:
             raise Http404("no such file")
-    if settings.IDOLSITE_MEDIA_ACCEL_REDIRECT and isinstance(default_storage, FileSystemStorage):
+    root = local_root(default_storage)
+    if root is None:
+        url = signed_url(default_storage, path)
+        if url is None:
+            raise Http404("no such file")
+        response = HttpResponseRedirect(url)
+        # Cached for less than the signature lives, so a cached redirect never leads to a 403.
+        response["Cache-Control"] = f"private, max-age={settings.IDOLSITE_S3_URL_SECONDS // 2}"
+        return response
+    if settings.IDOLSITE_MEDIA_ACCEL_REDIRECT:
         response = _accel_redirect(path)
     else:
-        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+        response = serve(request, path, document_root=root)
     response["Cache-Control"] = "private, max-age=86400"
     return response
 

@@ -28,6 +28,7 @@ from core.env import (
     parse_database_url,
     sqlite_database,
 )
+from core.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("IDOLSITE_VAR_DIR", BASE_DIR / "var")
@@ -173,8 +174,24 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Media and model files (core.storage): on local disk (MEDIA_ROOT, IDOLSITE_MODEL_DIR) unless
+# IDOLSITE_S3_BUCKET names an S3-compatible bucket that every machine shares. Its credentials:
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (read by boto3). Objects stay private: the media
+# view checks the reader's role, then redirects to an address signed for IDOLSITE_S3_URL_SECONDS.
+# A machine keeps the model files it downloaded under IDOLSITE_MODEL_CACHE_DIR.
+IDOLSITE_S3_BUCKET = env_str("IDOLSITE_S3_BUCKET").strip()
+IDOLSITE_S3_ENDPOINT_URL = env_url("IDOLSITE_S3_ENDPOINT_URL")
+IDOLSITE_S3_REGION = env_str("IDOLSITE_S3_REGION").strip()
+IDOLSITE_S3_PREFIX = env_str("IDOLSITE_S3_PREFIX").strip().strip("/")
+IDOLSITE_S3_URL_SECONDS = env_int("IDOLSITE_S3_URL_SECONDS", 300, minimum=10, maximum=7 * 24 * 3600)
+IDOLSITE_MODEL_CACHE_DIR = env_path("IDOLSITE_MODEL_CACHE_DIR", VAR_DIR / "model-cache")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **storage_settings(
+        bucket=IDOLSITE_S3_BUCKET,
+        endpoint_url=IDOLSITE_S3_ENDPOINT_URL,
+        region=IDOLSITE_S3_REGION,
+        prefix=IDOLSITE_S3_PREFIX,
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -257,7 +274,7 @@ IDOLSITE_DETECT_MAX_ATTEMPTS = env_int("IDOLSITE_DETECT_MAX_ATTEMPTS", 3, minimu
 # URL (through faces.http, see the IDOLSITE_FETCH_* settings below).
 IDOLSITE_API_MAX_IMAGE_BYTES = env_int("IDOLSITE_API_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
 
-# Classifier artifacts (.keras files and their JSON).
+# Classifier artifacts (.keras files and their JSON), when no bucket is set (STORAGES["models"]).
 IDOLSITE_MODEL_DIR = env_path("IDOLSITE_MODEL_DIR", VAR_DIR / "models")
 IDOLSITE_MIN_FACES_PER_CLASS = env_int("IDOLSITE_MIN_FACES_PER_CLASS", 20, minimum=2)
 # The recognizer a training makes unless asked for another: "embedding" (a head on the face

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3 import s3_server, s3_storage  # noqa: F401  (fixtures: an S3-compatible server)
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SHARED_FACES = SHARED / "data" / "faces"
 SHARED_PHOTOS = SHARED / "data" / "photos"

@@ -1,6 +1,7 @@
 """The classifier: one class that trains, saves, loads and predicts (PL ``documents/classifier.py``).
 
-On disk a model is a folder (under ``IDOLSITE_MODEL_DIR``, see ``classifier.services.versions``)
+On disk a model is a folder (written to a temporary place, then stored with its manifest by
+``classifier.services.modelfiles``, on local disk or in a bucket)
 holding ``model.keras`` and ``model.json`` (format version, the idol id of each class, input
 size, data fingerprint, library versions, metrics). Both are written to temporary names and
 renamed, the JSON last, so a killed worker never leaves a half-written model: a folder without

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, read_meta, set_aside
+from classifier.ml.classifier import FORMAT_VERSION, Classifier, IncompatibleModel, read_meta
 from classifier.models import ModelVersion, Recognizer
 from classifier.services.common import User
+from classifier.services.modelfiles import (
+    model_files_delete,
+    model_files_local,
+    model_files_publish,
+    model_files_set_aside,
+)
 from core.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -43,9 +49,13 @@ def model_version_register(*, run_id: int | None, clf: Any, metrics: dict[str, A
     from classifier.ml.embedding_head import FORMAT_VERSION as EMBEDDING_FORMAT_VERSION
 
     directory = new_model_directory(run_id)
-    path = model_root() / directory
-    clf.save(path)
-    save_evaluation_images(metrics, clf.class_names, clf.history, path, translate=gettext)
+    # Keras writes to a path: the files are made here, then stored, the manifest last; the row
+    # below is the one write that makes them a model (an interrupted upload leaves no row).
+    with tempfile.TemporaryDirectory(prefix="idolsite-model-") as work:
+        path = Path(work) / directory
+        clf.save(path)
+        save_evaluation_images(metrics, clf.class_names, clf.history, path, translate=gettext)
+        model_files_publish(source=path, directory=directory)
     embedding = getattr(clf, "kind", "") == Recognizer.EMBEDDING
     with transaction.atomic():
         active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
@@ -144,9 +154,9 @@ def model_version_delete(*, version: ModelVersion, user: User = None) -> None:
             raise Conflict(
                 gettext("model %(id)s is active; activate another one first") % {"id": version.pk}, code="active"
             )
-        path = version.path
+        pk, directory = version.pk, version.directory
         version.delete()
-    shutil.rmtree(path, ignore_errors=True)
+    model_files_delete(pk=pk, directory=directory)
 
 
 # The active model, kept in memory per process: loading a .keras file takes a second or two.
@@ -166,15 +176,16 @@ def load_classifier(version: ModelVersion | None = None) -> Classifier | None:
         _loaded[key] = _loaded.pop(key)  # most recently used last
         return _loaded[key]
     try:
+        path = model_files_local(version)
         if version.kind == Recognizer.EMBEDDING:
             from classifier.ml.embedding_head import EmbeddingClassifier
 
-            clf = EmbeddingClassifier.load(version.path)
+            clf = EmbeddingClassifier.load(path)
         else:
-            clf = Classifier.load(version.path)
+            clf = Classifier.load(path)
     except IncompatibleModel as exc:
         log.warning("model %s cannot be used: %s", version.pk, exc)
-        set_aside(version.path)
+        model_files_set_aside(version)
         ModelVersion.objects.filter(pk=version.pk).update(set_aside=True, is_active=False, pinned=False)
         return None
     _loaded[key] = clf
@@ -244,12 +255,10 @@ def forget_loaded() -> None:
 
 
 def new_model_directory(run_id: int | None) -> str:
+    """A folder name no other machine picks: the time, the run and a random part."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-run{run_id}" if run_id else stamp
-
-
-def model_root() -> Path:
-    return Path(settings.IDOLSITE_MODEL_DIR)
+    token = secrets.token_hex(3)
+    return f"{stamp}-run{run_id}-{token}" if run_id else f"{stamp}-{token}"
 
 
 def enqueue_suggest(version_id: int, face_ids: list[int] | None = None) -> None:

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from classifier import selectors, services
 from classifier.ml.evaluation import CONFUSION_IMAGE_MAX_CLASSES, IMAGES, fewshot_points
 from classifier.models import ModelVersion, Recognizer, TrainingRun
+from classifier.services.modelfiles import model_file_names, model_file_open
 from core.errors import DomainError
 from faces.models import Face
 from labeling import roles
@@ -95,7 +96,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             crop, ex["photo_id"] = faces.get(ex["face_id"], ("", None))
             ex["crop_url"] = default_storage.url(crop) if crop else ""
     n_classes = metrics.get("n_classes") or len(metrics.get("per_class") or [])
-    images = {name for name in IMAGES if version is not None and (version.path / name).is_file()}
+    images = set(IMAGES) & model_file_names(version) if version is not None else set()
     return render(
         request,
         "classifier/run_detail.html",
@@ -232,9 +233,10 @@ def version_image(request: HttpRequest, pk: int, name: str) -> FileResponse:
     if name not in IMAGES:
         raise Http404("no such image")
     version = get_object_or_404(ModelVersion, pk=pk)
-    path = version.path / name
-    if not path.is_file():
-        raise Http404("the image is missing")
-    response = FileResponse(path.open("rb"), content_type="image/png")
+    try:
+        handle = model_file_open(version, name)
+    except FileNotFoundError:
+        raise Http404("the image is missing") from None
+    response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
 
+from core.storage import transient_storage_error
 from faces.models import Face, FaceEmbedding
 from faces.signals import faces_embedded
 
@@ -104,7 +105,8 @@ def face_embeddings_compute(
     ``retry_failed`` or ``recompute``. Returns the counts: embedded, failed, skipped.
 
     Safe to run twice and beside another worker: rows are written with one upsert on (face,
-    embedder, model hash). Raises EmbedderUnavailable (nothing stored) when the model cannot run."""
+    embedder, model hash). Raises EmbedderUnavailable (nothing stored) when the model cannot run,
+    and the storage's error (nothing stored either) when the bucket holding the crops does not answer."""
     import numpy as np
 
     model_hash = embedder.model_hash()
@@ -118,6 +120,8 @@ def face_embeddings_compute(
         try:
             images[face.pk] = load_face_image(face)
         except Exception as exc:  # a missing or undecodable crop: this face fails, the batch goes on
+            if transient_storage_error(exc):  # not the crop's fault: nothing stored, tried again later
+                raise
             errors[face.pk] = gettext("the crop cannot be read: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
     vectors: dict[int, np.ndarray] = {}
     if images:
