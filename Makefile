@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/idolsite
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint messages test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency bench-bots bench-export clean
+.PHONY: install run test lint messages test-sqlite test-postgres test-browser bench-detect bench-labeling bench-train bench-active bench-concurrency bench-bots bench-export bench-cluster clean
 
 $(VENV)/.installed: requirements.txt requirements-common.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,11 @@ bench-bots: install
 # BENCH_ARGS="--faces 20000" for a quick run.
 bench-export: install
 	$(BIN)/python bench/export.py $(BENCH_ARGS)
+
+# Separate hosts on PostgreSQL + Redis + an S3 server: photos/min with 1 and 2 workers, recovery
+# from a killed worker; last line is JSON.
+bench-cluster: install
+	$(BIN)/python bench/cluster.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -46,8 +46,13 @@ def build_clusters(*_old_args: object) -> str:
 
 
 def fail_stale_runs() -> int:
-    """Runs whose worker died (no heartbeat) become failed."""
-    return services.fail_stale_runs()
+    """Runs whose worker died (no heartbeat) become failed; faces whose suggest task died with a
+    worker are queued again."""
+    from classifier.services.suggestions import suggestions_requeue_lost
+
+    failed = services.fail_stale_runs()
+    suggestions_requeue_lost()
+    return failed
 
 
 def retrain_if_needed() -> int | None:

@@ -11,6 +11,8 @@ from core.errors import DomainError
 from core.storage import transient_storage_error
 from faces import services
 from faces.models import Photo
+from faces.services.detection import photo_detection_requeue_lost
+from faces.services.embeddings import embedding_requeue_lost
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,11 @@ def detect_photo(photo_id: int, detector: str | None = None, redetect: bool = Fa
 
 def sweep_detection_claims() -> str:
     """Queue again the photos whose detecting worker died (a stale claim), or fail those
-    interrupted too often (the default cluster's schedule, see migration faces 0006)."""
+    interrupted too often (the default cluster's schedule, see migration faces 0006); and the
+    photos and faces whose queued task died with a worker."""
     counts = services.photo_detection_sweep()
+    lost = {"lost photos requeued": photo_detection_requeue_lost(), "lost faces requeued": embedding_requeue_lost()}
+    counts.update({what: n for what, n in lost.items() if n})
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
 

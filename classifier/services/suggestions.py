@@ -21,10 +21,12 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -33,7 +35,7 @@ from classifier.services import retraining, versions
 from classifier.services.common import User, acting_user
 from core.errors import DomainError, NotFound
 from faces.db import atomic_retrying
-from faces.models import Face
+from faces.models import Face, FaceEmbedding
 from labeling.models import FaceLabel, How, Idol
 
 log = logging.getLogger(__name__)
@@ -407,6 +409,31 @@ def rerank(*, face_ids: list[int]) -> None:
         idol_id, probability, margin = rank(row.top, rejected[row.face_id])
         if (idol_id, probability, margin) != (row.idol_id, row.probability, row.margin):
             Suggestion.objects.filter(pk=row.pk).update(idol_id=idol_id, probability=probability, margin=margin)
+
+
+def suggestions_requeue_lost(*, now: datetime | None = None) -> int:
+    """Queue again the suggestions of visible faces with a vector of the active embedding
+    recognizer's model but no suggestion of it, made over IDOLSITE_DETECT_CLAIM_TIMEOUT ago, when
+    the default queue is empty: their suggest task died with a killed worker (django-q holds the
+    tasks it took from the broker in memory). Suggesting is safe to run twice."""
+    from faces.services.detection import LOST_LIMIT, default_queue_empty
+
+    active = ModelVersion.objects.active()
+    if active is None or active.kind != Recognizer.EMBEDDING:
+        return 0
+    now = now or timezone.now()
+    vectors = FaceEmbedding.objects.of(embedder=active.embedder, model_hash=active.model_hash).filter(
+        face=OuterRef("pk"), error="", created_at__lt=now - timedelta(seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    )
+    suggested = Suggestion.objects.filter(face=OuterRef("pk"), model_version=active)
+    lost = Face.objects.visible().filter(Exists(vectors)).exclude(Exists(suggested))
+    ids = list(lost.order_by("id").values_list("id", flat=True)[:LOST_LIMIT])
+    if not ids or not default_queue_empty():
+        return 0
+    version_id = active.pk
+    transaction.on_commit(lambda: versions.enqueue_suggest(version_id, ids))
+    log.warning("faces with a vector and no suggestion, queued again: %s", len(ids))
+    return len(ids)
 
 
 def on_faces_embedded(sender: Any, *, face_ids: list[int], embedder: str, model_hash: str, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -92,6 +93,38 @@ def photo_detection_sweep() -> dict[str, int]:
     if any(counts.values()):
         log.warning("stale detection claims: %s", counts)
     return counts
+
+
+# The most photos or faces one sweep queues again as lost.
+LOST_LIMIT = 1000
+
+
+def default_queue_empty() -> bool:
+    """Whether the default cluster's broker queue holds no task now."""
+    from django_q.brokers import get_broker
+
+    return not get_broker().queue_size()
+
+
+def photo_detection_requeue_lost(*, now: datetime | None = None) -> int:
+    """Queue again the photos waiting for detection that no task will take: a worker killed (or
+    a host lost) with tasks it had taken from the broker but not started leaves their photos
+    waiting, unclaimed, for ever. Only when the default queue is empty (a long queue still holds
+    them) and for photos untouched for IDOLSITE_DETECT_CLAIM_TIMEOUT; a photo queued twice is
+    detected once (the claim), and it waits as long again before another try."""
+    if not settings.IDOLSITE_AUTO_DETECT:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    lost = Photo.objects.filter(status=Photo.Status.NEW, detection_claim__isnull=True, updated_at__lt=cutoff)
+    ids = list(lost.order_by("id").values_list("id", flat=True)[:LOST_LIMIT])
+    if not ids or not default_queue_empty():
+        return 0
+    Photo.objects.filter(pk__in=ids, detection_claim__isnull=True).update(updated_at=now)
+    for photo_id in ids:
+        transaction.on_commit(lambda pk=photo_id: enqueue_detection(photo_id=pk))
+    log.warning("photos waiting for detection with no task, queued again: %s", len(ids))
+    return len(ids)
 
 
 def _check_claim(photo: Photo, claim: uuid.UUID) -> None:

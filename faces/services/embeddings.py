@@ -7,10 +7,12 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 from django_q.tasks import async_task
@@ -28,6 +30,32 @@ EMBED_BATCH = 64
 log = logging.getLogger(__name__)
 
 _pending = threading.local()
+
+
+def embedding_requeue_lost(*, now: datetime | None = None) -> int:
+    """Queue again the faces older than IDOLSITE_DETECT_CLAIM_TIMEOUT with no row (vector or
+    failure) of the current model, when the default queue is empty: their task was lost with a
+    killed worker. Embedding is safe to run twice."""
+    from faces.embedders import EmbedderUnavailable
+    from faces.selectors import current_model
+    from faces.services.detection import LOST_LIMIT, default_queue_empty
+
+    if not settings.IDOLSITE_AUTO_EMBED:
+        return 0
+    try:
+        name, model_hash = current_model()
+    except EmbedderUnavailable:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
+    vectors = FaceEmbedding.objects.of(embedder=name, model_hash=model_hash).filter(face=OuterRef("pk"))
+    lost = Face.objects.filter(created_at__lt=cutoff).exclude(Exists(vectors))
+    ids = list(lost.order_by("id").values_list("id", flat=True)[:LOST_LIMIT])
+    if not ids or not default_queue_empty():
+        return 0
+    transaction.on_commit(lambda: enqueue_embedding(face_ids=ids))
+    log.warning("faces with no vector and no task, queued again: %s", len(ids))
+    return len(ids)
 
 
 def enqueue_embedding(*, face_ids: list[int], embedder: str | None = None) -> None:

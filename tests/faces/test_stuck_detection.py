@@ -13,6 +13,7 @@ from django_q.models import Schedule
 from faces import services
 from faces.checks import check_detection_claim_timeout
 from faces.models import Photo
+from faces.services.detection import photo_detection_requeue_lost
 from faces.tasks import detect_photo, sweep_detection_claims
 from tests.faces.conftest import face
 from tests.factories import image_bytes, make_photo
@@ -101,3 +102,32 @@ def test_start_up_refuses_a_claim_timeout_not_shorter_than_the_retry(settings):
     settings.IDOLSITE_DETECT_CLAIM_TIMEOUT = settings.Q_CLUSTER["timeout"] - 1
     [warning] = check_detection_claim_timeout()
     assert warning.id == "faces.W001"
+
+
+def _waiting_since(seconds_ago: float) -> Photo:
+    photo = make_photo(data=image_bytes(320, 240))
+    Photo.all_objects.filter(pk=photo.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds_ago))
+    return photo
+
+
+def test_the_sweep_queues_a_waiting_photo_whose_task_was_lost(scripted, settings, django_capture_on_commit_callbacks):
+    # A worker killed with tasks it had taken from the broker: their photos wait, unclaimed.
+    scripted.faces = [face(20, 30, 60, 70)]
+    settings.IDOLSITE_AUTO_DETECT = True
+    lost = _waiting_since(settings.IDOLSITE_DETECT_CLAIM_TIMEOUT + 1)
+    recent = _waiting_since(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_detection_claims() == "0 requeued, 0 failed, 0 released, 1 lost photos requeued"
+    lost.refresh_from_db()
+    recent.refresh_from_db()
+    assert lost.status == Photo.Status.DETECTED and lost.faces.count() == 1
+    assert recent.status == Photo.Status.NEW
+
+
+def test_waiting_photos_are_not_queued_again_while_the_queue_still_holds_tasks(scripted, settings, monkeypatch):
+    settings.IDOLSITE_AUTO_DETECT = True
+    monkeypatch.setattr("faces.services.detection.default_queue_empty", lambda: False)
+    photo = _waiting_since(settings.IDOLSITE_DETECT_CLAIM_TIMEOUT + 1)
+    assert photo_detection_requeue_lost() == 0
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.NEW
