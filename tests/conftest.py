@@ -131,14 +131,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """On PostgreSQL (``make test``'s second run) only the tests that open the database run:
     the others (pure functions, the networks, the crawlers' parsers) do the same on either
     database and ran on SQLite. The browser tests too ran on SQLite: what they add to the
-    views' own tests is the pages' scripts, which no database changes. Run them here anyway
-    with IDOLSITE_TESTS_ALL=1."""
+    views' own tests is the pages' scripts, which no database changes. Tests marked
+    ``postgresql_run`` need PostgreSQL whatever the run (separate hosts): they run in the
+    PostgreSQL run only. IDOLSITE_TESTS_ALL=1 runs everything in either run."""
     import os
 
     from django.conf import settings
 
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        return
+    on_postgresql = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     if os.environ.get("IDOLSITE_TESTS_ALL") == "1":
         return
     keep, drop = [], []
@@ -147,7 +147,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
         )
         browser = item.get_closest_marker("browser") is not None
-        (keep if opens_database and not browser else drop).append(item)
+        postgresql_run = item.get_closest_marker("postgresql_run") is not None
+        if on_postgresql:
+            (keep if (opens_database or postgresql_run) and not browser else drop).append(item)
+        else:  # the SQLite run leaves the PostgreSQL run's own tests to it
+            (drop if postgresql_run else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -86,6 +86,7 @@ def _wait(predicate, timeout: float, what: str, hosts: Hosts, step: float = 1.0)
 
 
 @pytest.mark.slow
+@pytest.mark.postgresql_run
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks /proc for the processes it started")
 def test_hosts_sharing_only_the_services_survive_a_killed_worker(tmp_path, s3_server):
     with _one_at_a_time():
