@@ -108,3 +108,14 @@ def pipeline_busy(*, limit: int = BUSY_LIMIT, now: datetime | None = None) -> Bu
     if settings.IDOLSITE_AUTO_EMBED and _embedder_ready():  # a missing model file embeds nothing
         n_faces = faces_after(embedded_frontier(), since=since)[:limit].count()
     return Busy(photos=n_photos, faces=n_faces)
+
+
+# The most photos or faces one sweep queues again as lost.
+LOST_LIMIT = 1000
+
+
+def default_queue_empty() -> bool:
+    """Whether the default cluster's broker queue holds no task now."""
+    from django_q.brokers import get_broker
+
+    return not get_broker().queue_size()

@@ -416,7 +416,7 @@ def suggestions_requeue_lost(*, now: datetime | None = None) -> int:
     recognizer's model but no suggestion of it, made over IDOLSITE_DETECT_CLAIM_TIMEOUT ago, when
     the default queue is empty: their suggest task died with a killed worker (django-q holds the
     tasks it took from the broker in memory). Suggesting is safe to run twice."""
-    from faces.services.detection import LOST_LIMIT, default_queue_empty
+    from faces.backlog import LOST_LIMIT, default_queue_empty
 
     active = ModelVersion.objects.active()
     if active is None or active.kind != Recognizer.EMBEDDING:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from django_q.tasks import async_task
 
 from core.errors import Conflict, DomainError
+from faces import backlog
 from faces.models import Face, Photo
 from faces.services.faces import MANUAL_DETECTOR, face_create
 from faces.services.files import atomic_with_files, delete_files
@@ -95,17 +96,6 @@ def photo_detection_sweep() -> dict[str, int]:
     return counts
 
 
-# The most photos or faces one sweep queues again as lost.
-LOST_LIMIT = 1000
-
-
-def default_queue_empty() -> bool:
-    """Whether the default cluster's broker queue holds no task now."""
-    from django_q.brokers import get_broker
-
-    return not get_broker().queue_size()
-
-
 def photo_detection_requeue_lost(*, now: datetime | None = None) -> int:
     """Queue again the photos waiting for detection that no task will take: a worker killed (or
     a host lost) with tasks it had taken from the broker but not started leaves their photos
@@ -117,8 +107,8 @@ def photo_detection_requeue_lost(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.IDOLSITE_DETECT_CLAIM_TIMEOUT)
     lost = Photo.objects.filter(status=Photo.Status.NEW, detection_claim__isnull=True, updated_at__lt=cutoff)
-    ids = list(lost.order_by("id").values_list("id", flat=True)[:LOST_LIMIT])
-    if not ids or not default_queue_empty():
+    ids = list(lost.order_by("id").values_list("id", flat=True)[: backlog.LOST_LIMIT])
+    if not ids or not backlog.default_queue_empty():
         return 0
     Photo.objects.filter(pk__in=ids, detection_claim__isnull=True).update(updated_at=now)
     for photo_id in ids:

@@ -36,9 +36,9 @@ def embedding_requeue_lost(*, now: datetime | None = None) -> int:
     """Queue again the faces older than IDOLSITE_DETECT_CLAIM_TIMEOUT with no row (vector or
     failure) of the current model, when the default queue is empty: their task was lost with a
     killed worker. Embedding is safe to run twice."""
+    from faces.backlog import LOST_LIMIT, default_queue_empty
     from faces.embedders import EmbedderUnavailable
     from faces.selectors import current_model
-    from faces.services.detection import LOST_LIMIT, default_queue_empty
 
     if not settings.IDOLSITE_AUTO_EMBED:
         return 0

@@ -41,5 +41,5 @@ def test_faces_with_a_vector_and_no_suggestion_are_queued_again(
         assert suggestions_requeue_lost() == 1
     assert queued == [[lost.pk]]
 
-    monkeypatch.setattr("faces.services.detection.default_queue_empty", lambda: False)
+    monkeypatch.setattr("faces.backlog.default_queue_empty", lambda: False)
     assert suggestions_requeue_lost() == 0  # the queue still holds tasks: they may be among them

@@ -126,7 +126,7 @@ def test_the_sweep_queues_a_waiting_photo_whose_task_was_lost(scripted, settings
 
 def test_waiting_photos_are_not_queued_again_while_the_queue_still_holds_tasks(scripted, settings, monkeypatch):
     settings.IDOLSITE_AUTO_DETECT = True
-    monkeypatch.setattr("faces.services.detection.default_queue_empty", lambda: False)
+    monkeypatch.setattr("faces.backlog.default_queue_empty", lambda: False)
     photo = _waiting_since(settings.IDOLSITE_DETECT_CLAIM_TIMEOUT + 1)
     assert photo_detection_requeue_lost() == 0
     photo.refresh_from_db()
