@@ -20,6 +20,7 @@ import pytest
 import requests
 from honcho.environ import parse as parse_env_file
 
+from tests.clusterhosts import descendants
 from tests.projectenv import ROOT, project_env
 
 PROCFILE = ROOT / "deploy" / "Procfile"
@@ -39,21 +40,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _descendants(root: int) -> set[int]:
-    """Every process below ``root`` now (gunicorn's workers, the clusters' worker processes)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # The command may hold spaces and parentheses: the fields after its last ')'.
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -164,7 +150,7 @@ def test_procfile_starts_every_process_and_sigterm_stops_them_all(tmp_path):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert honcho.poll() is None, "honcho stopped:\n" + "".join(lines)[-4000:]
-            started |= _descendants(honcho.pid)
+            started |= descendants(honcho.pid)
             if page != 200:
                 with contextlib.suppress(requests.RequestException):
                     page = requests.get(f"http://127.0.0.1:{port}/label/login/", timeout=5).status_code
@@ -179,7 +165,7 @@ def test_procfile_starts_every_process_and_sigterm_stops_them_all(tmp_path):
         assert any(_source(line) == "training.1" and "[training]" in line for line in running), running
         scheduled = [line for line in lines if "from schedule [procfile-schedule]" in line]
         assert scheduled and all(_source(line) == "scheduler.1" for line in scheduled), scheduled
-        started |= _descendants(honcho.pid)
+        started |= descendants(honcho.pid)
         # honcho, gunicorn's master and a worker, two clusters (each a sentinel, a monitor, a
         # pusher, a worker and more), the scheduler: many more than the four Procfile lines.
         assert len(started) > 8, started
