@@ -34,13 +34,18 @@
     return card ? document.adoptNode(card) : null;
   }
 
-  // Put a card rendered by the server in place of the shown one (or on top for a new photo).
+  // Put a card rendered by the server in place of the shown one, or a new photo where the
+  // server's order (newest id first) puts it: parallel uploads finish in any order.
   function place(html, fresh) {
     var card = fromHtml(html);
     if (!card) return null;
     var old = cardOf(card.dataset.photoCard);
     if (old) old.replaceWith(card);
-    else cardsEl.insertBefore(card, cardsEl.firstChild);
+    else {
+      var id = Number(card.dataset.photoCard);
+      var after = cards().filter(function (c) { return Number(c.dataset.photoCard) < id; })[0];
+      cardsEl.insertBefore(card, after || null);
+    }
     if (fresh) card.classList.add("fresh");
     var empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
