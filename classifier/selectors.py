@@ -85,20 +85,25 @@ def suggestions_for(
     return rows.select_related("face", "face__photo", "idol").order_by(*order)
 
 
-def idol_counts(version: ModelVersion | None = None) -> list[tuple[int, str, int, str]]:
-    """(idol id, name, open suggestions, deletion reason or "") of every idol with some, most first."""
+PENDING_CAP = 1000  # the review page's open count stops here: "more than 1,000 open"
 
+
+def pending_count(
+    version: ModelVersion | None = None, *, idol: Idol | None = None, cap: int | None = None
+) -> tuple[int, bool]:
+    """Open suggestions of ``version`` (the active model's by default), of one idol or all:
+    (count, more). With ``cap`` the count stops after ``cap`` rows (``more`` is then true):
+    an exact count reads every open suggestion, seconds at a million faces."""
     version = version or ModelVersion.objects.active()
     if version is None:
-        return []
-    rows = (
-        Suggestion.objects.filter(model_version=version)
-        .pending()
-        .values("idol_id", "idol__name", "idol__deletion_reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "idol__name")
-    )
-    return [(r["idol_id"], r["idol__name"], r["n"], r["idol__deletion_reason"]) for r in rows]
+        return 0, False
+    rows = Suggestion.objects.filter(model_version=version).pending()
+    if idol is not None:
+        rows = rows.filter(idol=idol)
+    if cap is None:
+        return rows.count(), False
+    n = rows.order_by().values("pk")[: cap + 1].count()
+    return min(n, cap), n > cap
 
 
 def next_suggestions(face_ids: list[int]) -> list[dict[str, Any]]:
@@ -159,6 +164,7 @@ class Stats:
     rejected: int
     pending: int
     buckets: list[Bucket]
+    pending_more: bool = False  # more than ``pending`` open (a capped count)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -170,37 +176,33 @@ class Stats:
         }
 
 
-def _bucket_of(p: float) -> int:
-    index = 0
-    for i, low in enumerate(BUCKETS):
-        if p >= low:
-            index = i
-    return index
+def _bucket_counts(rows: QuerySet[Any]) -> list[int]:
+    """How many of ``rows`` fall in each probability bucket, in one query."""
+    counts = {
+        f"b{i}": Count(
+            "pk",
+            filter=Q(probability__gte=low) & (Q(probability__lt=BUCKETS[i + 1]) if i + 1 < len(BUCKETS) else Q()),
+        )
+        for i, low in enumerate(BUCKETS)
+    }
+    n = rows.order_by().aggregate(**counts)
+    return [n[f"b{i}"] for i in range(len(BUCKETS))]
 
 
-def review_stats(version: ModelVersion | None = None) -> Stats:
+def review_stats(version: ModelVersion | None = None, *, pending_cap: int | None = None) -> Stats:
     """Accepted and rejected suggestions of a version, and the acceptance rate per probability
-    bucket (the calibration table that tells where bulk accepting is safe)."""
+    bucket (the calibration table that tells where bulk accepting is safe). ``pending_cap``:
+    see ``pending_count``."""
     version = version or ModelVersion.objects.active()
     buckets = [Bucket(low, BUCKETS[i + 1] if i + 1 < len(BUCKETS) else 1.0) for i, low in enumerate(BUCKETS)]
     if version is None:
         return Stats(None, 0, 0, 0, buckets)
-    accepted = list(
-        Suggestion.objects.filter(model_version=version, status=Suggestion.Status.ACCEPTED).values_list(
-            "probability", flat=True
-        )
-    )
-    rejected = list(
-        SuggestionRejection.objects.filter(model_version=version, probability__isnull=False).values_list(
-            "probability", flat=True
-        )
-    )
-    for p in accepted:
-        buckets[_bucket_of(p)].accepted += 1
-    for p in rejected:
-        buckets[_bucket_of(p)].rejected += 1
-    pending = Suggestion.objects.filter(model_version=version).pending().count()
-    return Stats(version, len(accepted), len(rejected), pending, buckets)
+    accepted = _bucket_counts(Suggestion.objects.filter(model_version=version, status=Suggestion.Status.ACCEPTED))
+    rejected = _bucket_counts(SuggestionRejection.objects.filter(model_version=version, probability__isnull=False))
+    for bucket, a, r in zip(buckets, accepted, rejected, strict=True):
+        bucket.accepted, bucket.rejected = a, r
+    pending, more = pending_count(version, cap=pending_cap)
+    return Stats(version, sum(accepted), sum(rejected), pending, buckets, pending_more=more)
 
 
 def open_clusters() -> QuerySet[FaceCluster]:

@@ -68,6 +68,8 @@ def review(request: HttpRequest) -> HttpResponse:
     rows = list(selectors.suggestions_for(mode=mode, idol=idol, version=version)[offset : offset + PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
+    # Counted up to a cap: an exact count reads every open suggestion of the idol.
+    idol_open = selectors.pending_count(version, idol=idol, cap=selectors.PENDING_CAP) if idol and version else None
     current = selectors.labels_of([r.face_id for r in rows]) if mode == Mode.MISTAKES else {}
     for row, hint in zip(rows, review_hints([r.probability for r in rows]), strict=True):
         row.current_labels = current.get(row.face_id, [])
@@ -78,10 +80,10 @@ def review(request: HttpRequest) -> HttpResponse:
         "mode": mode,
         "modes": Mode.CHOICES,
         "idol": idol,
-        "idols": selectors.idol_counts(version),
+        "idol_open": idol_open,
         "offset": offset,
         "next_offset": offset + PAGE_SIZE if more else None,
-        "stats": selectors.review_stats(version),
+        "stats": selectors.review_stats(version, pending_cap=selectors.PENDING_CAP),
         "page_size": PAGE_SIZE,
         **role_context(request),
     }

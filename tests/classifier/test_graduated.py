@@ -120,7 +120,10 @@ def test_the_review_page_marks_a_graduated_idol(client, django_user_model, gradu
     card = card[: card.index("</div>\n    </div>")]
     assert 'data-idol-status="graduated"' in card
     assert 'class="badge warn idol-status"' in card and "graduated</span>" in card
-    assert f'<option value="{aoi.pk}">Aoi, graduated (' in page
+    one = client.get(reverse("classifier:review"), {"idol": aoi.pk}).content.decode()
+    assert 'data-pick="idol" data-submit="1">Aoi, graduated</button>' in one
+    n = suggestions_for(idol=aoi).count()
+    assert n == 2 and f'<p class="idol-open" id="idol-open">{n} open for her</p>' in one
 
 
 def test_the_suggestions_api_marks_a_graduated_idol(graduated_suggested, django_user_model):

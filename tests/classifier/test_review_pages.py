@@ -52,6 +52,23 @@ def test_review_page_lists_suggestions_with_keys_and_calibration(client, viewer,
     assert f'data-face="{suggested["faces"][1].pk}"' not in one and f'data-face="{suggested["faces"][2].pk}"' in one
 
 
+def test_review_page_counts_open_suggestions_up_to_a_cap(client, viewer, suggested, monkeypatch):
+    from classifier import selectors
+
+    client.force_login(viewer)
+    text = client.get(reverse("classifier:review")).content.decode()
+    assert "rejected · 3 open</p>" in text and 'id="idol-open"' not in text
+    monkeypatch.setattr(selectors, "PENDING_CAP", 2)
+    text = client.get(reverse("classifier:review")).content.decode()
+    assert "rejected · more than 2 open</p>" in text
+    a = suggested["idols"][0]
+    one = client.get(reverse("classifier:review"), {"idol": a.pk}).content.decode()
+    assert '<p class="idol-open" id="idol-open">2 open for her</p>' in one
+    monkeypatch.setattr(selectors, "PENDING_CAP", 1)
+    one = client.get(reverse("classifier:review"), {"idol": a.pk}).content.decode()
+    assert '<p class="idol-open" id="idol-open">More than 1 open for her</p>' in one
+
+
 def test_review_page_gives_each_face_a_pick_key(client, viewer, suggested):
     client.force_login(viewer)
     text = client.get(reverse("classifier:review")).content.decode()

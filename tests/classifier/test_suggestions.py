@@ -4,7 +4,7 @@ import pytest
 
 from classifier import tasks
 from classifier.models import Suggestion, SuggestionRejection, TrainingRun
-from classifier.selectors import Mode, review_stats, suggestions_for
+from classifier.selectors import Mode, pending_count, review_stats, suggestions_for
 from classifier.services import suggestions, versions
 from classifier.services.suggestions import suggest_faces, suggestions_accept
 from core.errors import DomainError
@@ -137,6 +137,10 @@ def test_calibration_table_and_counters(scripted):
     assert (stats.accepted, stats.rejected, stats.pending) == (2, 2, 3)  # rejected faces move to b
     table = {(b.low, b.high): (b.accepted, b.rejected, b.rate) for b in stats.buckets if b.reviewed}
     assert table == {(0.95, 0.99): (2, 1, pytest.approx(2 / 3)), (0.5, 0.6): (0, 1, 0.0)}
+    # A capped count stops at its cap and says there are more; one exactly at it does not.
+    assert (review_stats(pending_cap=2).pending, review_stats(pending_cap=2).pending_more) == (2, True)
+    assert pending_count(cap=3) == (3, False) and pending_count() == (3, False)
+    assert pending_count(idol=scripted["idols"][1], cap=1) == (1, True)
 
 
 def test_enough_new_labels_enqueue_a_training(scripted, settings, django_capture_on_commit_callbacks, monkeypatch):
