@@ -10,7 +10,7 @@ class ClassifierConfig(AppConfig):
     def ready(self) -> None:
         from classifier.services.clusters import on_faces_embedded as cluster_new_embeddings
         from classifier.services.retraining import on_labels_changed
-        from classifier.services.suggestions import on_faces_detected, on_faces_embedded
+        from classifier.services.suggestions import mark_labeled_faces, on_faces_detected, on_faces_embedded
         from faces.signals import faces_detected, faces_embedded
         from labeling.signals import labels_changed
 
@@ -19,5 +19,6 @@ class ClassifierConfig(AppConfig):
         faces_detected.connect(on_faces_detected, dispatch_uid="classifier.suggest_new_faces")
         faces_embedded.connect(on_faces_embedded, dispatch_uid="classifier.suggest_embedded_faces")
         labels_changed.connect(on_labels_changed, dispatch_uid="classifier.retrain_on_labels")
+        labels_changed.connect(mark_labeled_faces, dispatch_uid="classifier.mark_labeled_faces")
         # New vectors: the clusters of unknown faces are rebuilt within a minute (debounced).
         faces_embedded.connect(cluster_new_embeddings, dispatch_uid="classifier.cluster_new_embeddings")

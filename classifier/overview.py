@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Func, IntegerField, Q, QuerySet, Subquery, Value
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -168,16 +168,17 @@ def overview(*, user: Any) -> Overview:
         how__in=[LabelEvent.How.MANUAL, LabelEvent.How.SUGGESTION],
     )
     trashed = Photo.all_objects.filter(trashed_at__isnull=False)
+    labeled = FaceLabel.objects.filter(face=OuterRef("pk"))
     parts: dict[str, tuple[QuerySet, int | None]] = {
         "trashed_photos": (trashed, None),
         "excluded": (Face.objects.filter(excluded=True), None),
         "on_trashed": (Face.objects.filter(excluded=False, photo_id__in=trashed.values("pk")), None),
         # Labeled faces not shown (excluded, or on a trashed photo): taken off "labeled" once.
-        "labeled_hidden": (
-            FaceLabel.objects.filter(Q(face__excluded=True) | Q(face__photo_id__in=trashed.values("pk")))
-            .values("face_id")
-            .distinct(),
-            QUEUE_LIMIT,
+        # Counted from those faces (a few), not from every label (a join over all of them).
+        "labeled_excluded": (Face.objects.filter(Exists(labeled), excluded=True), None),
+        "labeled_trashed": (
+            Face.objects.filter(Exists(labeled), excluded=False, photo_id__in=trashed.values("pk")),
+            None,
         ),
         "today": (today, None),
         "today_mine": (today.filter(user_id=user.pk), None),
@@ -205,7 +206,7 @@ def overview(*, user: Any) -> Overview:
 
     photos = estimates.get("photos", n.get("all_photos", 0)) - n["trashed_photos"]
     faces = estimates.get("faces", n.get("all_faces", 0)) - n["excluded"] - n["on_trashed"]
-    unlabeled = faces - (n["labeled"] - n["labeled_hidden"])
+    unlabeled = faces - (n["labeled"] - n["labeled_excluded"] - n["labeled_trashed"])
     figures = Figures(
         photos=max(0, photos),
         faces=max(0, faces),

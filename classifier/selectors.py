@@ -59,6 +59,7 @@ def suggestions_for(
         rows = (
             rows.filter(
                 status=Suggestion.Status.PENDING,
+                labeled_other=True,
                 idol__isnull=False,
                 face__excluded=False,
                 face__photo__trashed_at__isnull=True,

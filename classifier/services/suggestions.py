@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -258,7 +258,36 @@ def _store(version: ModelVersion, rows: list[Suggestion]) -> None:
         .values_list("face_id", flat=True)
     )
     Suggestion.objects.filter(face_id__in=face_ids, model_version=version, status=Suggestion.Status.PENDING).delete()
+    # A label written meanwhile by another transaction marks its face's rows when it commits;
+    # these are not visible to it yet, so a face labeled in that instant waits for the next
+    # suggestions (which that label starts) to appear among the possible mistakes.
+    labels = _labels_of(face_ids)
+    for row in rows:
+        row.labeled_other = _labeled_other(labels, row.face_id, row.idol_id)
     Suggestion.objects.bulk_create([row for row in rows if row.face_id not in reviewed])
+
+
+def _labels_of(face_ids: Iterable[int]) -> dict[int, set[int]]:
+    labels: dict[int, set[int]] = defaultdict(set)
+    for face_id, idol_id in FaceLabel.objects.filter(face_id__in=list(face_ids)).values_list("face_id", "idol_id"):
+        labels[face_id].add(idol_id)
+    return labels
+
+
+def _labeled_other(labels: Mapping[int, set[int]], face_id: int, idol_id: int | None) -> bool:
+    """``Suggestion.labeled_other``: the face has labels, none of them the suggested idol."""
+    return bool(labels.get(face_id)) and idol_id not in labels[face_id]
+
+
+def mark_labeled_faces(sender: Any, *, events: list[Any], **kwargs: Any) -> None:
+    """labeling's ``labels_changed`` receiver: the suggestions of the faces whose labels changed
+    learn whether they now suggest someone other than the face's labels, in the same transaction."""
+    face_ids = {event.face_id for event in events if event.face_id is not None}
+    if face_ids:
+        labeled = Exists(FaceLabel.objects.filter(face=OuterRef("face")))
+        same = Exists(FaceLabel.objects.filter(face=OuterRef("face"), idol=OuterRef("idol")))
+        other = ExpressionWrapper(Q(labeled) & ~Q(same), output_field=BooleanField())
+        Suggestion.objects.filter(face_id__in=face_ids).update(labeled_other=other)
 
 
 def on_faces_detected(sender: Any, *, faces: list[Face], **kwargs: Any) -> None:
@@ -405,10 +434,16 @@ def suggestions_unreject(*, faces: Iterable[Face | int], idol: Idol, user: User 
 def rerank(*, face_ids: list[int]) -> None:
     """Recompute the suggested idol of the faces' open suggestions from their top lists."""
     rejected = _rejected_of(face_ids)
+    labels = _labels_of(face_ids)
     for row in Suggestion.objects.filter(face_id__in=face_ids, status=Suggestion.Status.PENDING):
         idol_id, probability, margin = rank(row.top, rejected[row.face_id])
         if (idol_id, probability, margin) != (row.idol_id, row.probability, row.margin):
-            Suggestion.objects.filter(pk=row.pk).update(idol_id=idol_id, probability=probability, margin=margin)
+            Suggestion.objects.filter(pk=row.pk).update(
+                idol_id=idol_id,
+                probability=probability,
+                margin=margin,
+                labeled_other=_labeled_other(labels, row.face_id, idol_id),
+            )
 
 
 def suggestions_requeue_lost(*, now: datetime | None = None) -> int:

@@ -9,7 +9,7 @@ from classifier.services import suggestions, versions
 from classifier.services.suggestions import suggest_faces, suggestions_accept
 from core.errors import DomainError
 from labeling.models import FaceLabel, How, LabelEvent
-from labeling.services import face_exclude, face_label, label_batch_undo
+from labeling.services import face_exclude, face_label, face_unlabel, label_batch_undo
 from tests.classifier.suggest_fixtures import faces_said, new_version
 from tests.factories import make_face
 
@@ -126,6 +126,27 @@ def test_mistakes_are_labeled_faces_the_model_strongly_puts_elsewhere(scripted, 
     assert [s.face for s in suggestions_for(mode=Mode.MISTAKES)] == [wrong]
     suggestions_accept(faces=[wrong], idol=b, replace=True, user=user)
     assert list(FaceLabel.objects.filter(face=wrong).values_list("idol_id", flat=True)) == [b.pk]
+
+
+def test_a_label_given_after_the_suggestions_makes_or_clears_a_possible_mistake(scripted, user):
+    a = scripted["idols"][0]
+    face, other = faces_said(scripted["clf"], [[0.05, 0.9, 0.05], [0.9, 0.05, 0.05]])
+    tasks.suggest(scripted["version"].pk)
+    assert not Suggestion.objects.filter(labeled_other=True).exists()
+    face_label(face=face, idol=a)  # the model says b
+    face_label(face=other, idol=a)  # the model agrees
+    assert list(Suggestion.objects.filter(labeled_other=True).values_list("face_id", flat=True)) == [face.pk]
+    assert [s.face for s in suggestions_for(mode=Mode.MISTAKES)] == [face]
+    face_unlabel(face=face, idol=a)
+    assert not Suggestion.objects.get(face=face).labeled_other and not suggestions_for(mode=Mode.MISTAKES)
+    # A rejection moves the suggestion to another idol: against the label it is one again.
+    suggestions.suggestions_reject(faces=[other], idol=a)
+    row = Suggestion.objects.get(face=other)
+    assert row.idol_id != a.pk and row.labeled_other
+    assert [s.face for s in suggestions_for(mode=Mode.MISTAKES)] == ([other] if row.probability >= 0.8 else [])
+    # Accepting it replaces the label: no mistake left.
+    suggestions_accept(faces=[other], replace=True, user=user)
+    assert not Suggestion.objects.filter(labeled_other=True).exists()
 
 
 def test_calibration_table_and_counters(scripted):
