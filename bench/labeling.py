@@ -10,20 +10,25 @@ Each database is fresh (SQLite: a new file under bench/out/; PostgreSQL:
 (middleware, view, queries, template; no network): the grid page for each filter, walking ten
 pages deep with the keyset cursor; the typeahead for a few hundred different queries
 (prefixes of names and readings in hiragana, katakana and half-width katakana, aliases, groups,
-handles); the photo feed for each filter, ten pages deep; and, as the anchor, the Django admin's Face list. PostgreSQL is ANALYZEd after the
+handles); the photo feed for each filter, ten pages deep; the review page in each mode, five
+pages deep (an active model with a suggestion for every visible face is added); and, as the
+anchor, the Django admin's Face list. PostgreSQL is ANALYZEd after the
 bulk load (autovacuum does it in production); SQLite is not (Django never does).
 
 Prints a table per database, then one JSON line last:
 {"labeling": {"<db>": {"grid_p95_ms": t, "typeahead_p95_ms": t, "admin_list_p95_ms": t, "queries_per_page": q,
-"feed_p95_ms": t, "feed_queries_per_page": q, "home_p95_ms": t, "home_queries": q}}}
+"feed_p95_ms": t, "feed_queries_per_page": q, "home_p95_ms": t, "home_queries": q, "review_p95_ms": t,
+"review_queries": q}}}
 where grid_p95_ms (feed_p95_ms) is the worst filter's p95 and queries_per_page
 (feed_queries_per_page) the most queries any grid (feed) page ran; the home page (``/``) with
-all its counts (BENCH_LABELING_PG_URL: another PostgreSQL database to drop and fill).
+all its counts, the review page's worst mode (BENCH_LABELING_PG_URL: another PostgreSQL
+database to drop and fill). ``--explain``: the query plans, into bench/out/.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -90,15 +95,20 @@ def child(args: argparse.Namespace) -> None:
     from labeling.text import kana_romaji, romaji_key
 
     started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    call_command("seed_demo_data", faces=args.faces, idols=args.idols, labels=args.labels, stdout=sys.stderr)
+    if not args.reuse:
+        call_command("migrate", verbosity=0)
+        call_command("seed_demo_data", faces=args.faces, idols=args.idols, labels=args.labels, stdout=sys.stderr)
+        seed_suggestions()
     if connection.vendor == "postgresql":
+        # What autovacuum does after a bulk load (inserts start it since PostgreSQL 13): the
+        # statistics, and the visibility map that lets counts read the indexes alone.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
     seeded = time.perf_counter() - started
     print(f"[{connection.vendor}] migrated and seeded in {seeded:.0f} s", file=sys.stderr)
 
     User = get_user_model()
+    User.objects.filter(username__in=["bench-labeler", "bench-admin"]).delete()
     labeler = User.objects.create_user("bench-labeler", password="x")
     assign_role(labeler, "labeler")
     boss = User.objects.create_superuser("bench-admin", password="x", email="")
@@ -153,6 +163,8 @@ def child(args: argparse.Namespace) -> None:
         return len(ctx.captured_queries)
 
     grid_queries = max(walk("/label/", f"grid: {name}", make, 2) for name, make in filters.items())
+    if args.explain:
+        explain(filters, rnd)
 
     # The photo feed: newest photos with their faces and labels, ten pages deep per filter.
     feed_filters = {
@@ -197,6 +209,30 @@ def child(args: argparse.Namespace) -> None:
     rows.append(("home", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries)))
     home_p95, home_queries = pct(samples, 0.95), len(ctx.captured_queries)
 
+    # The review page: the active model's open suggestions in each mode, for all idols and for
+    # one busy idol, five pages deep (offset paging, as the page's "next" link does).
+    review_modes = {
+        "confident": lambda: {"mode": "confident"},
+        "uncertain": lambda: {"mode": "uncertain"},
+        "margin": lambda: {"mode": "margin"},
+        "mistakes": lambda: {"mode": "mistakes"},
+        "one idol": lambda: {"mode": "confident", "idol": rnd.choice(busy)},
+    }
+    review_queries = 0
+    for name, make in review_modes.items():
+        timed(client, "/review/", make())
+        samples = []
+        for _ in range(args.walks):
+            params = make()
+            for depth in range(5):
+                samples.append(timed(client, "/review/", {**params, "offset": depth * REVIEW_PAGE})[0])
+        with CaptureQueriesContext(connection) as ctx:
+            client.get("/review/", make())
+        review_queries = max(review_queries, len(ctx.captured_queries))
+        rows.append(
+            (f"review: {name}", len(samples), statistics.median(samples), pct(samples, 0.95), len(ctx.captured_queries))
+        )
+
     # The anchor: the Django admin's Face list.
     admin = Client()
     admin.force_login(boss)
@@ -223,10 +259,110 @@ def child(args: argparse.Namespace) -> None:
             "feed_p95_ms": round(max(r[3] for r in rows if r[0].startswith("feed")), 1),
             "feed_queries_per_page": feed_queries,
             "home_queries": home_queries,
+            "review_p95_ms": round(max(r[3] for r in rows if r[0].startswith("review")), 1),
+            "review_queries": review_queries,
         },
         "seed_s": round(seeded),
     }
     print(json.dumps(result))
+
+
+REVIEW_PAGE = 48  # classifier.views.review.PAGE_SIZE
+ACCEPTED = 3000  # suggestions of the active model people accepted (about)
+
+
+def explain(filters: dict[str, Callable[[], dict]], rnd: random.Random) -> None:
+    """EXPLAIN ANALYZE of the grid's face query (first page) for each filter and of the review
+    page's suggestion query in each mode, into bench/out/labeling-plans-<vendor>.txt."""
+    from django.db import connection
+
+    from classifier.selectors import Mode, suggestions_for
+    from faces.models import Source
+    from labeling.forms import GridFilterForm
+    from labeling.models import IdolGroup
+    from labeling.selectors import DEFAULT_PAGE_SIZE, face_grid_queryset
+
+    groups = list(IdolGroup.objects.order_by("name").values_list("id", "name"))
+    sources = list(Source.objects.order_by("name").values_list("id", "name"))
+    options = {"analyze": True} if connection.vendor == "postgresql" else {}
+    parts = []
+    for name, make in filters.items():
+        params = make()
+        form = GridFilterForm(params, groups=groups, sources=sources)
+        assert form.is_valid(), form.errors
+        plan = face_grid_queryset(form.filters())[: DEFAULT_PAGE_SIZE + 1].explain(**options)
+        parts.append(f"### grid: {name} {params}\n\n{plan}\n")
+    for mode in Mode.ALL:
+        plan = suggestions_for(mode=mode)[: REVIEW_PAGE + 1].explain(**options)
+        parts.append(f"### review: {mode}\n\n{plan}\n")
+    path = OUT / f"labeling-plans-{connection.vendor}.txt"
+    path.write_text("\n".join(parts))
+    print(f"plans: {path}", file=sys.stderr)
+
+
+def seed_suggestions() -> None:
+    """An active embedding model and its suggestion for every visible face, as after a
+    training: the unlabeled faces' open; of the labeled ones, ``ACCEPTED`` accepted (the
+    calibration table: what people confirmed since this model, which a burst of new labels
+    replaces), the rest open and mostly agreeing with the label, one in ten not (the
+    "possible mistakes" mode); a rejection for one accepted face in ten."""
+    from django.db import transaction
+
+    from classifier.models import ModelVersion, Recognizer, Suggestion, SuggestionRejection
+    from faces.models import Face
+    from labeling.models import FaceLabel, Idol
+
+    rnd = random.Random(11)
+    idols = list(Idol.all_objects.values_list("pk", flat=True))
+    labeled = dict(FaceLabel.objects.values_list("face_id", "idol_id"))
+    cum = list(itertools.accumulate(1.0 / (rank + 10) for rank in range(len(idols))))
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            directory="bench/none",
+            format_version=1,
+            kind=Recognizer.EMBEDDING,
+            embedder="dlib",
+            class_idol_ids=idols,
+            input_size=150,
+            fingerprint="bench",
+            val_top1=0.9,
+            is_active=True,
+        )
+        chunk, rejections = [], []
+        ids = (
+            Face.objects.filter(excluded=False).order_by("id").values_list("pk", flat=True).iterator(chunk_size=20_000)
+        )
+        share = ACCEPTED / max(1, len(labeled))
+        for face_id in ids:
+            idol = labeled.get(face_id)
+            accepted = idol is not None and rnd.random() < share
+            if idol is None or (not accepted and rnd.random() < 0.1):
+                idol = rnd.choices(idols, cum_weights=cum)[0]
+            p = round(rnd.betavariate(4, 1.5), 4)
+            second = rnd.choice(idols)
+            chunk.append(
+                Suggestion(
+                    face_id=face_id,
+                    model_version=version,
+                    idol_id=idol,
+                    probability=p,
+                    margin=round(p * rnd.random(), 4),
+                    unknown=rnd.random() < 0.05,
+                    top=[{"idol": idol, "p": p}, {"idol": second, "p": round((1 - p) / 2, 4)}],
+                    status=Suggestion.Status.ACCEPTED if accepted else Suggestion.Status.PENDING,
+                    labeled_other=face_id in labeled and labeled[face_id] != idol,
+                )
+            )
+            if accepted and rnd.random() < 0.1:
+                rejections.append(
+                    SuggestionRejection(face_id=face_id, idol_id=second, model_version=version, probability=0.3)
+                )
+            if len(chunk) >= 5000:
+                Suggestion.objects.bulk_create(chunk)
+                chunk = []
+        Suggestion.objects.bulk_create(chunk)
+        SuggestionRejection.objects.bulk_create(rejections, batch_size=5000)
+    print(f"suggestions: {Suggestion.objects.count()}", file=sys.stderr)
 
 
 def _days_ago(days: int) -> str:
@@ -266,7 +402,7 @@ def run(db: str, args: argparse.Namespace) -> dict:
     }
     env.pop("DATABASE_URL", None)
     if db == "postgresql":
-        env["DATABASE_URL"] = fresh_postgres()
+        env["DATABASE_URL"] = PG_URL if args.reuse else fresh_postgres()
     command = [sys.executable, __file__, "--child", *sys.argv[1:]]
     done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -279,6 +415,12 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=30_000)
     parser.add_argument("--walks", type=int, default=3, help="walks of ten pages per grid filter")
     parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument(
+        "--reuse", action="store_true", help="PostgreSQL: measure the database an earlier run seeded, as it is"
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="write the grid's and review's query plans to bench/out/"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))

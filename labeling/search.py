@@ -38,21 +38,48 @@ class IdolHit:
         }
 
 
-def _rank(term: str, words: list[str], own: tuple[str, ...], lines: tuple[str, ...]) -> tuple[int, str]:
+@dataclass(frozen=True)
+class _Texts:
+    """Texts an entry is ranked on, each also joined as "\n" + one text per line, so that "some
+    text starts with the term" is one substring test in C: ``"\n" + term in starts``."""
+
+    own: tuple[str, ...]
+    lines: tuple[str, ...]
+    own_starts: str  # the name and reading
+    own_word_starts: str  # every word of them
+    line_starts: str
+    line_word_starts: str
+
+    @classmethod
+    def of(cls, own: tuple[str, ...], lines: tuple[str, ...]) -> _Texts:
+        def joined(texts: Any) -> str:
+            return "".join("\n" + text for text in texts)
+
+        return cls(
+            own,
+            lines,
+            joined(own),
+            joined(part for text in own for part in text.split()),
+            joined(lines),
+            joined(part for line in lines for part in line.split()),
+        )
+
+
+def _rank(term: str, words: list[str], texts: _Texts) -> tuple[int, str]:
     """0: the name or reading starts with the term; 1: a word of the name or reading does
     (the given name), or an alias, handle or group starts with it; 2: a word inside any of
     those does; 3: it is only a substring."""
-    if any(text.startswith(term) for text in own):
+    own, lines = texts.own, texts.lines
+    if "\n" + term in texts.own_starts:
         return 0, ""
-    if any(part.startswith(term) for text in own for part in text.split()):
+    if "\n" + term in texts.own_word_starts:
         return 1, ""
-    for line in lines:
-        if line.startswith(term):
-            return 1, line
+    if "\n" + term in texts.line_starts:
+        return 1, next(line for line in lines if line.startswith(term))
     first = words[0]
-    for line in lines:
-        if any(part.startswith(first) for part in line.split()):
-            return 2, line if line not in own else ""
+    if "\n" + first in texts.line_word_starts:
+        line = next(line for line in lines if any(part.startswith(first) for part in line.split()))
+        return 2, line if line not in own else ""
     return 3, next((line for line in lines if first in line and line not in own), "")
 
 
@@ -70,6 +97,9 @@ class _Entry:
     romaji: tuple[str, ...] = ()  # the reading's (or a kana name's) romaji, as romaji_key spells it
     name_key: str = ""  # labeling.text.name_key of the name and of the reading
     reading_key: str = ""
+    texts: _Texts | None = None  # own and lines, ready for _rank
+    romaji_texts: _Texts | None = None  # the romaji as both
+    romaji_text: str = ""  # the romaji, one a line
 
 
 _snapshot: dict[str, Any] = {"version": None, "entries": (), "aliases": {}}
@@ -119,6 +149,9 @@ def _idol_entries() -> tuple[_Entry, ...]:
                 romaji,
                 name_key(name),
                 name_key(reading),
+                _Texts.of(own, lines),
+                _Texts.of(romaji, romaji),
+                "\n".join(romaji),
             )
         )
     # Aliases and old names by key, for the picker's same-name check (idol_picker).
@@ -153,16 +186,24 @@ def _search(
     # Typed in romaji (saito, siraisi mai): also matched against the readings' romaji.
     key = romaji_key(term) if term.isascii() and any(c.isalpha() for c in term) else ""
     ranked = []
+    keys = key.split()
+    # One word (most queries) is one substring test per idol: this loop runs over every idol.
+    word = words[0] if len(words) == 1 else None
+    roman = keys[0] if len(keys) == 1 else None
     for entry in entries:
         if entry.id in first:
             ranked.append((-1, entry.status != "active", entry.order, entry.id, entry, ""))
             continue
         if entry.status != "active" and not include_deleted:
             continue
-        if all(word in entry.text for word in words):
-            rank, matched = _rank(term, words, entry.own, entry.lines)
-        elif key and entry.romaji and all(word in "\n".join(entry.romaji) for word in key.split()):
-            rank, _ = _rank(key, key.split(), entry.romaji, entry.romaji)
+        if word in entry.text if word is not None else all(w in entry.text for w in words):
+            rank, matched = _rank(term, words, entry.texts)
+        elif (
+            keys
+            and entry.romaji
+            and (roman in entry.romaji_text if roman is not None else all(k in entry.romaji_text for k in keys))
+        ):
+            rank, _ = _rank(key, keys, entry.romaji_texts)
             matched = ""
         else:
             continue

@@ -11,3 +11,10 @@ def export_dataset(export_id: int) -> str:
     if export is None:
         return f"export {export_id} is gone or was taken by another worker"
     return f"export {export_id}: {export.status} {export.error[:200]}".strip()
+
+
+def recount_unlabeled_total() -> str:
+    """Count the unlabeled faces again for the pages (labeling.selectors.unlabeled_total_kept)."""
+    from labeling.selectors import unlabeled_total_recount
+
+    return f"{unlabeled_total_recount()} unlabeled faces"

@@ -300,5 +300,20 @@ def test_the_kept_count_costs_no_query_and_recounts_after_a_minute(faces_of_ever
     # A new face writes no label event: it shows when the kept count expires.
     make_face()
     assert selectors.unlabeled_total_kept() == 6
-    cache.delete(selectors.UNLABELED_TOTAL_KEY)  # what the minute does
+    cache.delete(selectors.UNLABELED_TOTAL_KEY)  # what the hour does
     assert selectors.unlabeled_total_kept() == 7
+
+
+def test_a_stale_count_is_shown_while_one_task_counts_again(faces_of_every_kind, monkeypatch):
+    from labeling import tasks
+
+    assert selectors.unlabeled_total_kept() == 6
+    make_face()  # no label event: the kept count does not know
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda name, *args, **kwargs: queued.append(name))
+    assert selectors.unlabeled_total_kept() == 6 and queued == []  # fresh for a minute
+    cache.delete(selectors.UNLABELED_FRESH_KEY)  # what the minute does
+    assert selectors.unlabeled_total_kept() == 6 and selectors.unlabeled_total_kept() == 6
+    assert queued == ["labeling.tasks.recount_unlabeled_total"]  # once, not once a page
+    assert tasks.recount_unlabeled_total() == "7 unlabeled faces"
+    assert selectors.unlabeled_total_kept() == 7 and queued == ["labeling.tasks.recount_unlabeled_total"]
