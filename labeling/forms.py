@@ -7,7 +7,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import RequestDataTooBig
+from django.forms.utils import flatatt
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -22,13 +25,29 @@ from labeling.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, STATUSES, GridF
 STATUS_LABELS = {"unlabeled": _("Unlabeled"), "labeled": _("Labeled"), "excluded": _("Excluded"), "all": _("All")}
 
 
+class QuickSelect(forms.Select):
+    """A select of hundreds of options (the groups at 5,000 idols) written in one pass: Django's
+    Select renders a template per option, 30 ms a page for 250 groups."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> str:
+        chosen = "" if value is None else str(value[0] if isinstance(value, list | tuple) and value else value)
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((str(key), mark_safe(" selected") if str(key) == chosen else "", label) for key, label in self.choices),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', name, flatatt(self.build_attrs(self.attrs, attrs)), options
+        )
+
+
 class GridFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[(s, STATUS_LABELS[s]) for s in STATUSES], required=False, initial="unlabeled", label=_("Show")
     )
     idol = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
-    group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Group"))
-    source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Source"))
+    group = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Group"), widget=QuickSelect)
+    source = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Source"), widget=QuickSelect)
     date_from = forms.DateField(required=False, label=_("Added from"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
     score_min = forms.FloatField(required=False, min_value=0, max_value=1, label=_("Score ≥"))
