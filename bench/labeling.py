@@ -28,6 +28,7 @@ database to drop and fill). ``--explain``: the query plans, into bench/out/.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -114,6 +115,7 @@ def child(args: argparse.Namespace) -> None:
     boss = User.objects.create_superuser("bench-admin", password="x", email="")
     client = Client()
     client.force_login(labeler)
+    gc.freeze()  # as idolsite/wsgi.py does once the application is loaded
     rnd = random.Random(7)
 
     def timed(c: Client, url: str, params: dict | None = None) -> tuple[float, object]:

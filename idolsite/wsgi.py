@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.conf import settings
@@ -8,3 +9,6 @@ from core.env import require_web_settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
 application = get_wsgi_application()
 require_web_settings(settings)
+# What start-up made (modules, URL patterns, settings) lives as long as the process: kept out of
+# the collector's full passes, which otherwise stall a request now and then by ~100 ms.
+gc.freeze()
