@@ -114,16 +114,26 @@ def _may_start(recognizer: str, *, reason: str) -> bool:
     return False
 
 
+RECHECK_SLACK_SECONDS = 5
+
+
 def _recheck_later(wait: TrainingWait) -> None:
     from django_q.models import Schedule
 
+    at = timezone.now() + timedelta(seconds=wait.recheck_in())
+    # Every label of a busy minute asks for the check again: the row is written only when the
+    # time moves by more than a few seconds, not by every labeler at once (a lock they all queue
+    # on, which cost a third of the labeling throughput with 20 people).
+    current = Schedule.objects.filter(name=WAIT_SCHEDULE).values_list("next_run", flat=True).first()
+    if current is not None and abs((current - at).total_seconds()) < RECHECK_SLACK_SECONDS:
+        return
     Schedule.objects.update_or_create(
         name=WAIT_SCHEDULE,
         defaults={
             "func": "classifier.tasks.retrain_after_wait",
             "schedule_type": Schedule.ONCE,
             "repeats": -1,
-            "next_run": timezone.now() + timedelta(seconds=wait.recheck_in()),
+            "next_run": at,
         },
     )
 

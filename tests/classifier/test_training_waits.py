@@ -181,3 +181,18 @@ def test_the_admin_starting_one_by_hand_is_told_what_it_misses(labeled, settings
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).count() == 1  # it did not wait
     assert any("Still importing" in m and "waiting for 1 photo to be detected" in m for m in said), said
+
+
+def test_a_burst_of_labels_moves_the_waiting_check_without_writing_it_for_each(labeled, settings):
+    settings.IDOLSITE_TRAINING_SETTLE_SECONDS = 60
+    assert retraining.retrain_if_needed() is None
+    first = waiting_check().next_run
+    # The labels of the next seconds ask for about the same time: the row is left as it is.
+    assert retraining.retrain_if_needed() is None
+    assert waiting_check().next_run == first
+    # Once the wanted time is more than a few seconds later, it moves.
+    Schedule.objects.filter(name=retraining.WAIT_SCHEDULE).update(
+        next_run=first - timedelta(seconds=retraining.RECHECK_SLACK_SECONDS + 1)
+    )
+    assert retraining.retrain_if_needed() is None
+    assert waiting_check().next_run >= first
