@@ -94,7 +94,7 @@ def pending_count(
 ) -> tuple[int, bool]:
     """Open suggestions of ``version`` (the active model's by default), of one idol or all:
     (count, more). With ``cap`` the count stops after ``cap`` rows (``more`` is then true):
-    an exact count reads every open suggestion, seconds at a million faces."""
+    an exact count reads every open suggestion."""
     version = version or ModelVersion.objects.active()
     if version is None:
         return 0, False

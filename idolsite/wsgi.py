@@ -10,5 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "idolsite.settings")
 application = get_wsgi_application()
 require_web_settings(settings)
 # What start-up made (modules, URL patterns, settings) lives as long as the process: kept out of
-# the collector's full passes, which otherwise stall a request now and then by ~100 ms.
+# the collector's full passes, which otherwise stall a request now and then.
 gc.freeze()

@@ -26,8 +26,8 @@ STATUS_LABELS = {"unlabeled": _("Unlabeled"), "labeled": _("Labeled"), "excluded
 
 
 class QuickSelect(forms.Select):
-    """A select of hundreds of options (the groups at 5,000 idols) written in one pass: Django's
-    Select renders a template per option, 30 ms a page for 250 groups."""
+    """A select of hundreds of options (the groups of thousands of idols) written in one pass:
+    Django's Select renders a template per option, a good part of the grid's time."""
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> str:
         chosen = "" if value is None else str(value[0] if isinstance(value, list | tuple) and value else value)

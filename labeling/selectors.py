@@ -267,7 +267,7 @@ def unlabeled_total_kept() -> int:
     """``unlabeled_total`` kept in the cache (Redis when set, shared by every process) and
     moved along by every label event (``unlabeled_delta``, through
     labeling.receivers.keep_unlabeled_total): on PostgreSQL the exact count reads the whole
-    face index (0.15 s at a million faces), too slow for every page. After a minute it is
+    face index, too slow for every page. After a minute it is
     counted again by one task while the pages go on showing the kept count, so new, deleted or
     trashed faces (no label event) show within a minute or two and no page waits for the count
     (only the first, or one after an hour without a worker)."""

@@ -123,7 +123,7 @@ def _recheck_later(wait: TrainingWait) -> None:
     at = timezone.now() + timedelta(seconds=wait.recheck_in())
     # Every label of a busy minute asks for the check again: the row is written only when the
     # time moves by more than a few seconds, not by every labeler at once (a lock they all queue
-    # on, which cost a third of the labeling throughput with 20 people).
+    # on, and which slowed every label of a busy session).
     current = Schedule.objects.filter(name=WAIT_SCHEDULE).values_list("next_run", flat=True).first()
     if current is not None and abs((current - at).total_seconds()) < RECHECK_SLACK_SECONDS:
         return
